@@ -1,0 +1,25 @@
+#include "nextgpt_kernels.h"
+
+ngk_cpu_features ngk_cpu_detect(void) {
+    ngk_cpu_features f = {0, 0, 0, 0};
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    f.f16c = __builtin_cpu_supports("f16c");
+    f.sse42 = __builtin_cpu_supports("sse4.2");
+#endif
+    return f;
+}
+
+const char *ngk_cpu_path(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    ngk_cpu_features f = ngk_cpu_detect();
+    if (f.avx2 && f.fma && f.f16c) return "avx2";
+    return "scalar";
+#elif defined(__aarch64__)
+    return "neon";
+#else
+    return "scalar";
+#endif
+}

@@ -1,0 +1,59 @@
+// Kernels under the runtime: they know nothing of models.
+// Every SIMD entry point has a scalar reference twin (suffix _ref) that tests compare against.
+#ifndef NEXTGPT_KERNELS_H
+#define NEXTGPT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- CPU features (runtime dispatch) ----
+typedef struct {
+    int avx2;
+    int fma;
+    int f16c;
+    int sse42;
+} ngk_cpu_features;
+
+ngk_cpu_features ngk_cpu_detect(void);
+// Name of the code path chosen for this machine ("avx2", "neon" or "scalar").
+const char *ngk_cpu_path(void);
+
+// ---- half / bfloat16 conversions (IEEE binary16 round-to-nearest-even, as ggml and numpy) ----
+uint16_t ngk_fp32_to_fp16(float x);
+float ngk_fp16_to_fp32(uint16_t h);
+uint16_t ngk_fp32_to_bf16(float x);  // round-to-nearest-even, NaN kept quiet (as torch)
+float ngk_bf16_to_fp32(uint16_t h);
+
+void ngk_fp16_to_fp32_row(const uint16_t *src, float *dst, size_t n);
+void ngk_fp16_to_fp32_row_ref(const uint16_t *src, float *dst, size_t n);
+void ngk_fp32_to_fp16_row(const float *src, uint16_t *dst, size_t n);
+void ngk_fp32_to_fp16_row_ref(const float *src, uint16_t *dst, size_t n);
+void ngk_bf16_to_fp32_row(const uint16_t *src, float *dst, size_t n);
+void ngk_fp32_to_bf16_row(const float *src, uint16_t *dst, size_t n);
+
+// ---- ggml blocks: byte layouts identical to ggml's block_q8_0 / block_q4_0 / block_q4_K ----
+enum { NGK_QK8_0 = 32, NGK_Q8_0_BYTES = 34, NGK_QK4_0 = 32, NGK_Q4_0_BYTES = 18, NGK_QK_K = 256, NGK_Q4_K_BYTES = 144 };
+
+// n must be a multiple of the block size. dst holds n/QK blocks.
+void ngk_quantize_q8_0_ref(const float *x, uint8_t *dst, size_t n);
+void ngk_quantize_q4_0_ref(const float *x, uint8_t *dst, size_t n);
+void ngk_quantize_q4_k_ref(const float *x, uint8_t *dst, size_t n);
+
+void ngk_dequantize_q8_0_ref(const uint8_t *src, float *y, size_t n);
+void ngk_dequantize_q4_0_ref(const uint8_t *src, float *y, size_t n);
+void ngk_dequantize_q4_k_ref(const uint8_t *src, float *y, size_t n);
+void ngk_dequantize_q8_0(const uint8_t *src, float *y, size_t n);
+void ngk_dequantize_q4_0(const uint8_t *src, float *y, size_t n);
+
+// ---- CRC-32C (Castagnoli), used for per-tensor checksums in the container ----
+uint32_t ngk_crc32c_update(uint32_t crc, const void *data, size_t n);
+uint32_t ngk_crc32c_update_ref(uint32_t crc, const void *data, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
