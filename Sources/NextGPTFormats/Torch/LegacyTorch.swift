@@ -8,7 +8,12 @@ import NextGPTCore
 ///     pickle 3: sys_info {'protocol_version': 1001, 'little_endian': True, 'type_sizes': {...}}
 ///     pickle 4: the object; storages are persistent ids ('storage', type, key, location, numel, view)
 ///     pickle 5: the list of storage keys
-///     then per key, in list order: element count (8 bytes, the writer's byte order) + raw bytes
+///     then per key, in list order: element count (int64) + raw bytes
+///
+/// Counts and storage bytes are little-endian whatever the writing machine was: torch's
+/// `THPStorage_writeFileRaw` converts on big-endian hosts (sys_info's `little_endian` only
+/// describes the writer). Very old writers put the count in native order, so a count that only
+/// makes sense big-endian from a big-endian writer is accepted too.
 ///
 /// The object pickle runs on the same restricted machine as the zip format and is flattened by
 /// the same rule (`TorchCheckpoint`). Storages are located by walking the count headers; the
@@ -80,10 +85,15 @@ public enum LegacyTorch {
                 throw FormatError(path, "truncated: storage '\(key)' header at byte \(cursor) is past the end of the file (\(file.size) bytes)")
             }
             let header = try file.read(at: cursor, count: 8)
-            var count: UInt64 = 0
-            for i in 0..<8 { count |= UInt64(header[littleEndian ? i : 7 - i]) << (8 * UInt64(i)) }
+            var count: UInt64 = 0, swapped: UInt64 = 0
+            for i in 0..<8 {
+                count |= UInt64(header[i]) << (8 * UInt64(i))
+                swapped |= UInt64(header[7 - i]) << (8 * UInt64(i))
+            }
             let start = cursor + 8
-            guard count <= UInt64(file.size - start) / UInt64(ref.elementSize) else {
+            let fits = { (n: UInt64) in n <= UInt64(file.size - start) / UInt64(ref.elementSize) }
+            if !littleEndian && !fits(count) && fits(swapped) { count = swapped }
+            guard fits(count) else {
                 throw FormatError(path, "truncated: storage '\(key)' of \(count) elements × \(ref.elementSize) bytes at byte \(start) runs past the end of the file (\(file.size) bytes)")
             }
             let byteCount = Int(count) * ref.elementSize
@@ -95,7 +105,8 @@ public enum LegacyTorch {
         let flat = try withExtendedLifetime(objectPickle) { try TorchObjects.flatten(root, path: path) }
         var metadata = flat.metadata
         metadata["format"] = "torch-legacy"
-        metadata["torch.byteorder"] = littleEndian ? "little" : "big"
+        metadata["torch.byteorder"] = "little"
+        metadata["torch.legacy_writer_byteorder"] = littleEndian ? "little" : "big"
         metadata["torch.pickle_protocol"] = String(objectPickle.protocolVersion)
         var tensors: [SourceTensor] = []
         for (name, ref) in flat.tensors {
@@ -104,7 +115,7 @@ public enum LegacyTorch {
             }
             tensors.append(try TorchObjects.sourceTensor(
                 name: name, ref, file: file, storageStart: range.lowerBound, storageBytes: range.count,
-                storageLabel: "the file's record of storage '\(ref.storage.key)'", bigEndian: !littleEndian, path: path))
+                storageLabel: "the file's record of storage '\(ref.storage.key)'", bigEndian: false, path: path))
         }
         return Checkpoint(tensors: tensors, files: [path], metadata: metadata)
     }
