@@ -51,7 +51,7 @@ final class LDMNamesTests: XCTestCase {
     /// A one-byte file every fake tensor points at; only names and shapes matter here.
     static let file: RandomAccessFile = {
         let path = NSTemporaryDirectory() + "ldm-names-\(getpid()).bin"
-        FileManager.default.createFile(atPath: path, contents: Data([0]))
+        precondition(FileManager.default.createFile(atPath: path, contents: Data([0])))
         return try! RandomAccessFile(path: path)
     }()
 
@@ -225,6 +225,36 @@ final class LDMNamesTests: XCTestCase {
         XCTAssertThrowsError(try LDMNames.split(Self.checkpoint([("betas", [1000])]))) { error in
             XCTAssertTrue("\(error)".contains("no Stable Diffusion / AudioLDM tensors"), "\(error)")
         }
+    }
+
+    func testReadFromSafetensorsFile() throws {
+        // the tiny case written as a real safetensors file (zeros), read by SafetensorsFile, then split
+        let fixture = try Self.load("tiny")
+        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
+        var offset = 0
+        for (name, shape) in fixture.originalTensors {
+            let bytes = shape.reduce(2, *)
+            header[name] = ["dtype": "F16", "shape": shape, "data_offsets": [offset, offset + bytes]]
+            offset += bytes
+        }
+        let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        var data = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) }
+        data.append(json)
+        data.append(Data(count: offset))
+        let path = NSTemporaryDirectory() + "ldm-names-tiny-\(getpid()).safetensors"
+        try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+
+        let split = try LDMNames.split(try SafetensorsFile.read(path: path))
+        let vae = try XCTUnwrap(split[LDMNames.vae])
+        let attention = try XCTUnwrap(vae["encoder.mid_block.attentions.0.to_q.weight"])
+        XCTAssertEqual(attention.shape, [64, 64])
+        XCTAssertEqual(attention.originalName, "first_stage_model.encoder.mid.attn_1.q.weight")
+        XCTAssertEqual(try attention.readBytes().count, 64 * 64 * 2)
+        XCTAssertEqual(split[LDMNames.textEncoder]?["text_model.final_layer_norm.weight"]?.originalName,
+                       "cond_stage_model.transformer.final_layer_norm.weight")
+        XCTAssertEqual(split.components[LDMNames.unet]?.tensors.count, fixture.rows.filter { $0.component == "unet" }.count)
+        XCTAssertEqual(split.components[LDMNames.unet]?.files, [path])
     }
 
     func testUNetOnly() throws {
