@@ -234,7 +234,6 @@ final class TorchCheckpointTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(outcomes.failed, 0)
-        print("corruption outcomes: \(outcomes)")
     }
 
     /// Overwrites `path` in place and sets its length (opening with O_TRUNC and rewriting is slow

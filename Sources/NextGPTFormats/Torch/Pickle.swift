@@ -261,7 +261,7 @@ final class TorchUnpickler {
     }
 
     private func fail(_ message: String) -> FormatError {
-        FormatError(path, "\(label): \(message) (pickle opcode at offset \(baseOffset + opcodeOffset))")
+        FormatError(path, "\(label): \(message) (at pickle offset \(baseOffset + opcodeOffset))")
     }
 
     // MARK: reading bytes

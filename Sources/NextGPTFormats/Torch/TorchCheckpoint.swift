@@ -38,6 +38,7 @@ public enum TorchCheckpoint {
 
         var metadata: [String: String] = ["format": "torch", "torch.archive_prefix": prefix]
         var bigEndian = false
+        metadata["torch.byteorder"] = "little" // torch < 2.1 wrote no byteorder record: little-endian
         if let entry = byName[prefix + "byteorder"] {
             let text = String(decoding: try archive.readStored(entry, limit: 64), as: UTF8.self)
                 .torchTrimmed
@@ -68,7 +69,12 @@ public enum TorchCheckpoint {
             guard let entry = byName[entryName] else {
                 throw FormatError(path, tensor: tensor, "storage '\(ref.key)' has no archive entry \(entryName)")
             }
-            let range = try archive.storedRange(of: entry)
+            let range: Range<Int>
+            do {
+                range = try archive.storedRange(of: entry)
+            } catch let error as FormatError {
+                throw FormatError(path, tensor: tensor, error.message)
+            }
             storageRanges[ref.key] = range
             return range
         }
