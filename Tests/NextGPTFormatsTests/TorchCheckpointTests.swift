@@ -123,6 +123,22 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertNil(views["tail"]?.strides)
     }
 
+    func testLegacyReaderGrowsItsWindow() throws {
+        for name in ["legacy.pt", "legacy_view.pt", "legacy_be_writer.pt"] {
+            let whole = try LegacyTorch.read(path: torchFixture(name))
+            for window in [1, 7, 64, 300] {
+                let grown = try LegacyTorch.read(path: torchFixture(name), initialWindow: window)
+                XCTAssertEqual(grown.names, whole.names)
+                XCTAssertEqual(grown.tensors.map(\.byteOffset), whole.tensors.map(\.byteOffset))
+            }
+        }
+        let view = try LegacyTorch.read(path: torchFixture("legacy_view.pt"))
+        XCTAssertEqual(try view["view"]?.readFloats(), [3, 4])
+        XCTAssertEqual(view.metadata["torch.legacy_writer_byteorder"], "little")
+        let beWriter = try LegacyTorch.read(path: torchFixture("legacy_be_writer.pt"))
+        XCTAssertEqual(beWriter.metadata["torch.legacy_writer_byteorder"], "big")
+    }
+
     func testWrapperRulesAndIgnoredValues() throws {
         let model = try TorchCheckpoint.read(path: torchFixture("wrap_model.pt"))
         XCTAssertEqual(model.metadata["torch.wrapper"], "model")

@@ -25,16 +25,23 @@ public enum LegacyTorch {
     public static let fileMagic: [UInt8] = [0x80, 0x02, 0x8A, 0x0A] + magic
 
     public static func read(path: String) throws -> Checkpoint {
+        try read(path: path, initialWindow: 1 << 20)
+    }
+
+    static func read(path: String, initialWindow: Int) throws -> Checkpoint {
         let file = try RandomAccessFile(path: path)
         // The pickles come first; their length is unknown until parsed, so parse a window of the
         // file and grow it if a pickle runs past its end.
-        var window = min(file.size, 1 << 20)
+        var window = min(file.size, max(initialWindow, 1))
         while true {
             let bytes = try file.read(at: 0, count: window)
             do {
                 return try read(file: file, prefix: bytes, partial: window < file.size)
             } catch is TorchUnpickler.NeedsMoreData {
-                window = window > file.size / 4 ? file.size : window * 4
+                guard window < TorchCheckpoint.maxPickleBytes else {
+                    throw FormatError(path, "legacy torch file: the pickles at its start exceed \(TorchCheckpoint.maxPickleBytes) bytes")
+                }
+                window = min(window > file.size / 4 ? file.size : window * 4, TorchCheckpoint.maxPickleBytes)
             }
         }
     }
