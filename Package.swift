@@ -37,7 +37,7 @@ let package = Package(
             dependencies: ["NextGPTCore", "CNextGPTKernels", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
-        .target(name: "NextGPTConvert", dependencies: ["NextGPTFormats", "NextGPTCore"]),
+        .target(name: "NextGPTConvert", dependencies: ["NextGPTFormats", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(
             name: "nextgpt",

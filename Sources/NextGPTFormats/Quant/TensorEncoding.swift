@@ -1,0 +1,94 @@
+import CNextGPTKernels
+import Dispatch
+import NextGPTCore
+
+/// Converts f32 values to a container type's bytes and back. Quantizers are ggml's reference
+/// quantizers (bit-identical blocks); work is split into contiguous block ranges across threads.
+public enum TensorEncoding {
+    /// Threads used for encoding; 1 disables splitting.
+    nonisolated(unsafe) public static var threads = max(1, System.activeProcessorCount)
+
+    public static func encode(_ values: [Float], as type: GGMLType) -> [UInt8] {
+        values.withUnsafeBufferPointer { encode($0, as: type) }
+    }
+
+    /// `values.count` must be a whole number of blocks of `type`.
+    public static func encode(_ values: UnsafeBufferPointer<Float>, as type: GGMLType) -> [UInt8] {
+        guard let byteCount = type.byteCount(elements: values.count) else {
+            preconditionFailure("\(values.count) values are not whole \(type) blocks")
+        }
+        var out = [UInt8](repeating: 0, count: byteCount)
+        guard let src = values.baseAddress, byteCount > 0 else { return out }
+        out.withUnsafeMutableBytes { raw in
+            let dst = raw.baseAddress!
+            let blocks = values.count / type.blockSize
+            parallelChunks(blocks) { first, count in
+                let x = src + first * type.blockSize
+                let y = dst + first * type.blockBytes
+                let n = count * type.blockSize
+                let y8 = y.assumingMemoryBound(to: UInt8.self)
+                let y16 = y.assumingMemoryBound(to: UInt16.self)
+                switch type {
+                case .f32: y.copyMemory(from: x, byteCount: n * 4)
+                case .f16: ngk_fp32_to_fp16_row(x, y16, n)
+                case .bf16: ngk_fp32_to_bf16_row(x, y16, n)
+                case .q8_0: ngk_quantize_q8_0_ref(x, y8, n)
+                case .q4_0: ngk_quantize_q4_0_ref(x, y8, n)
+                case .q4_K: ngk_quantize_q4_k_ref(x, y8, n)
+                case .f64: for i in 0..<n { y.storeBytes(of: Double(x[i]), toByteOffset: 8 * i, as: Double.self) }
+                case .i64, .i32, .i16, .i8: preconditionFailure("integer tensors are copied, never encoded from floats")
+                }
+            }
+        }
+        return out
+    }
+
+    /// Decodes `count` elements of `type` to f32.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, type: GGMLType, count: Int) -> [Float] {
+        precondition(type.byteCount(elements: count) == bytes.count, "byte count does not match \(count) \(type) elements")
+        var out = [Float](repeating: 0, count: count)
+        guard count > 0 else { return out }
+        out.withUnsafeMutableBufferPointer { dst in
+            let blocks = count / type.blockSize
+            parallelChunks(blocks) { first, blockCount in
+                let x = bytes.baseAddress! + first * type.blockBytes
+                let y = dst.baseAddress! + first * type.blockSize
+                let n = blockCount * type.blockSize
+                let x8 = x.assumingMemoryBound(to: UInt8.self)
+                let x16 = x.assumingMemoryBound(to: UInt16.self)
+                switch type {
+                case .f32: UnsafeMutableRawPointer(y).copyMemory(from: x, byteCount: n * 4)
+                case .f16: ngk_fp16_to_fp32_row(x16, y, n)
+                case .bf16: ngk_bf16_to_fp32_row(x16, y, n)
+                case .q8_0: ngk_dequantize_q8_0(x8, y, n)
+                case .q4_0: ngk_dequantize_q4_0(x8, y, n)
+                case .q4_K: ngk_dequantize_q4_k_ref(x8, y, n)
+                case .f64: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+                case .i64: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
+                case .i32: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
+                case .i16: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
+                case .i8: for i in 0..<n { y[i] = Float(Int8(bitPattern: x8[i])) }
+                }
+            }
+        }
+        return out
+    }
+
+    public static func decode(_ bytes: [UInt8], type: GGMLType, count: Int) -> [Float] {
+        bytes.withUnsafeBytes { decode($0, type: type, count: count) }
+    }
+
+    /// Splits `count` units into one contiguous range per thread; small jobs stay on this thread.
+    static func parallelChunks(_ count: Int, minimumPerChunk: Int = 1024, _ body: (Int, Int) -> Void) {
+        let chunks = min(threads, max(1, count / minimumPerChunk))
+        if chunks <= 1 {
+            body(0, count)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let first = count * chunk / chunks
+            let last = count * (chunk + 1) / chunks
+            if last > first { body(first, last - first) }
+        }
+    }
+}

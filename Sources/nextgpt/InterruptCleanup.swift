@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Removes the converter's temporary file when the process is interrupted (Ctrl-C, SIGTERM),
+/// so nothing half-written stays beside the destination. The final name is only ever created
+/// by a rename after a complete write, so it is never at risk.
+enum InterruptCleanup {
+    nonisolated(unsafe) private static var pattern: UnsafeMutablePointer<CChar>?
+
+    struct Handle {
+        func remove() {
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+    }
+
+    static func install(removing destination: String) -> Handle {
+        let slash = destination.lastIndex(of: "/")
+        let directory = slash.map { String(destination[..<$0]) } ?? "."
+        let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+        pattern = strdup("\(directory)/.\(base).tmp-\(getpid())")
+        let handler: @convention(c) (Int32) -> Void = { signal in
+            if let path = InterruptCleanup.pattern { unlink(path) }
+            _exit(128 + signal)
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+        return Handle()
+    }
+}

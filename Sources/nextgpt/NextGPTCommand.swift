@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct NextGPTCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nextgpt",
+        abstract: "Convert NExT-GPT's upstream checkpoints into one mmap-able GGUF container and inspect it.",
+        discussion: """
+        Examples:
+          nextgpt convert --vicuna vicuna-7b-v0/ --delta nextgpt_7b_tiva_v0/ --imagebind imagebind_huge.pth \\
+                          --sd15 stable-diffusion-v1-5/ --audioldm audioldm-l-full/ --zeroscope zeroscope_v2_576w/ \\
+                          --type q4_0 -o nextgpt-q4_0.gguf
+          nextgpt inspect nextgpt-q4_0.gguf
+          nextgpt verify-file nextgpt-q4_0.gguf
+        """,
+        subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self])
+}
