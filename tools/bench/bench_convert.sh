@@ -24,7 +24,7 @@ model=$work/llama7b
 # llama.cpp's converter and its gguf-py, from the llama-cpp-python source distribution (not committed).
 llama=$work/llama.cpp
 if [ ! -f "$llama/convert_hf_to_gguf.py" ]; then
-  "$py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation llama-cpp-python -d "$work/sdist"
+  "$py" -m pip install -q scikit-build-core && "$py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation llama-cpp-python==0.3.36 -d "$work/sdist"
   tar xzf "$work"/sdist/llama_cpp_python-*.tar.gz -C "$work/sdist"
   rm -rf "$llama"; cp -r "$work"/sdist/llama_cpp_python-*/vendor/llama.cpp "$llama"
 fi
