@@ -34,11 +34,13 @@ enum ConvertSupport {
         return TensorEncoding.decode(try file.bytes(of: t), type: t.type, count: t.shape.reduce(1, *))
     }
 
-    /// Largest error allowed for one block-quantized value: half a step for Q8_0, a step for the 4-bit types.
+    /// Largest error allowed for one block-quantized value: half a step for Q8_0 and a step for
+    /// Q4_0 (the extreme maps to −8, the other side clamps at +7), plus what rounding the scale
+    /// to f16 moves the largest level (127 or 8 steps × 2⁻¹¹).
     static func bound(_ type: GGMLType, blockMaxAbs: Float) -> Float {
         switch type {
-        case .q8_0: return blockMaxAbs / 127 * 0.5 * 1.01 + 1e-6
-        case .q4_0: return blockMaxAbs / 8 * 1.01 + 1e-6
+        case .q8_0: return blockMaxAbs / 127 * (0.5 + 127.0 / 2048) + 1e-6
+        case .q4_0: return blockMaxAbs / 8 * (1 + 8.0 / 2048) + 1e-6
         case .q4_K: return blockMaxAbs / 7 + 1e-6
         case .f16: return blockMaxAbs * 1e-3 + 1e-7
         case .bf16: return blockMaxAbs * 8e-3
