@@ -456,6 +456,8 @@ def self_test() -> int:
     r3 = main([str(missing), "--quiet"])
     r4 = main([str(missing), "--quiet", "--allow-missing", r"rotary_emb\.inv_freq$"])
     ok = r1 == 0 and r2 == 1 and r3 == 1 and r4 == 0
+    import shutil
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nself-test: good={r1} corrupted={r2} missing={r3} missing-allowed={r4} -> {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 
