@@ -33,6 +33,9 @@ public struct ConversionReport: Sendable {
     public var peakResidentBytes: Int?
     public var tensorsByType: [GGMLType: Int] = [:]
     public var bytesByType: [GGMLType: Int] = [:]
+    /// Where the wall time went, in seconds: waiting for source bytes, converting/quantizing,
+    /// checksumming, writing, waiting for the provenance hashes, flushing to disk.
+    public var phases: [(String, Double)] = []
 }
 
 /// Streams a plan into one GGUF container, tensor by tensor: read the source bytes, merge LoRA
@@ -61,6 +64,9 @@ public enum Converter {
             }
         }
 
+        // LoRA slices are multiplied on the encoder's own threads; OpenBLAS must not add more.
+        if planned.contains(where: { !$0.tensor.lora.isEmpty }) { openblas_set_num_threads(1) }
+
         let (metadata, patchable, sourceFiles) = buildMetadata(plan, planned: planned, options: options)
         let infos = planned.map { GGUFTensorInfo(name: $0.containerName, shape: $0.decision.storedShape, type: $0.decision.type) }
         let writer = try GGUFWriter(destination: output, alignment: options.alignment)
@@ -73,34 +79,47 @@ public enum Converter {
         var report = ConversionReport()
         let total = planned.reduce(0) { $0 + $1.tensor.source.byteCount }
         var done = 0
-        var checksums = [[UInt32]](repeating: [], count: plan.components.count)
+        // Three stages overlap: the prefetcher reads tensor i+1, this thread converts tensor i, the
+        // write-behind queue checksums and writes tensor i-1. Buffers are allocated once for the
+        // largest tensor and reused: fresh multi-megabyte allocations per tensor cost a page fault
+        // per 4 KiB, more than the quantization itself.
         let prefetcher = Prefetcher(planned.map { $0.tensor.source })
+        let outputs = [ScratchBuffer(), ScratchBuffer()]
+        let writeBehind = WriteBehind(writer: writer)
+        var clock = PhaseClock()
         for (i, item) in planned.enumerated() {
             progress?(ConversionProgress(tensorIndex: i, tensorCount: planned.count, tensorName: item.containerName,
                                          bytesDone: done, bytesTotal: total, seconds: Date().timeIntervalSince(start)))
-            let sourceBytes = try prefetcher.take(i)
-            let bytes = try encode(item, sourceBytes: sourceBytes)
-            let crc = bytes.withUnsafeBytes { ngk_crc32c_update(0, $0.baseAddress, $0.count) }
-            checksums[item.component].append(crc)
-            try writer.write(bytes)
+            // Tensor i-2 used the output buffer and the source buffer that are about to be reused.
+            try clock.time("write (wait)") { try writeBehind.wait(upTo: i - 2) }
+            let sourceBytes = try clock.time("read (wait)") { try prefetcher.take(i) }
+            let bytes = try clock.time("convert") { try encode(item, sourceBytes: sourceBytes, output: outputs[i % 2]) }
+            writeBehind.enqueue(index: i, component: item.component, bytes: bytes)
             done += item.tensor.source.byteCount
             report.tensorsByType[item.decision.type, default: 0] += 1
             report.bytesByType[item.decision.type, default: 0] += bytes.count
             report.outputBytes += bytes.count
         }
+        // The queue still reads these buffers; ARC may end their lifetime at their last use above.
+        try withExtendedLifetime((prefetcher, outputs)) {
+            try clock.time("write (wait)") { try writeBehind.wait(upTo: planned.count - 1) }
+        }
         progress?(ConversionProgress(tensorIndex: planned.count, tensorCount: planned.count, tensorName: "",
                                      bytesDone: total, bytesTotal: total, seconds: Date().timeIntervalSince(start)))
 
+        var checksums = [[UInt32]](repeating: [], count: plan.components.count)
+        for (component, crc) in writeBehind.checksums { checksums[component].append(crc) }
         for (c, component) in plan.components.enumerated() {
             try writer.patch(component.key(checksumKey), with: .uint32s(checksums[c]))
         }
-        let hashes = try hasher.finish()
+        let hashes = try clock.time("sha256 (wait)") { try hasher.finish() }
         if options.hashSources {
             for component in plan.components {
                 try writer.patch(component.key("source.sha256"), with: .strings(component.sourceFiles.map { hashes[$0] ?? "" }))
             }
         }
-        try writer.commit()
+        try clock.time("fsync+rename") { try writer.commit() }
+        report.phases = clock.phases
         report.tensorCount = planned.count
         report.sourceBytes = total
         report.seconds = Date().timeIntervalSince(start)
@@ -108,9 +127,10 @@ public enum Converter {
         return report
     }
 
-    /// Encodes one tensor: a plain copy when the type and bytes are unchanged, otherwise f32
-    /// values (with LoRA merged) encoded to the decided type.
-    static func encode(_ item: PlannedTensor, sourceBytes: [UInt8]) throws -> [UInt8] {
+    /// Encodes one tensor: the source bytes as they are when the type is unchanged, otherwise f32
+    /// values (with LoRA merged) encoded to the decided type in `output`. Rows are widened to f32 a
+    /// slice at a time, so the f32 copy of a tensor never exists whole.
+    static func encode(_ item: PlannedTensor, sourceBytes: UnsafeRawBufferPointer, output: ScratchBuffer) throws -> UnsafeRawBufferPointer {
         let source = item.tensor.source
         let type = item.decision.type
         if item.tensor.lora.isEmpty, let lossless = GGMLType(lossless: source.dtype), lossless == type {
@@ -120,19 +140,34 @@ public enum Converter {
             // u8 / bool have no GGUF type of their own; they are stored as i8 with the same bytes.
             return sourceBytes
         }
-        var values = SourceTensor.floats(from: sourceBytes, dtype: source.dtype)
-        for pair in item.tensor.lora { try merge(pair, into: &values, shape: source.shape) }
-        return TensorEncoding.encode(values, as: type)
+        let count = source.elementCount
+        let out = output.bytes(type.byteCount(elements: count)!)
+        let updates = try item.tensor.lora.map { LoraUpdate(pair: $0, a: try $0.a.readFloats(), b: try $0.b.readFloats()) }
+        // LoRA updates whole rows; without them any whole number of blocks will do.
+        let unit = updates.isEmpty ? type.blockSize : (source.shape.count >= 2 ? count / source.shape[0] : count)
+        TensorEncoding.encodeInSlices(units: count / unit, unitLength: unit, type: type, into: out) { firstUnit, units, values in
+            let first = firstUnit * unit
+            let raw = UnsafeRawBufferPointer(rebasing: sourceBytes[(first * source.dtype.byteSize)..<((first + values.count) * source.dtype.byteSize)])
+            SourceTensor.convertToFloats(raw, dtype: source.dtype, into: values)
+            for update in updates { update.apply(rows: firstUnit..<(firstUnit + units), to: values) }
+        }
+        return UnsafeRawBufferPointer(out)
     }
 
-    /// W += scale · B·A, in f32 (B: [out, r], A: [r, in]).
-    static func merge(_ pair: LoraPair, into weight: inout [Float], shape: [Int]) throws {
-        let a = try pair.a.readFloats(), b = try pair.b.readFloats()
-        let rank = pair.a.shape[0], columns = pair.a.shape[1], rows = pair.b.shape[0]
-        precondition(rows * columns == weight.count)
-        weight.withUnsafeMutableBufferPointer { w in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(columns), Int32(rank),
-                        pair.scale, b, Int32(rank), a, Int32(columns), 1, w.baseAddress, Int32(columns))
+    /// W += scale · B·A in f32 (B: [out, r], A: [r, in]), applied a slice of rows at a time.
+    struct LoraUpdate {
+        let pair: LoraPair
+        let a: [Float]
+        let b: [Float]
+
+        func apply(rows: Range<Int>, to weight: UnsafeMutableBufferPointer<Float>) {
+            let rank = pair.a.shape[0], columns = pair.a.shape[1]
+            precondition(rows.count * columns == weight.count)
+            b.withUnsafeBufferPointer { b in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(columns), Int32(rank),
+                            pair.scale, b.baseAddress! + rows.lowerBound * rank, Int32(rank), a, Int32(columns),
+                            1, weight.baseAddress, Int32(columns))
+            }
         }
     }
 
@@ -185,38 +220,117 @@ public enum Converter {
     }
 }
 
-/// Reads the next tensor's bytes on a background queue while the current one is encoded,
-/// so disk reads and quantization overlap. At most one tensor is read ahead.
+/// Accumulates wall time per named phase, in first-seen order.
+struct PhaseClock {
+    private(set) var phases: [(String, Double)] = []
+
+    mutating func time<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if let i = phases.firstIndex(where: { $0.0 == name }) { phases[i].1 += seconds } else { phases.append((name, seconds)) }
+        }
+        return try body()
+    }
+}
+
+/// Reads the next tensor's bytes on a background queue while the current one is encoded, so disk
+/// reads and quantization overlap. Three reusable buffers rotate: the one being read, the one being
+/// converted, and the one the write-behind queue may still be writing.
 final class Prefetcher: @unchecked Sendable {
     private let tensors: [SourceTensor]
     private let queue = DispatchQueue(label: "nextgpt.prefetch")
-    private var pending: (index: Int, group: DispatchGroup, result: Result<[UInt8], Error>?)?
-    private let lock = NSLock()
+    private let buffers = [ScratchBuffer(), ScratchBuffer(), ScratchBuffer()]
+    private var pending: (index: Int, group: DispatchGroup)?
+    private var failure: Error?
 
     init(_ tensors: [SourceTensor]) { self.tensors = tensors }
 
-    func take(_ index: Int) throws -> [UInt8] {
-        let bytes: [UInt8]
+    /// The bytes of tensor `index`, valid until the next call.
+    func take(_ index: Int) throws -> UnsafeRawBufferPointer {
+        let buffer = buffers[index % 3]
         if let p = pending, p.index == index {
             p.group.wait()
-            bytes = try lock.withLock { pending!.result! }.get()
+            if let failure { throw failure }
         } else {
-            bytes = try tensors[index].readBytes()
+            try tensors[index].read(into: buffer.bytes(tensors[index].byteCount))
         }
         pending = nil
         if index + 1 < tensors.count { startReading(index + 1) }
-        return bytes
+        return UnsafeRawBufferPointer(buffer.bytes(tensors[index].byteCount))
     }
 
     private func startReading(_ index: Int) {
         let group = DispatchGroup()
-        pending = (index, group, nil)
+        pending = (index, group)
+        let tensor = tensors[index]
+        nonisolated(unsafe) let target = buffers[index % 3].bytes(tensor.byteCount)
         group.enter()
         queue.async { [self] in
-            let result = Result { try tensors[index].readBytes() }
-            lock.withLock { pending?.result = result }
+            do { try tensor.read(into: target) } catch { failure = error }
             group.leave()
         }
+    }
+}
+
+/// Checksums and writes tensors in order on a serial queue, behind the conversion.
+final class WriteBehind: @unchecked Sendable {
+    private let writer: GGUFWriter
+    private let queue = DispatchQueue(label: "nextgpt.write-behind")
+    private var groups: [Int: DispatchGroup] = [:]
+    private let lock = NSLock()
+    private var failure: Error?
+    /// (component, CRC-32C) in write order.
+    private(set) var checksums: [(Int, UInt32)] = []
+
+    init(writer: GGUFWriter) { self.writer = writer }
+
+    /// `bytes` must stay untouched until `wait(upTo:)` has returned for `index`.
+    func enqueue(index: Int, component: Int, bytes: UnsafeRawBufferPointer) {
+        let group = DispatchGroup()
+        groups[index] = group
+        nonisolated(unsafe) let bytes = bytes
+        group.enter()
+        queue.async { [self] in
+            defer { group.leave() }
+            if lock.withLock({ failure != nil }) { return }
+            let crc = ngk_crc32c_update(0, bytes.baseAddress, bytes.count)
+            do {
+                try writer.write(bytes)
+                lock.withLock { checksums.append((component, crc)) }
+            } catch {
+                lock.withLock { failure = error }
+            }
+        }
+    }
+
+    /// Waits until every tensor up to `index` is written; rethrows the first write error.
+    func wait(upTo index: Int) throws {
+        for i in groups.keys.sorted() where i <= index {
+            groups.removeValue(forKey: i)?.wait()
+        }
+        if let failure = lock.withLock({ failure }) { throw failure }
+    }
+}
+
+/// A growable raw buffer reused across tensors (16-byte aligned, never shrinks).
+final class ScratchBuffer: @unchecked Sendable {
+    private var pointer: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    deinit { pointer?.deallocate() }
+
+    func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if count > capacity {
+            pointer?.deallocate()
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+            capacity = count
+        }
+        return UnsafeMutableRawBufferPointer(start: pointer, count: count)
+    }
+
+    func floats(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        bytes(count * 4).bindMemory(to: Float.self)
     }
 }
 

@@ -167,7 +167,9 @@ public enum NextGPTComponent {
                 component.tensors.append(ComponentTensor(name: "lora.\(module).lora_B.weight", source: pair.b))
             }
         }
-        component.metadata.append(("nextgpt.lora.alpha", .float32(NextGPTDelta.defaultLoraAlpha)))
+        if let scale = delta.lora.first?.scale {
+            component.metadata.append(("nextgpt.lora.scale", .float32(scale)))
+        }
         if !delta.addedTokens.isEmpty {
             component.metadata.append(("nextgpt.tokenizer.added_tokens", .strings(delta.addedTokens.map(\.token))))
             component.metadata.append(("nextgpt.tokenizer.added_token_ids", .int32s(delta.addedTokens.map { Int32($0.id) })))

@@ -51,9 +51,11 @@ public struct SourceTensor: Sendable {
 
     /// Reads the tensor as contiguous little-endian bytes in row-major order.
     public func readBytes() throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: byteCount)
-        try bytes.withUnsafeMutableBytes { try read(into: $0) }
-        return bytes
+        // Uninitialized: every byte is overwritten, and zero-filling gigabytes costs real time.
+        try [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, count in
+            try read(into: UnsafeMutableRawBufferPointer(buffer))
+            count = byteCount
+        }
     }
 
     /// Fills `buffer` (exactly `byteCount` bytes) with the contiguous little-endian bytes.
@@ -80,24 +82,29 @@ public struct SourceTensor: Sendable {
 
     public static func floats(from bytes: [UInt8], dtype: DType) -> [Float] {
         let n = bytes.count / dtype.byteSize
-        var out = [Float](repeating: 0, count: n)
-        bytes.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { dst in
-                let d = dst.baseAddress!
-                switch dtype {
-                case .f32: UnsafeMutableRawBufferPointer(dst).copyMemory(from: raw)
-                case .f16: ngk_fp16_to_fp32_row(raw.bindMemory(to: UInt16.self).baseAddress, d, n)
-                case .bf16: ngk_bf16_to_fp32_row(raw.bindMemory(to: UInt16.self).baseAddress, d, n)
-                case .f64: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
-                case .i64: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-                case .i32: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-                case .i16: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
-                case .i8: for i in 0..<n { d[i] = Float(Int8(bitPattern: raw[i])) }
-                case .u8, .bool: for i in 0..<n { d[i] = Float(raw[i]) }
-                }
-            }
+        return [Float](unsafeUninitializedCapacity: n) { dst, initialized in
+            initialized = n
+            bytes.withUnsafeBytes { convertToFloats($0, dtype: dtype, into: dst) }
         }
-        return out
+    }
+
+    /// Converts little-endian elements of `dtype` to f32 (`dst.count` elements).
+    public static func convertToFloats(_ raw: UnsafeRawBufferPointer, dtype: DType, into dst: UnsafeMutableBufferPointer<Float>) {
+        let n = dst.count
+        precondition(raw.count == n * dtype.byteSize)
+        guard n > 0 else { return }
+        let d = dst.baseAddress!
+        switch dtype {
+        case .f32: UnsafeMutableRawBufferPointer(dst).copyMemory(from: raw)
+        case .f16: ngk_fp16_to_fp32_row(raw.bindMemory(to: UInt16.self).baseAddress, d, n)
+        case .bf16: ngk_bf16_to_fp32_row(raw.bindMemory(to: UInt16.self).baseAddress, d, n)
+        case .f64: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+        case .i64: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
+        case .i32: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
+        case .i16: for i in 0..<n { d[i] = Float(raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
+        case .i8: for i in 0..<n { d[i] = Float(Int8(bitPattern: raw[i])) }
+        case .u8, .bool: for i in 0..<n { d[i] = Float(raw[i]) }
+        }
     }
 
     /// Copies a strided view element by element from the smallest byte span that covers it.

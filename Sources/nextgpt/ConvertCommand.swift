@@ -47,6 +47,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Merge the delta's LoRA into Vicuna's weights now (default: keep it as nextgpt.lora.* for load time).")
     var mergeDeltaLora = false
 
+    @Option(help: ArgumentHelp("lora_alpha the delta was trained with (default: equal to its rank, NExT-GPT's setting, scale 1).", valueName: "alpha"))
+    var deltaLoraAlpha: Float?
+
     @Option(help: ArgumentHelp("Type of quantizable weights: f32, f16, bf16, q8_0, q4_0, q4_K.", valueName: "type"))
     var type: String = "f16"
 
@@ -80,7 +83,7 @@ struct ConvertCommand: ParsableCommand {
 
         var plan = ConversionPlan()
         do {
-            let deltaCheckpoint = try delta.map { try NextGPTDelta(path: $0) }
+            let deltaCheckpoint = try delta.map { try NextGPTDelta(path: $0, loraAlpha: deltaLoraAlpha) }
             if let vicuna {
                 plan.components += try LlamaComponent.load(folder: vicuna, delta: deltaCheckpoint, mergeDeltaLora: mergeDeltaLora)
             } else if let deltaCheckpoint {
@@ -111,6 +114,7 @@ struct ConvertCommand: ParsableCommand {
         bar.finish()
         let mb = Double(report.sourceBytes) / 1e6
         print("wrote \(output): \(report.tensorCount) tensors, \(formatBytes(report.outputBytes)) from \(formatBytes(report.sourceBytes)) in \(String(format: "%.2f", report.seconds)) s (\(String(format: "%.0f", mb / max(report.seconds, 1e-9))) MB/s), peak RSS \(report.peakResidentBytes.map(formatBytes) ?? "?")")
+        print("  time: " + report.phases.map { "\($0.0) \(String(format: "%.1f", $0.1)) s" }.joined(separator: ", "))
         for (t, n) in report.tensorsByType.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             print("  \(t.description.padding(toLength: 5, withPad: " ", startingAt: 0)) \(String(n).leftPad(5)) tensors  \(formatBytes(report.bytesByType[t] ?? 0))")
         }

@@ -48,3 +48,5 @@ measure llamacpp_q8_0 env PYTHONPATH="$llama/gguf-py" "$py" "$llama/convert_hf_t
 echo
 printf "speed-up q8_0 (llama.cpp time / ours): %.2fx\n" "$(echo "$secs_llamacpp_q8_0 / $secs_ours_q8_0" | bc -l)"
 printf "peak RSS q8_0 (ours / llama.cpp):       %.2f\n" "$(echo "$rss_ours_q8_0 / $rss_llamacpp_q8_0" | bc -l)"
+echo
+"$py" tools/bench/compare_with_llamacpp.py "$work/ours-q8_0.gguf" "$work/llamacpp-q8_0.gguf"

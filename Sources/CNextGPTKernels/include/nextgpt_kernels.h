@@ -42,6 +42,9 @@ enum { NGK_QK8_0 = 32, NGK_Q8_0_BYTES = 34, NGK_QK4_0 = 32, NGK_Q4_0_BYTES = 18,
 void ngk_quantize_q8_0_ref(const float *x, uint8_t *dst, size_t n);
 void ngk_quantize_q4_0_ref(const float *x, uint8_t *dst, size_t n);
 void ngk_quantize_q4_k_ref(const float *x, uint8_t *dst, size_t n);
+// AVX2 twins of the references above (same bytes).
+void ngk_quantize_q8_0(const float *x, uint8_t *dst, size_t n);
+void ngk_quantize_q4_0(const float *x, uint8_t *dst, size_t n);
 
 void ngk_dequantize_q8_0_ref(const uint8_t *src, float *y, size_t n);
 void ngk_dequantize_q4_0_ref(const uint8_t *src, float *y, size_t n);

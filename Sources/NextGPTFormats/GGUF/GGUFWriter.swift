@@ -36,6 +36,10 @@ public final class GGUFWriter {
     private var dataStart = 0
     private var patchable: [String: (offset: Int, size: Int)] = [:]
     private var committed = false
+    private var flushedUpTo = 0
+    /// Written data is handed to the kernel's write-back in slices of this size as the file grows,
+    /// so the final fsync has little left to do and the page cache keeps room for the sources.
+    static let writeBackSlice = 64 << 20
 
     public init(destination: String, alignment: Int = 64) throws {
         precondition(alignment > 0 && alignment & (alignment - 1) == 0, "alignment must be a power of two")
@@ -108,6 +112,18 @@ public final class GGUFWriter {
         let padding = padded(bytes.count) - bytes.count
         if padding > 0 { try writeAll([UInt8](repeating: 0, count: padding)) }
         nextTensor += 1
+        startWriteBack()
+    }
+
+    /// Starts write-back of completed slices (POSIX_FADV_DONTNEED writes dirty pages out without
+    /// waiting, then lets them leave the cache).
+    private func startWriteBack() {
+        #if os(Linux)
+        while position - flushedUpTo >= 2 * GGUFWriter.writeBackSlice {
+            _ = posix_fadvise(fd, off_t(flushedUpTo), off_t(GGUFWriter.writeBackSlice), Int32(POSIX_FADV_DONTNEED))
+            flushedUpTo += GGUFWriter.writeBackSlice
+        }
+        #endif
     }
 
     public func write(_ bytes: [UInt8]) throws {

@@ -10,8 +10,9 @@ public struct NextGPTDelta: Sendable {
     public static let loraPrefix = "llama_model.base_model.model."
     /// Top-level modules of NextGPTModel that the delta holds; their keys are kept as written.
     public static let moduleNames = ["llama_proj", "gen_text_hidden_fcs", "gen_text_hidden_fcs_video", "gen_text_hidden_fcs_audio"]
-    /// NExT-GPT's stage-3 LoRA (config/stage_3.yaml): r 32, alpha 32; the file does not record them.
-    public static let defaultLoraAlpha: Float = 32
+    /// NExT-GPT's stage-3 LoRA (config/stage_3.yaml) has lora_alpha = r = 32, so its scale alpha/r is 1.
+    /// The file records neither; a delta trained otherwise needs its alpha given explicitly.
+    public static let defaultLoraScale: Float = 1
 
     public var embedTokens: SourceTensor?
     public var lmHead: SourceTensor?
@@ -24,8 +25,9 @@ public struct NextGPTDelta: Sendable {
     public var tokenizerModelPath: String?
     public var files: [String]
 
-    /// `path` is `pytorch_model.pt` or the folder holding it.
-    public init(path: String, loraAlpha: Float = NextGPTDelta.defaultLoraAlpha) throws {
+    /// `path` is `pytorch_model.pt` or the folder holding it. `loraAlpha` is the training
+    /// `lora_alpha`; nil means alpha = r (NExT-GPT's setting).
+    public init(path: String, loraAlpha: Float? = nil) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw FormatError(path, "no such file or folder") }
         let folder = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
@@ -50,7 +52,7 @@ public struct NextGPTDelta: Sendable {
             }
         }
         lora = try LoraAdapter.pairs(from: loraTensors, prefix: NextGPTDelta.loraPrefix, file: weights) { _, rank in
-            loraAlpha / Float(rank)
+            loraAlpha.map { $0 / Float(rank) } ?? NextGPTDelta.defaultLoraScale
         }
         if let embedTokens, let lmHead, embedTokens.shape != lmHead.shape {
             throw FormatError(weights, tensor: lmHead.name, "shape \(lmHead.shape) differs from embed_tokens \(embedTokens.shape)")

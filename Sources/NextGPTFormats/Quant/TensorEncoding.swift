@@ -17,30 +17,61 @@ public enum TensorEncoding {
         guard let byteCount = type.byteCount(elements: values.count) else {
             preconditionFailure("\(values.count) values are not whole \(type) blocks")
         }
-        var out = [UInt8](repeating: 0, count: byteCount)
-        guard let src = values.baseAddress, byteCount > 0 else { return out }
-        out.withUnsafeMutableBytes { raw in
-            let dst = raw.baseAddress!
-            let blocks = values.count / type.blockSize
-            parallelChunks(blocks) { first, count in
-                let x = src + first * type.blockSize
-                let y = dst + first * type.blockBytes
-                let n = count * type.blockSize
-                let y8 = y.assumingMemoryBound(to: UInt8.self)
-                let y16 = y.assumingMemoryBound(to: UInt16.self)
-                switch type {
-                case .f32: y.copyMemory(from: x, byteCount: n * 4)
-                case .f16: ngk_fp32_to_fp16_row(x, y16, n)
-                case .bf16: ngk_fp32_to_bf16_row(x, y16, n)
-                case .q8_0: ngk_quantize_q8_0_ref(x, y8, n)
-                case .q4_0: ngk_quantize_q4_0_ref(x, y8, n)
-                case .q4_K: ngk_quantize_q4_k_ref(x, y8, n)
-                case .f64: for i in 0..<n { y.storeBytes(of: Double(x[i]), toByteOffset: 8 * i, as: Double.self) }
-                case .i64, .i32, .i16, .i8: preconditionFailure("integer tensors are copied, never encoded from floats")
-                }
+        return [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+            initialized = byteCount
+            encode(values, as: type, into: UnsafeMutableRawBufferPointer(buffer))
+        }
+    }
+
+    /// Encodes into `output`, which must hold exactly the encoded bytes.
+    public static func encode(_ values: UnsafeBufferPointer<Float>, as type: GGMLType, into output: UnsafeMutableRawBufferPointer) {
+        precondition(type.byteCount(elements: values.count) == output.count, "\(values.count) values are not \(output.count) bytes of \(type)")
+        guard let src = values.baseAddress, let dst = output.baseAddress, output.count > 0 else { return }
+        let blocks = values.count / type.blockSize
+        parallelChunks(blocks) { first, count in
+            encodeBlocks(src + first * type.blockSize, count: count * type.blockSize, as: type, into: dst + first * type.blockBytes)
+        }
+    }
+
+    /// Encodes `units` units of `unitLength` values (whole blocks, or whole rows when rows matter)
+    /// into `output`, a slice of units at a time: `fill(firstUnit, unitCount, values)` writes the
+    /// slice's f32 values into a small per-thread buffer that stays in cache. Threads take
+    /// contiguous ranges of units.
+    public static func encodeInSlices(units: Int, unitLength: Int, type: GGMLType, into output: UnsafeMutableRawBufferPointer,
+                                      sliceElements: Int = 1 << 16,
+                                      fill: (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        precondition(unitLength % type.blockSize == 0 && type.byteCount(elements: units * unitLength) == output.count)
+        guard units > 0, let dst = output.baseAddress else { return }
+        let unitsPerSlice = max(1, sliceElements / unitLength)
+        let unitBytes = unitLength / type.blockSize * type.blockBytes
+        parallelChunks(units, minimumPerChunk: unitsPerSlice) { first, count in
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(count, unitsPerSlice) * unitLength)
+            defer { buffer.deallocate() }
+            var unit = first
+            while unit < first + count {
+                let n = min(unitsPerSlice, first + count - unit)
+                let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<(n * unitLength)])
+                fill(unit, n, values)
+                encodeBlocks(values.baseAddress!, count: values.count, as: type, into: dst + unit * unitBytes)
+                unit += n
             }
         }
-        return out
+    }
+
+    /// One thread's worth of encoding: `count` values (whole blocks) to `type` at `y`.
+    static func encodeBlocks(_ x: UnsafePointer<Float>, count n: Int, as type: GGMLType, into y: UnsafeMutableRawPointer) {
+        let y8 = y.assumingMemoryBound(to: UInt8.self)
+        let y16 = y.assumingMemoryBound(to: UInt16.self)
+        switch type {
+        case .f32: y.copyMemory(from: x, byteCount: n * 4)
+        case .f16: ngk_fp32_to_fp16_row(x, y16, n)
+        case .bf16: ngk_fp32_to_bf16_row(x, y16, n)
+        case .q8_0: ngk_quantize_q8_0(x, y8, n)
+        case .q4_0: ngk_quantize_q4_0(x, y8, n)
+        case .q4_K: ngk_quantize_q4_k_ref(x, y8, n)
+        case .f64: for i in 0..<n { y.storeBytes(of: Double(x[i]), toByteOffset: 8 * i, as: Double.self) }
+        case .i64, .i32, .i16, .i8: preconditionFailure("integer tensors are copied, never encoded from floats")
+        }
     }
 
     /// Decodes `count` elements of `type` to f32.
@@ -79,7 +110,7 @@ public enum TensorEncoding {
     }
 
     /// Splits `count` units into one contiguous range per thread; small jobs stay on this thread.
-    static func parallelChunks(_ count: Int, minimumPerChunk: Int = 1024, _ body: (Int, Int) -> Void) {
+    public static func parallelChunks(_ count: Int, minimumPerChunk: Int = 1024, _ body: (Int, Int) -> Void) {
         let chunks = min(threads, max(1, count / minimumPerChunk))
         if chunks <= 1 {
             body(0, count)
