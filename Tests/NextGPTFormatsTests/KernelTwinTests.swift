@@ -41,6 +41,21 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    func testQuantizeTwins() {
+        // Random blocks, blocks of exact ties (k + 0.5 steps), zeros, repeated extremes of both signs.
+        var x = TestSupport.randomFloats(32 * 61, scale: 7)
+        for j in 0..<32 { x[j] = Float(j - 16) + 0.5; x[32 + j] = 0; x[64 + j] = j % 2 == 0 ? 3 : -3 }
+        for j in 0..<32 { x[96 + j] = Float(j) * 127 / 31 - 63.5 }
+        var fast = [UInt8](repeating: 0, count: 34 * 61), reference = fast
+        ngk_quantize_q8_0(x, &fast, x.count)
+        ngk_quantize_q8_0_ref(x, &reference, x.count)
+        XCTAssertEqual(fast, reference)
+        var fast4 = [UInt8](repeating: 0, count: 18 * 61), reference4 = fast4
+        ngk_quantize_q4_0(x, &fast4, x.count)
+        ngk_quantize_q4_0_ref(x, &reference4, x.count)
+        XCTAssertEqual(fast4, reference4)
+    }
+
     func testCRC32CTwinAndKnownValue() {
         // RFC 3720 check value: CRC-32C("123456789") = 0xE3069283.
         let digits = Array("123456789".utf8)
