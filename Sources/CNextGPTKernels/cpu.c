@@ -23,3 +23,15 @@ const char *ngk_cpu_path(void) {
     return "scalar";
 #endif
 }
+
+static int avx2_usable = 0, sse42_usable = 0;
+
+// Decided at load time, before any kernel runs, so no caller races on it.
+__attribute__((constructor)) static void detect_features(void) {
+    ngk_cpu_features f = ngk_cpu_detect();
+    avx2_usable = f.avx2 && f.fma && f.f16c;
+    sse42_usable = f.sse42;
+}
+
+int ngk_use_avx2(void) { return avx2_usable; }
+int ngk_use_sse42(void) { return sse42_usable; }

@@ -43,9 +43,7 @@ static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n) {
 
 uint32_t ngk_crc32c_update(uint32_t crc, const void *data, size_t n) {
 #if defined(__x86_64__)
-    static int sse42 = -1;
-    if (sse42 < 0) sse42 = ngk_cpu_detect().sse42;
-    if (sse42) return crc32c_sse42(crc, data, n);
+    if (ngk_use_sse42()) return crc32c_sse42(crc, data, n);
 #endif
     return ngk_crc32c_update_ref(crc, data, n);
 }

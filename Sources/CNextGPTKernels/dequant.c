@@ -3,11 +3,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-static int use_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) { ngk_cpu_features f = ngk_cpu_detect(); cached = f.avx2 && f.f16c && f.fma; }
-    return cached;
-}
 
 static inline float load_half(const uint8_t *p) { return ngk_fp16_to_fp32((uint16_t)(p[0] | (p[1] << 8))); }
 
@@ -45,14 +40,14 @@ static void dequantize_q4_0_avx2(const uint8_t *src, float *y, size_t n) {
 
 void ngk_dequantize_q8_0(const uint8_t *src, float *y, size_t n) {
 #if defined(__x86_64__)
-    if (use_avx2()) { dequantize_q8_0_avx2(src, y, n); return; }
+    if (ngk_use_avx2()) { dequantize_q8_0_avx2(src, y, n); return; }
 #endif
     ngk_dequantize_q8_0_ref(src, y, n);
 }
 
 void ngk_dequantize_q4_0(const uint8_t *src, float *y, size_t n) {
 #if defined(__x86_64__)
-    if (use_avx2()) { dequantize_q4_0_avx2(src, y, n); return; }
+    if (ngk_use_avx2()) { dequantize_q4_0_avx2(src, y, n); return; }
 #endif
     ngk_dequantize_q4_0_ref(src, y, n);
 }

@@ -75,23 +75,18 @@ static void fp32_to_fp16_f16c(const float *src, uint16_t *dst, size_t n) {
     for (; i < n; i++) dst[i] = ngk_fp32_to_fp16(src[i]);
 }
 
-static int has_f16c(void) {
-    static int cached = -1;
-    if (cached < 0) { ngk_cpu_features f = ngk_cpu_detect(); cached = f.f16c && f.avx2; }
-    return cached;
-}
 #endif
 
 void ngk_fp16_to_fp32_row(const uint16_t *src, float *dst, size_t n) {
 #if defined(__x86_64__)
-    if (has_f16c()) { fp16_to_fp32_f16c(src, dst, n); return; }
+    if (ngk_use_avx2()) { fp16_to_fp32_f16c(src, dst, n); return; }
 #endif
     ngk_fp16_to_fp32_row_ref(src, dst, n);
 }
 
 void ngk_fp32_to_fp16_row(const float *src, uint16_t *dst, size_t n) {
 #if defined(__x86_64__)
-    if (has_f16c()) { fp32_to_fp16_f16c(src, dst, n); return; }
+    if (ngk_use_avx2()) { fp32_to_fp16_f16c(src, dst, n); return; }
 #endif
     ngk_fp32_to_fp16_row_ref(src, dst, n);
 }

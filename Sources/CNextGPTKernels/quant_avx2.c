@@ -7,11 +7,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-static int use_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) { ngk_cpu_features f = ngk_cpu_detect(); cached = f.avx2 && f.f16c; }
-    return cached;
-}
 
 static inline void put_half(uint8_t *p, float v) {
     uint16_t h = ngk_fp32_to_fp16(v);
@@ -103,14 +98,14 @@ static void quantize_q4_0_avx2(const float *x, uint8_t *dst, size_t n) {
 
 void ngk_quantize_q8_0(const float *x, uint8_t *dst, size_t n) {
 #if defined(__x86_64__)
-    if (use_avx2()) { quantize_q8_0_avx2(x, dst, n); return; }
+    if (ngk_use_avx2()) { quantize_q8_0_avx2(x, dst, n); return; }
 #endif
     ngk_quantize_q8_0_ref(x, dst, n);
 }
 
 void ngk_quantize_q4_0(const float *x, uint8_t *dst, size_t n) {
 #if defined(__x86_64__)
-    if (use_avx2()) { quantize_q4_0_avx2(x, dst, n); return; }
+    if (ngk_use_avx2()) { quantize_q4_0_avx2(x, dst, n); return; }
 #endif
     ngk_quantize_q4_0_ref(x, dst, n);
 }

@@ -92,6 +92,25 @@ final class ConvertFixturesTests: XCTestCase {
         XCTAssertTrue(hashes.allSatisfy { $0.count == 64 && $0 != String(repeating: "0", count: 64) })
     }
 
+    func testVerifyNamesTheCorruptTensor() throws {
+        var plan = ConversionPlan()
+        plan.components = try LlamaComponent.load(folder: "\(fx)/vicuna", delta: nil, mergeDeltaLora: false)
+        try PipelineSource.load("\(fx)/sd15", pipeline: "sd15", into: &plan)
+        let out = "\(dir)/corrupt.gguf"
+        _ = try Converter.convert(plan, options: ConversionOptions(policy: QuantizationPolicy(type: .q4_0)), to: out)
+        XCTAssertEqual(try Container(path: out).verifyChecksums().count, 0)
+        let victim = try XCTUnwrap(try GGUFFile(path: out)[tensor: "sd15.unet.down_blocks.0.resnets.0.conv1.weight"])
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: out))
+        try handle.seek(toOffset: UInt64(victim.fileOffset + victim.byteCount / 2))
+        let byte = try XCTUnwrap(handle.readData(ofLength: 1).first)
+        try handle.seek(toOffset: UInt64(victim.fileOffset + victim.byteCount / 2))
+        handle.write(Data([byte ^ 0x40]))
+        try handle.close()
+        let problems = try Container(path: out).verifyChecksums()
+        XCTAssertEqual(problems.map(\.tensor), [victim.name])
+        XCTAssertEqual(problems.first?.component, "sd15.unet")
+    }
+
     func testDeltaReplacesEmbeddingsAndKeepsOrMergesLora() throws {
         let delta = try NextGPTDelta(path: "\(fx)/nextgpt-delta")
         XCTAssertEqual(delta.addedTokens.count, 38)

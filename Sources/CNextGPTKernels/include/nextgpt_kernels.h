@@ -21,6 +21,10 @@ typedef struct {
 ngk_cpu_features ngk_cpu_detect(void);
 // Name of the code path chosen for this machine ("avx2", "neon" or "scalar").
 const char *ngk_cpu_path(void);
+// 1 when the AVX2 + FMA + F16C bodies may run; decided once per process.
+int ngk_use_avx2(void);
+// 1 when the SSE4.2 crc32 instruction may run.
+int ngk_use_sse42(void);
 
 // ---- half / bfloat16 conversions (IEEE binary16 round-to-nearest-even, as ggml and numpy) ----
 uint16_t ngk_fp32_to_fp16(float x);
