@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "NextGPTCore", targets: ["NextGPTCore"]),
         .library(name: "NextGPTFormats", targets: ["NextGPTFormats"]),
         .library(name: "NextGPTConvert", targets: ["NextGPTConvert"]),
+        .library(name: "NextGPTKernels", targets: ["NextGPTKernels"]),
+        .library(name: "NextGPTRuntime", targets: ["NextGPTRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,10 +41,25 @@ let package = Package(
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
         .target(name: "NextGPTConvert", dependencies: ["NextGPTFormats", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
 
+        // Kernel layer: matrix products for every weight type, thread pool, BLAS; knows no model.
+        .target(
+            name: "NextGPTKernels",
+            dependencies: ["CNextGPTKernels", "COpenBLAS", "NextGPTCore", "NextGPTFormats"]),
+
+        // Runtime: mapped containers, activation tensors, the ops every component needs, verify bundles.
+        .target(
+            name: "NextGPTRuntime",
+            dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels", "COpenBLAS"]),
+
+        // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
+        .executableTarget(
+            name: "nextgpt-bench",
+            dependencies: ["NextGPTKernels", "NextGPTRuntime", "NextGPTFormats", "NextGPTCore", "COpenBLAS"]),
+
         .executableTarget(
             name: "nextgpt",
             dependencies: [
-                "NextGPTConvert", "NextGPTFormats", "NextGPTCore",
+                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -50,6 +67,8 @@ let package = Package(
             name: "NextGPTFormatsTests", dependencies: ["NextGPTFormats", "NextGPTCore"],
             resources: []),
         .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
+        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels"]),
+        .testTarget(name: "NextGPTRuntimeTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,1 @@
+print("nextgpt-bench: kernel benchmarks (see tools/bench)")
