@@ -13,5 +13,5 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt inspect nextgpt-q4_0.gguf
           nextgpt verify-file nextgpt-q4_0.gguf
         """,
-        subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self])
+        subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self])
 }

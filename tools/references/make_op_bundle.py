@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Op-level reference bundle against PyTorch (formats/reference-bundle.md).
+
+Writes, into OUT_DIR (default Tests/Fixtures/references/bundles):
+  ops.gguf             a tiny container (component `ops`) with linear / conv / norm weights in
+                       F32, F16, Q8_0 and Q4_0, quantized with gguf.quants
+  ops.safetensors      the bundle: inputs, PyTorch outputs, probes
+
+Outputs of probes with non-f32 weights are computed from the *dequantized* weights
+(gguf.quants.dequantize), so the probe measures our runtime, not the quantization error.
+Seeded; re-running gives the same files.
+
+    /work/venv/bin/python tools/references/make_op_bundle.py [OUT_DIR]
+    nextgpt verify -m OUT_DIR/ops.gguf --reference OUT_DIR/ops.safetensors
+"""
+
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bundle_lib import Bundle, TinyContainer, capture_modules  # noqa: E402
+
+F32_TOL = 1e-5       # f32 weights (or none): only summation order differs
+QUANT_TOL = 1e-3     # F16/Q8_0/Q4_0 weights: room for kernels that round activations to 8 bits or f16
+
+C = "ops"
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "references", "bundles")
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(20261123)
+    torch.manual_seed(20261123)
+
+    def randn(*shape, scale=1.0):
+        return torch.from_numpy((rng.standard_normal(shape) * scale).astype(np.float32))
+
+    box = TinyContainer([C])
+    b = Bundle()
+
+    def weight(name, shape, qtype, scale=0.2):
+        box.add(f"{C}.{name}", randn(*shape, scale=scale).numpy(), qtype)
+        return f"{C}.{name}"
+
+    def deq(name):
+        return box.dequantized(name)
+
+    # ---------------------------------------------------------------- linear
+    for tag, qtype, out_f, in_f, xshape, bias in [
+        ("f32", "F32", 19, 37, (3, 5, 37), True),
+        ("f16", "F16", 21, 45, (7, 45), False),
+        ("q8_0", "Q8_0", 23, 64, (4, 64), True),
+        ("q4_0", "Q4_0", 17, 96, (2, 3, 96), False),
+    ]:
+        w = weight(f"linear_{tag}.weight", (out_f, in_f), qtype)
+        bname = weight(f"linear_{tag}.bias", (out_f,), "F32") if bias else None
+        x = randn(*xshape)
+        y = F.linear(x, deq(w), deq(bname) if bname else None)
+        args = {"weight": w} | ({"bias": bname} if bname else {})
+        b.probe(f"linear_{tag}", C, "linear", args, {"x": x}, {"y": y}, F32_TOL if qtype == "F32" else QUANT_TOL)
+
+    # ---------------------------------------------------------------- convolutions
+    convs = [
+        # name, call, qtype, weight shape, bias, input shape, stride, padding, dilation, groups
+        ("conv1d_f32", "conv1d", "F32", (6, 5, 3), True, (2, 5, 17), 1, 1, 1, 1),
+        ("conv2d_f32_groups", "conv2d", "F32", (6, 2, 3, 3), True, (2, 4, 11, 9), 2, 1, 1, 2),
+        ("conv2d_f32_dilated", "conv2d", "F32", (5, 3, 3, 2), False, (1, 3, 10, 13), [1, 2], [2, 0], [2, 1], 1),
+        ("conv2d_f16", "conv2d", "F16", (7, 3, 3, 3), True, (2, 3, 8, 8), 1, 1, 1, 1),
+        ("conv2d_q8_0", "conv2d", "Q8_0", (6, 32, 3, 3), True, (1, 32, 7, 9), 1, 1, 1, 1),
+        ("conv3d_f32", "conv3d", "F32", (4, 3, 3, 3, 3), True, (1, 3, 5, 7, 6), [1, 2, 2], 1, 1, 1),
+        ("conv3d_q4_0", "conv3d", "Q4_0", (5, 4, 2, 2, 2), False, (2, 4, 3, 5, 5), 1, [0, 1, 1], 1, 1),
+    ]
+    for name, call, qtype, wshape, bias, xshape, stride, padding, dilation, groups in convs:
+        w = weight(f"{name}.weight", wshape, qtype)
+        bname = weight(f"{name}.bias", (wshape[0],), "F32") if bias else None
+        x = randn(*xshape)
+        fn = {"conv1d": F.conv1d, "conv2d": F.conv2d, "conv3d": F.conv3d}[call]
+        y = fn(x, deq(w), deq(bname) if bname else None, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        args = {"weight": w, "stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+        if bname:
+            args["bias"] = bname
+        b.probe(name, C, call, args, {"x": x}, {"y": y}, F32_TOL if qtype == "F32" else QUANT_TOL)
+
+    # ---------------------------------------------------------------- norms
+    gn_w, gn_b = weight("gn.weight", (12,), "F32", 1.0), weight("gn.bias", (12,), "F32")
+    x = randn(2, 12, 5, 7, scale=2.0) + 0.5
+    b.probe("group_norm", C, "group_norm", {"num_groups": 4, "eps": 1e-5, "weight": gn_w, "bias": gn_b},
+            {"x": x}, {"y": F.group_norm(x, 4, deq(gn_w), deq(gn_b), 1e-5)}, F32_TOL)
+    gn3_w, gn3_b = weight("gn3.weight", (8,), "F32", 1.0), weight("gn3.bias", (8,), "F32")
+    x = randn(1, 8, 3, 4, 5)
+    b.probe("group_norm_video", C, "group_norm", {"num_groups": 2, "eps": 1e-6, "weight": gn3_w, "bias": gn3_b},
+            {"x": x}, {"y": F.group_norm(x, 2, deq(gn3_w), deq(gn3_b), 1e-6)}, F32_TOL)
+    x = randn(2, 6, 4, 4)
+    b.probe("group_norm_plain", C, "group_norm", {"num_groups": 3, "eps": 1e-5},
+            {"x": x}, {"y": F.group_norm(x, 3, None, None, 1e-5)}, F32_TOL)
+
+    ln_w, ln_b = weight("ln.weight", (33,), "F32", 1.0), weight("ln.bias", (33,), "F32")
+    x = randn(3, 7, 33, scale=3.0) - 1.0
+    b.probe("layer_norm", C, "layer_norm", {"eps": 1e-5, "weight": ln_w, "bias": ln_b},
+            {"x": x}, {"y": F.layer_norm(x, (33,), deq(ln_w), deq(ln_b), 1e-5)}, F32_TOL)
+    x = randn(5, 10)
+    b.probe("layer_norm_plain", C, "layer_norm", {"eps": 1e-6},
+            {"x": x}, {"y": F.layer_norm(x, (10,), None, None, 1e-6)}, F32_TOL)
+
+    rms_w = weight("rms.weight", (40,), "F32", 1.0)
+    x = randn(2, 9, 40)
+    b.probe("rms_norm", C, "rms_norm", {"eps": 1e-6, "weight": rms_w},
+            {"x": x}, {"y": F.rms_norm(x, (40,), deq(rms_w), 1e-6)}, F32_TOL)
+
+    # ---------------------------------------------------------------- attention
+    q, k, v = randn(1, 3, 11, 16), randn(1, 3, 11, 16), randn(1, 3, 11, 16)
+    b.probe("attention_causal", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True)}, F32_TOL)
+    q, k, v = randn(2, 2, 7, 8), randn(2, 2, 13, 8), randn(2, 2, 13, 10)
+    b.probe("attention_cross", C, "attention", {"causal": False, "scale": 0.3}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, scale=0.3)}, F32_TOL)
+    q, k, v = randn(1, 4, 5, 8), randn(1, 2, 5, 8), randn(1, 2, 5, 8)
+    b.probe("attention_gqa", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)}, F32_TOL)
+
+    # ---------------------------------------------------------------- pointwise
+    x = randn(4, 27, scale=4.0)
+    b.probe("softmax_last", C, "softmax", {"dim": -1}, {"x": x}, {"y": torch.softmax(x, -1)}, F32_TOL)
+    x = randn(2, 5, 3, scale=4.0)
+    b.probe("softmax_dim1", C, "softmax", {"dim": 1}, {"x": x}, {"y": torch.softmax(x, 1)}, F32_TOL)
+    x = randn(3, 50, scale=3.0)
+    b.probe("gelu", C, "gelu", {}, {"x": x}, {"y": F.gelu(x)}, F32_TOL)
+    b.probe("gelu_tanh", C, "gelu", {"approximate": "tanh"}, {"x": "gelu.x"}, {"y": F.gelu(x, approximate="tanh")}, F32_TOL)
+    x = randn(4, 33, scale=3.0)
+    b.probe("silu", C, "silu", {}, {"x": x}, {"y": F.silu(x)}, F32_TOL)
+
+    # ---------------------------------------------------------------- captured from a module tree
+    # The path a real checkpoint takes (bundle_lib.capture_modules): hooks on a model's modules,
+    # weight names = component + module path. Here the "model" is tiny and its weights go into the
+    # container under the same names.
+    net = torch.nn.Sequential(torch.nn.Linear(24, 40), torch.nn.LayerNorm(40), torch.nn.GELU(), torch.nn.Linear(40, 11))
+    for key, value in net.state_dict().items():
+        box.add(f"{C}.mlp.{key}", value.numpy(), "F32")
+    x = randn(3, 24)
+    with torch.no_grad():
+        capture_modules(b, net, C, lambda: net(x), prefix=f"{C}.mlp", rel_l2=F32_TOL, name_prefix="mlp.")
+
+    container = os.path.join(out_dir, "ops.gguf")
+    bundle = os.path.join(out_dir, "ops.safetensors")
+    box.write(container, name="op-level reference weights")
+    b.save(bundle, {"nextgpt.reference.generator": "tools/references/make_op_bundle.py",
+                    "nextgpt.reference.torch": torch.__version__,
+                    "nextgpt.reference.container": "ops.gguf"})
+    print(f"{container}: {os.path.getsize(container)} bytes, {len(box.entries)} tensors")
+    print(f"{bundle}: {os.path.getsize(bundle)} bytes, {len(b.probes)} probes, {len(b.tensors)} tensors")
+
+
+if __name__ == "__main__":
+    main()
