@@ -1,0 +1,248 @@
+import Foundation
+import NextGPTCore
+import NextGPTFormats
+@testable import NextGPTRuntime
+import XCTest
+
+/// Every op against PyTorch (tools/references/op_cases.py), rel L2 ≤ 1e-5.
+final class OpsReferenceTests: XCTestCase {
+    let cases = OpCases.shared
+
+    func t(_ name: String) -> Tensor { cases.tensor(name) }
+
+    func testEmbedding() {
+        let ids = t("embedding.ids").values.map { Int($0) }
+        assertMatches(Embeddings.embedding(ids, weight: t("embedding.weight")), t("embedding.expect"), "embedding")
+        // the same rows through container weights (f32 and f16 bytes), dequantized per row
+        let w = t("embedding.weight")
+        for type in [GGMLType.f32, .f16, .q8_0] {
+            let bytes = TensorEncoding.encode(w.values, as: type)
+            let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+            defer { raw.deallocate() }
+            raw.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+            let weight = Weight(name: "embedding.weight", type: type, shape: w.shape, bytes: UnsafeRawBufferPointer(raw), owner: nil)
+            let ours = Embeddings.embedding(ids, weight: weight)
+            let viaFull = Embeddings.embedding(ids, weight: weight.dequantized())
+            XCTAssertEqual(ours.values, viaFull.values, "embedding Weight \(type) rows equal full dequantization")
+            let tolerance: Double = type == .f32 ? 1e-7 : (type == .f16 ? 1e-3 : 1e-2)
+            assertMatches(ours, t("embedding.expect"), "embedding_weight_\(type)", tolerance: tolerance)
+        }
+    }
+
+    func testRMSNorm() {
+        for name in ["rms_norm", "rms_norm_wide"] {
+            let y = Normalization.rmsNorm(t("\(name).input"), weight: t("\(name).weight"), eps: cases.float(name, "eps"))
+            assertMatches(y, t("\(name).expect"), name)
+        }
+    }
+
+    func testLayerNorm() {
+        for name in ["layer_norm_affine", "layer_norm_plain"] {
+            let y = Normalization.layerNorm(t("\(name).input"), weight: cases.optional("\(name).weight"),
+                                            bias: cases.optional("\(name).bias"), eps: cases.float(name, "eps"))
+            assertMatches(y, t("\(name).expect"), name)
+        }
+    }
+
+    func testGroupNorm() {
+        for name in ["group_norm_2d", "group_norm_3d", "group_norm_plain"] {
+            let y = Normalization.groupNorm(t("\(name).input"), groups: cases.int(name, "groups"),
+                                            weight: cases.optional("\(name).weight"), bias: cases.optional("\(name).bias"),
+                                            eps: cases.float(name, "eps"))
+            assertMatches(y, t("\(name).expect"), name)
+        }
+    }
+
+    func testSoftmax() {
+        for name in ["softmax", "softmax_long"] {
+            assertMatches(Activations.softmax(t("\(name).input")), t("\(name).expect"), name)
+        }
+    }
+
+    func testActivations() {
+        let x = t("silu.input")
+        assertMatches(Activations.silu(x), t("silu.expect"), "silu")
+        assertMatches(Activations.gelu(t("gelu_erf.input")), t("gelu_erf.expect"), "gelu_erf")
+        assertMatches(Activations.gelu(t("gelu_tanh.input"), approximate: .tanh), t("gelu_tanh.expect"), "gelu_tanh")
+        assertMatches(Activations.quickGELU(t("quick_gelu.input")), t("quick_gelu.expect"), "quick_gelu")
+        assertMatches(Activations.relu(t("relu.input")), t("relu.expect"), "relu")
+        assertMatches(Activations.leakyReLU(t("leaky_relu.input"), negativeSlope: cases.float("leaky_relu", "slope")),
+                      t("leaky_relu.expect"), "leaky_relu")
+        assertMatches(Activations.tanh(t("tanh.input")), t("tanh.expect"), "tanh")
+    }
+
+    func testGEGLU() {
+        let y = Activations.geglu(t("geglu.input"), weight: t("geglu.weight"), bias: t("geglu.bias"))
+        assertMatches(y, t("geglu.expect"), "geglu")
+    }
+
+    func testLinear() {
+        assertMatches(Linear.linear(t("linear.input"), weight: t("linear.weight"), bias: t("linear.bias")), t("linear.expect"), "linear")
+        assertMatches(Linear.linear(t("linear_nobias.input"), weight: t("linear_nobias.weight"), bias: nil),
+                      t("linear_nobias.expect"), "linear_nobias")
+        // through a container weight (f32 bytes)
+        let w = t("linear.weight")
+        let bytes = TensorEncoding.encode(w.values, as: .f32)
+        bytes.withUnsafeBytes { raw in
+            let weight = Weight(name: "linear.weight", type: .f32, shape: w.shape, bytes: raw, owner: nil)
+            assertMatches(Linear.linear(t("linear.input"), weight: weight, bias: t("linear.bias")), t("linear.expect"), "linear_weight_f32")
+        }
+    }
+
+    func testRope() {
+        for name in ["rope", "rope_offset"] {
+            let q = t("\(name).q"), k = t("\(name).k")
+            let start = cases.int(name, "start")
+            let positions = Array(start..<(start + q.shape[0]))
+            let theta = cases.float(name, "theta")
+            assertMatches(Rope.applyRotaryPosEmb(q, positions: positions, theta: theta), t("\(name).expect_q"), "\(name)_q")
+            assertMatches(Rope.applyRotaryPosEmb(k, positions: positions, theta: theta), t("\(name).expect_k"), "\(name)_k")
+        }
+    }
+
+    // (a) causal attention with a KV cache: prefill, then decode steps, against full causal SDPA.
+    func testCausalAttentionWithCache() {
+        for name in ["attn_causal_gqa", "attn_causal_mha"] {
+            let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), expect = t("\(name).expect")
+            let total = q.shape[0], prefill = cases.int(name, "prefill")
+            // all at once
+            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true), expect, "\(name)_full")
+            // through the cache, small tiles so the diagonal crosses tiles
+            let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2)
+            var steps = [0..<prefill]
+            var at = prefill
+            while at < total { let n = min(2, total - at); steps.append(at..<(at + n)); at += n }
+            var outputs: [Tensor] = []
+            for step in steps {
+                let qs = Shape.split(q, sizes: [step.lowerBound, step.count, total - step.upperBound], dim: 0)[1]
+                let ks = Shape.split(k, sizes: [step.lowerBound, step.count, total - step.upperBound], dim: 0)[1]
+                let vs = Shape.split(v, sizes: [step.lowerBound, step.count, total - step.upperBound], dim: 0)[1]
+                cache.append(keys: ks, values: vs)
+                outputs.append(Attention.scaledDotProductAttention(query: qs, cache: cache, blocks: .init(queries: 2, keys: 3)))
+            }
+            XCTAssertEqual(cache.count, total)
+            assertMatches(Shape.cat(outputs, dim: 0), expect, "\(name)_cache")
+        }
+    }
+
+    // (b) full attention in tiles, (c) cross-attention.
+    func testTiledAndCrossAttention() {
+        for name in ["attn_full", "attn_cross"] {
+            let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v")
+            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v), t("\(name).expect"), name)
+            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, blocks: .init(queries: 5, keys: 7)),
+                          t("\(name).expect"), "\(name)_tiles5x7")
+        }
+    }
+
+    // 4096-token self-attention: the scratch stays O(tile²), and peak RSS grows far less than n².
+    func testAttention4096BoundedMemory() throws {
+        let q = t("attn_4096.q"), k = t("attn_4096.k"), v = t("attn_4096.v")
+        let n = q.shape[0]
+        let scratch = Attention.scratchBytes(queries: n, headDim: q.shape[2])
+        let scoreMatrix = n * n * 4
+        XCTAssertLessThan(scratch * 50, scoreMatrix, "scratch \(scratch) B vs an n² score matrix of \(scoreMatrix) B")
+        // reset the peak-RSS mark (VmHWM), run, read the growth
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let before = MemoryReport.current()
+        let y = Attention.scaledDotProductAttention(query: q, key: k, value: v)
+        let after = MemoryReport.current()
+        let growth = after.peakBytes - before.anonymousBytes - before.fileBytes
+        print("OPCASE attn_4096 scratch \(scratch) B, peak RSS growth \(growth) B (n² scores would be \(scoreMatrix) B)")
+        XCTAssertLessThan(growth, scoreMatrix / 4, "peak RSS grew by \(growth) B")
+        assertMatches(y, t("attn_4096.expect"), "attn_4096")
+    }
+
+    // (d) nn.MultiheadAttention(add_bias_kv=True), and a plain cross MHA as nn.Transformer's decoder uses.
+    func testMultiheadAttention() {
+        var name = "mha_bias_kv"
+        var x = t("\(name).input")
+        var y = Attention.multiheadAttention(query: x, key: x, value: x, heads: cases.int(name, "heads"),
+                                             inProjWeight: t("\(name).in_proj_weight"), inProjBias: t("\(name).in_proj_bias"),
+                                             outProjWeight: t("\(name).out_proj_weight"), outProjBias: t("\(name).out_proj_bias"),
+                                             biasK: t("\(name).bias_k"), biasV: t("\(name).bias_v"))
+        assertMatches(y, t("\(name).expect"), name)
+        name = "mha_cross"
+        x = t("\(name).query")
+        let memory = t("\(name).memory")
+        y = Attention.multiheadAttention(query: x, key: memory, value: memory, heads: cases.int(name, "heads"),
+                                         inProjWeight: t("\(name).in_proj_weight"), inProjBias: t("\(name).in_proj_bias"),
+                                         outProjWeight: t("\(name).out_proj_weight"), outProjBias: t("\(name).out_proj_bias"))
+        assertMatches(y, t("\(name).expect"), name)
+    }
+
+    func testConvolution() {
+        for name in ["conv1d", "conv1d_same"] {
+            let y = Convolution.conv1d(t("\(name).input"), weight: t("\(name).weight"), bias: cases.optional("\(name).bias"),
+                                       stride: cases.int(name, "stride"), padding: cases.int(name, "padding"),
+                                       dilation: cases.int(name, "dilation"), groups: cases.int(name, "groups"))
+            assertMatches(y, t("\(name).expect"), name)
+        }
+        for name in ["conv2d", "conv2d_3x3", "conv2d_1x1", "conv2d_patch"] {
+            let args = { (budget: Int) -> Tensor in
+                Convolution.columnBudget = budget
+                return Convolution.conv2d(self.t("\(name).input"), weight: self.t("\(name).weight"),
+                                          bias: self.cases.optional("\(name).bias"),
+                                          stride: self.cases.ints(name, "stride"), padding: self.cases.ints(name, "padding"),
+                                          dilation: self.cases.ints(name, "dilation"), groups: self.cases.int(name, "groups"))
+            }
+            let saved = Convolution.columnBudget
+            assertMatches(args(saved), t("\(name).expect"), name)
+            assertMatches(args(37), t("\(name).expect"), "\(name)_small_tiles")  // column tiles cut output rows
+            Convolution.columnBudget = saved
+        }
+        for name in ["conv3d", "conv3d_temporal"] {
+            let y = Convolution.conv3d(t("\(name).input"), weight: t("\(name).weight"), bias: cases.optional("\(name).bias"),
+                                       stride: cases.ints(name, "stride"), padding: cases.ints(name, "padding"),
+                                       dilation: cases.ints(name, "dilation"), groups: cases.int(name, "groups"))
+            assertMatches(y, t("\(name).expect"), name)
+        }
+    }
+
+    func testConvTranspose1d() {
+        for name in ["conv_transpose1d", "conv_transpose1d_op"] {
+            for budget in [Convolution.columnBudget, 40] {
+                let saved = Convolution.columnBudget
+                Convolution.columnBudget = budget
+                let y = Convolution.convTranspose1d(t("\(name).input"), weight: t("\(name).weight"), bias: t("\(name).bias"),
+                                                    stride: cases.int(name, "stride"), padding: cases.int(name, "padding"),
+                                                    outputPadding: cases.int(name, "output_padding"))
+                Convolution.columnBudget = saved
+                assertMatches(y, t("\(name).expect"), budget == 40 ? "\(name)_small_tiles" : name)
+            }
+        }
+    }
+
+    func testUpsampleNearest() {
+        assertMatches(Convolution.upsampleNearest2d(t("upsample_nearest_x2.input"), scaleFactor: cases.float("upsample_nearest_x2", "scale")),
+                      t("upsample_nearest_x2.expect"), "upsample_nearest_x2")
+        assertMatches(Convolution.upsampleNearest2d(t("upsample_nearest_size.input"), size: cases.ints("upsample_nearest_size", "size")),
+                      t("upsample_nearest_size.expect"), "upsample_nearest_size")
+    }
+
+    func testShapeOps() {
+        assertMatches(Shape.cat([t("cat.a"), t("cat.b")], dim: cases.int("cat", "dim")), t("cat.expect"), "cat")
+        let parts = Shape.split(t("split.input"), sizes: cases.ints("split", "sizes"), dim: cases.int("split", "dim"))
+        XCTAssertEqual(parts.count, 3)
+        for (i, p) in parts.enumerated() { assertMatches(p, t("split.expect\(i)"), "split_\(i)") }
+        let chunks = Shape.chunk(t("chunk.input"), cases.int("chunk", "chunks"), dim: -1)
+        XCTAssertEqual(chunks.count, 2)
+        for (i, p) in chunks.enumerated() { assertMatches(p, t("chunk.expect\(i)"), "chunk_\(i)") }
+        assertMatches(Shape.permute(t("permute.input"), cases.ints("permute", "dims")), t("permute.expect"), "permute")
+        assertMatches(Shape.transpose(t("transpose.input"), cases.int("transpose", "dim0"), cases.int("transpose", "dim1")),
+                      t("transpose.expect"), "transpose")
+        let r = Shape.reshape(t("permute.input"), [6, -1])
+        XCTAssertEqual(r.shape, [6, 20])
+        XCTAssertEqual(r.values, t("permute.input").values)
+    }
+
+    func testTimestepEmbedding() {
+        for name in ["timestep_embedding", "timestep_embedding_odd"] {
+            let y = Embeddings.getTimestepEmbedding(t("\(name).timesteps").values, dim: cases.int(name, "embedding_dim"),
+                                                    flipSinToCos: cases.bool(name, "flip_sin_to_cos"),
+                                                    downscaleFreqShift: cases.float(name, "downscale_freq_shift"),
+                                                    scale: cases.float(name, "scale"), maxPeriod: cases.float(name, "max_period"))
+            assertMatches(y, t("\(name).expect"), name)
+        }
+    }
+}

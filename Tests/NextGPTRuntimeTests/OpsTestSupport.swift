@@ -1,0 +1,89 @@
+import Foundation
+import NextGPTCore
+import NextGPTFormats
+import NextGPTRuntime
+import XCTest
+
+/// The PyTorch reference cases of `tools/references/op_cases.py`.
+final class OpCases: @unchecked Sendable {
+    static let shared: OpCases = {
+        do { return try OpCases() } catch { fatalError("op-cases.safetensors: \(error)") }
+    }()
+
+    static var url: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/references/op-cases.safetensors")
+    }
+
+    let checkpoint: Checkpoint
+    let arguments: [String: [String: Any]]
+    private var cache: [String: Tensor] = [:]
+    private let lock = NSLock()
+
+    init() throws {
+        checkpoint = try SafetensorsFile.read(path: Self.url.path)
+        var arguments: [String: [String: Any]] = [:]
+        for (name, json) in checkpoint.metadata {
+            arguments[name] = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]
+        }
+        self.arguments = arguments
+    }
+
+    func tensor(_ name: String) -> Tensor {
+        lock.lock(); defer { lock.unlock() }
+        if let t = cache[name] { return t }
+        guard let source = checkpoint[name] else { fatalError("no tensor \(name) in op-cases.safetensors") }
+        let t = Tensor(shape: source.shape, values: try! source.readFloats())
+        cache[name] = t
+        return t
+    }
+
+    func optional(_ name: String) -> Tensor? { checkpoint[name] == nil ? nil : tensor(name) }
+
+    func args(_ name: String) -> [String: Any] {
+        guard let a = arguments[name] else { fatalError("no case \(name) in op-cases.safetensors metadata") }
+        return a
+    }
+
+    func float(_ name: String, _ key: String) -> Float { Float((args(name)[key] as! NSNumber).doubleValue) }
+    func int(_ name: String, _ key: String) -> Int { (args(name)[key] as! NSNumber).intValue }
+    func bool(_ name: String, _ key: String) -> Bool { (args(name)[key] as! NSNumber).boolValue }
+    func ints(_ name: String, _ key: String) -> [Int] {
+        if let list = args(name)[key] as? [NSNumber] { return list.map(\.intValue) }
+        return [int(name, key)]
+    }
+}
+
+/// ‖ours − ref‖ / ‖ref‖ in double precision.
+func relL2(_ ours: [Float], _ reference: [Float]) -> Double {
+    precondition(ours.count == reference.count)
+    var diff = 0.0, norm = 0.0
+    for i in ours.indices {
+        let d = Double(ours[i]) - Double(reference[i])
+        diff += d * d
+        norm += Double(reference[i]) * Double(reference[i])
+    }
+    return norm == 0 ? diff.squareRoot() : (diff / norm).squareRoot()
+}
+
+/// Results printed at the end of a run (one line per case) for the report.
+nonisolated(unsafe) var opCaseLog: [String] = []
+
+func assertMatches(_ ours: Tensor, _ expect: Tensor, _ label: String, tolerance: Double = 1e-5,
+                   file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(ours.shape, expect.shape, "\(label): shape", file: file, line: line)
+    guard ours.shape == expect.shape else { return }
+    let r = relL2(ours.values, expect.values)
+    let entry = String(format: "OPCASE %-28@ rel L2 %.3e", label as NSString, r)
+    print(entry)
+    XCTAssertLessThanOrEqual(r, tolerance, "\(label): rel L2 \(r)", file: file, line: line)
+}
+
+/// Deterministic pseudo-random values in [-scale, scale).
+func pseudoRandom(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
+    }
+}
