@@ -97,11 +97,13 @@ NGO_AVX2 static inline float hmax8(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
-// exp(x) for f32 lanes: range reduction x = n ln2 + r (Cody-Waite), degree-6 polynomial on r,
-// 2^n through the exponent bits. Max relative error ~2 ulp over [-87.3, 88.7]; below -87.3 → 0.
+// exp(x) for f32 lanes: range reduction x = n ln2 + r (Cody-Waite), degree-7 polynomial on
+// r in [-ln2/2, ln2/2], 2^n through the exponent bits (n = 128 as 2^127 · 2). Relative error
+// ~2 ulp; below -87.34 → 0 (expf gives denormals there), above ln(FLT_MAX) → +inf.
 NGO_AVX2 static inline __m256 exp8(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
+    const __m256 hi = _mm256_set1_ps(88.72283935546875f), lo = _mm256_set1_ps(-87.3365478515625f);
     __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -114,8 +116,12 @@ NGO_AVX2 static inline __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
     __m256 r2 = _mm256_mul_ps(r, r);
     p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 big = _mm256_cmp_ps(n, _mm256_set1_ps(127.5f), _CMP_GT_OQ);
+    n = _mm256_sub_ps(n, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    y = _mm256_mul_ps(y, _mm256_blendv_ps(_mm256_set1_ps(1.0f), _mm256_set1_ps(2.0f), big));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
     return _mm256_andnot_ps(under, y);
 }
 

@@ -1,0 +1,94 @@
+import CNextGPTKernels
+import Foundation
+import XCTest
+
+/// The AVX2 row kernels of nextgpt_ops.h against their scalar twins on odd sizes.
+final class OpsKernelTwinTests: XCTestCase {
+    let sizes = [1, 3, 7, 8, 9, 15, 17, 31, 33, 129, 1027]
+
+    func check(_ a: [Float], _ b: [Float], _ label: String, tolerance: Double = 2e-6) {
+        let r = relL2(a, b)
+        XCTAssertLessThanOrEqual(r, tolerance, "\(label): rel L2 \(r)")
+        for i in a.indices where !(abs(a[i] - b[i]) <= 1e-5 * max(1, abs(b[i]))) {
+            XCTFail("\(label)[\(i)]: \(a[i]) vs \(b[i])"); return
+        }
+    }
+
+    func testDispatchPath() {
+        print("OPCASE kernel path \(String(cString: ngk_cpu_path()))")
+    }
+
+    func testNormRows() {
+        for n in sizes {
+            let x = pseudoRandom(n, seed: UInt64(n), scale: 3), w = pseudoRandom(n, seed: UInt64(n) + 99), b = pseudoRandom(n, seed: UInt64(n) + 7)
+            var y = [Float](repeating: 0, count: n), r = y
+            for useWeight in [true, false] {
+                let wp: [Float]? = useWeight ? w : nil
+                withOptional(wp) { wptr in
+                    ngo_rms_norm_row(x, wptr, &y, n, 1e-6)
+                    ngo_rms_norm_row_ref(x, wptr, &r, n, 1e-6)
+                }
+                check(y, r, "rms_norm n=\(n) w=\(useWeight)")
+                withOptional(wp) { wptr in
+                    withOptional(useWeight ? b : nil) { bptr in
+                        ngo_layer_norm_row(x, wptr, bptr, &y, n, 1e-5)
+                        ngo_layer_norm_row_ref(x, wptr, bptr, &r, n, 1e-5)
+                    }
+                }
+                if n > 1 { check(y, r, "layer_norm n=\(n) affine=\(useWeight)", tolerance: 1e-5) }
+            }
+        }
+    }
+
+    func testSoftmaxAndExpRows() {
+        for n in sizes {
+            var a = pseudoRandom(n, seed: UInt64(n) * 3, scale: 30), b = a
+            XCTAssertEqual(ngo_max_row(a, n), ngo_max_row_ref(a, n), "max n=\(n)")
+            ngo_softmax_row(&a, n)
+            ngo_softmax_row_ref(&b, n)
+            check(a, b, "softmax n=\(n)")
+            var c = pseudoRandom(n, seed: UInt64(n) * 5, scale: 80), d = c
+            let m: Float = 20
+            let s1 = ngo_exp_shift_row(&c, n, m), s2 = ngo_exp_shift_row_ref(&d, n, m)
+            check(c, d, "exp_shift n=\(n)")
+            XCTAssertEqual(Double(s1), Double(s2), accuracy: 1e-5 * Double(s2), "exp_shift sum n=\(n)")
+        }
+        // underflow and overflow edges of the polynomial exp
+        var e: [Float] = [-200, -104, -88, -87.3, -50, 0, 1e-8, 50, 88, 88.7, -1, 1, 2, -3, 0.5, -0.5, 10]
+        var f = e
+        _ = ngo_exp_shift_row(&e, e.count, 0)
+        _ = ngo_exp_shift_row_ref(&f, f.count, 0)
+        for i in e.indices {
+            XCTAssertEqual(Double(e[i]), Double(f[i]), accuracy: max(1e-37, 4e-7 * Double(f[i])), "exp at index \(i)")
+        }
+    }
+
+    func testActivationRows() {
+        typealias Row = (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
+        let pairs: [(String, Row, Row)] = [
+            ("silu", ngo_silu_row, ngo_silu_row_ref),
+            ("quick_gelu", ngo_quick_gelu_row, ngo_quick_gelu_row_ref),
+            ("gelu_tanh", ngo_gelu_tanh_row, ngo_gelu_tanh_row_ref),
+            ("gelu_erf", ngo_gelu_erf_row, ngo_gelu_erf_row_ref),
+        ]
+        for (name, fast, ref) in pairs {
+            for n in sizes {
+                var x = pseudoRandom(n, seed: UInt64(n) * 11, scale: 12)
+                if n > 3 { x[0] = -100; x[1] = 100; x[2] = 0 }
+                var y = [Float](repeating: 0, count: n), r = y
+                fast(x, &y, n)
+                ref(x, &r, n)
+                check(y, r, "\(name) n=\(n)")
+                // in place
+                var z = x
+                z.withUnsafeMutableBufferPointer { fast($0.baseAddress, $0.baseAddress, n) }
+                XCTAssertEqual(z, y, "\(name) in place n=\(n)")
+            }
+        }
+    }
+
+    private func withOptional(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let a else { body(nil); return }
+        a.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}
