@@ -1,1 +1,191 @@
-print("nextgpt-bench: kernel benchmarks (see tools/bench)")
+// Kernel benchmarks: every figure beside a peer measured in the same run (memory read
+// bandwidth, OpenBLAS sgemm), since other work may share the cores. Release build only:
+// tools/bench/bench_kernels.sh.
+import CNextGPTKernels
+import COpenBLAS
+import Glibc
+import NextGPTFormats
+import NextGPTKernels
+
+setvbuf(stdout, nil, _IOLBF, 0)
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Best (minimum) seconds per call of `body` over repeated calls for at least `budget` seconds.
+func timeBest(budget: Double = 0.6, minRuns: Int = 3, _ body: () -> Void) -> Double {
+    body()  // warm-up
+    var best = Double.infinity
+    let start = now()
+    var runs = 0
+    while runs < minRuns || now() - start < budget {
+        let t0 = now()
+        body()
+        best = min(best, now() - t0)
+        runs += 1
+        if runs > 2000 { break }
+    }
+    return best
+}
+
+func fmt(_ v: Double, _ digits: Int = 1) -> String {
+    var s = String(format: "%.\(digits)f", v)
+    if s.count < 8 { s = String(repeating: " ", count: 8 - s.count) + s }
+    return s
+}
+
+var rngState: UInt64 = 0x1234_5678_9ABC_DEF1
+func nextRandom() -> UInt64 {
+    rngState ^= rngState << 13
+    rngState ^= rngState >> 7
+    rngState ^= rngState << 17
+    return rngState
+}
+
+func randomFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    for i in 0..<n { p[i] = Float(Int(nextRandom() >> 40) - (1 << 23)) / Float(1 << 23) }
+}
+
+/// Random but well-formed weight bytes (no NaN/Inf scales), `rows × columns` of `type`.
+func randomWeights(_ type: GGMLType, rows: Int, columns: Int) -> UnsafeMutableRawPointer {
+    let bytes = type.byteCount(elements: rows * columns)!
+    let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+    let words = p.bindMemory(to: UInt64.self, capacity: bytes / 8)
+    for i in 0..<(bytes / 8) { words[i] = nextRandom() }
+    let b = p.assumingMemoryBound(to: UInt8.self)
+    func putHalf(_ offset: Int, _ bits: UInt16) { b[offset] = UInt8(bits & 0xff); b[offset + 1] = UInt8(bits >> 8) }
+    switch type {
+    case .f32:
+        randomFloats(p.assumingMemoryBound(to: Float.self), rows * columns)
+    case .f16, .bf16:
+        let h = p.assumingMemoryBound(to: UInt16.self)
+        for i in 0..<(rows * columns) { h[i] &= type == .f16 ? 0xBBFF : 0xBF7F }
+    case .q8_0, .q4_0:
+        for blk in 0..<(bytes / type.blockBytes) { putHalf(blk * type.blockBytes, 0x2000 | UInt16(blk & 0xff)) }
+    case .q4_K:
+        for blk in 0..<(bytes / 144) { putHalf(blk * 144, 0x1C00 | UInt16(blk & 0xff)); putHalf(blk * 144 + 2, 0x1800) }
+    default: fatalError()
+    }
+    return p
+}
+
+let gib = 1 << 30
+print("nextgpt-bench: kernel layer — \(ngk_cpu_path()) path, \(System.activeProcessorCount) cores")
+print("date: \(getenv("BENCH_DATE").map { String(cString: $0) } ?? "-")")
+
+// ---------------------------------------------------------------- memory read bandwidth
+let bwFloats = gib / 4  // 1 GiB
+let bwBuffer = UnsafeMutablePointer<Float>.allocate(capacity: bwFloats)
+bwBuffer.initialize(repeating: 1, count: bwFloats)
+var bandwidth: [Int: Double] = [:]
+var sgemmRate: [Int: Double] = [:]
+print("\n== memory read bandwidth (sum of a 1 GiB f32 buffer, best of runs)")
+for threads in [1, 2] {
+    Kernels.threads = threads
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+    let t = timeBest(budget: 1.5) {
+        Kernels.pool.parallelFor(threads) { range in
+            for i in range {
+                let lo = bwFloats * i / threads, hi = bwFloats * (i + 1) / threads
+                sink[i] = ngk_sum_f32(bwBuffer + lo, hi - lo)
+            }
+        }
+    }
+    bandwidth[threads] = Double(gib) / t / 1e9
+    print("threads \(threads): \(fmt(bandwidth[threads]!)) GB/s")
+}
+bwBuffer.deallocate()
+
+// ---------------------------------------------------------------- OpenBLAS sgemm peer
+let M = 512, K = 4096, N = 4096
+let A = UnsafeMutablePointer<Float>.allocate(capacity: M * K)
+let B = UnsafeMutablePointer<Float>.allocate(capacity: N * K)
+let C = UnsafeMutablePointer<Float>.allocate(capacity: M * N)
+randomFloats(A, M * K)
+randomFloats(B, N * K)
+print("\n== OpenBLAS sgemm \(M)×\(K)·(\(N)×\(K))ᵀ f32")
+for threads in [1, 2] {
+    Kernels.threads = threads
+    let t = timeBest(budget: 2.0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, A, Int32(K), B, Int32(K), 0, C, Int32(N))
+    }
+    sgemmRate[threads] = 2.0 * Double(M * N * K) / t / 1e9
+    print("threads \(threads): \(fmt(t * 1e3)) ms  \(fmt(sgemmRate[threads]!)) GFLOP/s")
+}
+B.deallocate()
+
+// ---------------------------------------------------------------- GEMV (decode path)
+print("\n== GEMV (batch 1): weights cycled through ≥ 512 MB of copies so they come from DRAM")
+print("type   shape          thr   time ms    GB/s   % of bw")
+let x = UnsafeMutablePointer<Float>.allocate(capacity: 11008)
+randomFloats(x, 11008)
+let y = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 11008)
+for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] {
+    for (rows, cols) in [(4096, 4096), (11008, 4096)] {
+        let bytes = type.byteCount(elements: rows * cols)!
+        let copies = max(2, (512 << 20) / bytes + 1)
+        let ws = (0..<copies).map { _ in randomWeights(type, rows: rows, columns: cols) }
+        for threads in [1, 2] {
+            Kernels.threads = threads
+            var k = 0
+            // Mean over a pass through the copies (each from DRAM), best of passes.
+            var best = Double.infinity
+            for pass in 0..<4 {
+                let t0 = now()
+                for _ in 0..<copies {
+                    Matmul.multiply(WeightMatrix(type: type, rows: rows, columns: cols, data: ws[k % copies]), x, batch: 1, into: y)
+                    k += 1
+                }
+                let t = (now() - t0) / Double(copies)
+                if pass > 0 { best = min(best, t) }
+            }
+            let gbs = Double(bytes) / best / 1e9
+            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))  \(fmt(100 * gbs / bandwidth[threads]!))")
+        }
+        for w in ws { w.deallocate() }
+    }
+}
+
+// ---------------------------------------------------------------- batch path
+print("\n== batch \(M) × weights \(N)×\(K) (GFLOP/s; % of the sgemm peer at the same thread count)")
+print("type   path    thr   time ms  GFLOP/s  % of sgemm")
+for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] {
+    let w = randomWeights(type, rows: N, columns: K)
+    defer { w.deallocate() }
+    let m = WeightMatrix(type: type, rows: N, columns: K, data: w)
+    for threads in [1, 2] {
+        Kernels.threads = threads
+        for path in [Matmul.Path.blas, .direct] {
+            if path == .direct && threads == 1 { continue }
+            let t = timeBest(budget: path == .blas ? 2.0 : 0.1, minRuns: path == .blas ? 3 : 1) {
+                Matmul.multiply(m, A, batch: M, into: C, path: path)
+            }
+            let rate = 2.0 * Double(M * N * K) / t / 1e9
+            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(path == .blas ? "blas  " : "direct") \(threads)  \(fmt(t * 1e3))  \(fmt(rate))  \(fmt(100 * rate / sgemmRate[threads]!))")
+        }
+    }
+}
+
+// ---------------------------------------------------------------- crossover direct vs BLAS
+if getenv("BENCH_SKIP_CROSSOVER") == nil {
+    Kernels.threads = 2
+    print("\n== crossover, 2 threads, 4096×4096 weights: ms per call direct / blas (activations in cache)")
+    let batches = [1, 2, 4, 8, 12, 16, 24, 32, 64]
+    print("type   " + batches.map { "b=\($0)".padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
+    for type in [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K] {
+        let w = randomWeights(type, rows: N, columns: K)
+        defer { w.deallocate() }
+        let m = WeightMatrix(type: type, rows: N, columns: K, data: w)
+        var line = type.description.padding(toLength: 7, withPad: " ", startingAt: 0)
+        for b in batches {
+            let td = timeBest(budget: 0.15, minRuns: 2) { Matmul.multiply(m, A, batch: b, into: C, path: .direct) }
+            let tb = timeBest(budget: 0.15, minRuns: 2) { Matmul.multiply(m, A, batch: b, into: C, path: .blas) }
+            line += "\(String(format: "%.2f/%.2f", td * 1e3, tb * 1e3))\(td < tb ? "d" : "b")".padding(toLength: 14, withPad: " ", startingAt: 0)
+        }
+        print(line)
+    }
+}
+print("\ndone")

@@ -1,0 +1,171 @@
+import CNextGPTKernels
+import COpenBLAS
+import NextGPTFormats
+
+/// A weight matrix in a container type: `rows` output features × `columns` input features,
+/// row-major, each row `columns` elements (a whole number of the type's blocks).
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let columns: Int
+    public let data: UnsafeRawPointer
+
+    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+        precondition(columns % type.blockSize == 0, "\(columns) columns are not whole \(type) blocks")
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+    }
+
+    /// Bytes of one row.
+    public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
+}
+
+typealias MVKernel = @convention(c) (UnsafeRawPointer?, Int, Int, Int, UnsafeRawPointer?, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void
+
+public enum Matmul {
+    /// How a product is computed.
+    public enum Path: Sendable {
+        /// The rule below.
+        case automatic
+        /// Row-parallel dot products: quantized weights × 8-bit activations in integer arithmetic,
+        /// f32/f16/bf16 weights × f32 activations.
+        case direct
+        /// Weight panels dequantized to f32, then OpenBLAS sgemm.
+        case blas
+    }
+
+    /// The batch from which `.automatic` takes the BLAS path.
+    /// Measured on a 2-core EPYC (AVX2), 4096×4096 weights (tools/bench/bench_kernels.sh, "crossover"
+    /// section): the direct kernels re-read each weight group once per activation row and run
+    /// ≈ 10–20 GFLOP/s equivalent, OpenBLAS sgemm ≈ 50+ GFLOP/s per core once the batch fills its
+    /// micro-tiles; dequantizing a panel costs about as much as ~4–8 direct rows.
+    public static func blasThreshold(for type: GGMLType) -> Int {
+        switch type {
+        case .f32: return 8
+        case .f16, .bf16: return 8
+        case .q8_0, .q4_0, .q4_K: return 16
+        default: return Int.max
+        }
+    }
+
+    /// y[b, r] = Σ_c W[r, c] · x[b, c] for b < batch; x is [batch, columns] row-major f32, y is [batch, rows].
+    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>) {
+        multiply(w, x, batch: batch, into: y, path: .automatic)
+    }
+
+    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, path: Path) {
+        guard batch > 0, w.rows > 0 else { return }
+        if w.columns == 0 {
+            y.update(repeating: 0, count: batch * w.rows)
+            return
+        }
+        let useBLAS: Bool
+        switch path {
+        case .automatic: useBLAS = batch >= blasThreshold(for: w.type)
+        case .direct: useBLAS = false
+        case .blas: useBLAS = true
+        }
+        if useBLAS { multiplyBLAS(w, x, batch: batch, into: y) } else { multiplyDirect(w, x, batch: batch, into: y) }
+    }
+
+    /// The activation format the direct kernel of `type` reads: bytes per activation row, and
+    /// the quantizer (nil: f32 as given).
+    static func activationFormat(_ type: GGMLType, columns: Int) -> (bytes: Int, quantize: (@convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<UInt8>?, Int) -> Void)?) {
+        switch type {
+        case .q8_0, .q4_0: return (columns / 32 * Int(NGK_Q8_0_BYTES), ngk_quantize_act_q8_0)
+        case .q4_K: return (columns / 256 * Int(NGK_Q8_K_BYTES), ngk_quantize_act_q8_k)
+        default: return (columns * 4, nil)
+        }
+    }
+
+    static func kernel(_ type: GGMLType, reference: Bool = false) -> MVKernel {
+        switch type {
+        case .f32: return reference ? ngk_mv_f32_ref : ngk_mv_f32
+        case .f16: return reference ? ngk_mv_f16_ref : ngk_mv_f16
+        case .bf16: return reference ? ngk_mv_bf16_ref : ngk_mv_bf16
+        case .q8_0: return reference ? ngk_mv_q8_0_ref : ngk_mv_q8_0
+        case .q4_0: return reference ? ngk_mv_q4_0_ref : ngk_mv_q4_0
+        case .q4_K: return reference ? ngk_mv_q4_k_ref : ngk_mv_q4_k
+        default: preconditionFailure("no matrix product for \(type) weights")
+        }
+    }
+
+    /// Quantizes `batch` activation rows into the direct kernel's format (nil for f32 formats).
+    /// The caller deallocates the result.
+    static func quantizeActivations(_ type: GGMLType, _ x: UnsafePointer<Float>, batch: Int, columns: Int, pool: ThreadPool) -> UnsafeMutableRawPointer? {
+        let format = activationFormat(type, columns: columns)
+        guard let quantize = format.quantize else { return nil }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: batch * format.bytes, alignment: 64)
+        let q = buffer.assumingMemoryBound(to: UInt8.self)
+        if batch >= 4 {
+            pool.parallelFor(batch) { range in
+                for b in range { quantize(x + b * columns, q + b * format.bytes, columns) }
+            }
+        } else {
+            for b in 0..<batch { quantize(x + b * columns, q + b * format.bytes, columns) }
+        }
+        return buffer
+    }
+
+    static func multiplyDirect(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, reference: Bool = false) {
+        let pool = Kernels.pool
+        let fn = kernel(w.type, reference: reference)
+        let format = activationFormat(w.type, columns: w.columns)
+        let quantized = quantizeActivations(w.type, x, batch: batch, columns: w.columns, pool: pool)
+        defer { quantized?.deallocate() }
+        let xa = quantized.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(x)
+        let rowBytes = w.rowBytes, rows = w.rows, columns = w.columns, data = w.data
+        // Units of 4 rows (the kernels' row group); small products stay on one thread.
+        let groups = (rows + 3) / 4
+        let minimumGroups = max(1, 16_384 / max(1, rowBytes * batch))
+        pool.parallelFor(groups, minimumPerThread: minimumGroups) { range in
+            let r0 = range.lowerBound * 4, r1 = min(rows, range.upperBound * 4)
+            fn(data + r0 * rowBytes, rowBytes, r1 - r0, columns, xa, format.bytes, batch, y + r0, rows)
+        }
+    }
+
+    /// Dequantizes `count` consecutive rows starting at `row` to f32.
+    static func dequantizeRows(_ w: WeightMatrix, row: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+        let src = w.data + row * w.rowBytes
+        let n = count * w.columns
+        let s8 = src.assumingMemoryBound(to: UInt8.self)
+        let s16 = src.assumingMemoryBound(to: UInt16.self)
+        switch w.type {
+        case .f32: out.update(from: src.assumingMemoryBound(to: Float.self), count: n)
+        case .f16: ngk_fp16_to_fp32_row(s16, out, n)
+        case .bf16: ngk_bf16_to_fp32_row(s16, out, n)
+        case .q8_0: ngk_dequantize_q8_0(s8, out, n)
+        case .q4_0: ngk_dequantize_q4_0(s8, out, n)
+        case .q4_K: ngk_dequantize_q4_k(s8, out, n)
+        default: preconditionFailure("no matrix product for \(w.type) weights")
+        }
+    }
+
+    static func multiplyBLAS(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>) {
+        let pool = Kernels.pool
+        let rows = w.rows, columns = w.columns
+        if w.type == .f32 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(rows), Int32(columns), 1,
+                        x, Int32(columns), w.data.assumingMemoryBound(to: Float.self), Int32(columns), 0, y, Int32(rows))
+            return
+        }
+        // Panels of ~8 MB of f32 weights: big enough for sgemm to run at full speed, small enough
+        // to stay out of the way. Dequantization is row-parallel on the pool, sgemm on OpenBLAS's
+        // threads (Kernels.threads keeps both at the core count; they never run at once).
+        let panelRows = min(rows, max(64, (8 << 20) / (columns * 4) / 16 * 16))
+        let panel = UnsafeMutablePointer<Float>.allocate(capacity: panelRows * columns)
+        defer { panel.deallocate() }
+        var p0 = 0
+        while p0 < rows {
+            let n = min(panelRows, rows - p0)
+            pool.parallelFor(n, minimumPerThread: 16) { range in
+                dequantizeRows(w, row: p0 + range.lowerBound, count: range.count, into: panel + range.lowerBound * columns)
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(n), Int32(columns), 1,
+                        x, Int32(columns), panel, Int32(columns), 0, y + p0, Int32(rows))
+            p0 += n
+        }
+    }
+}
