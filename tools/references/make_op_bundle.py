@@ -103,6 +103,10 @@ def main():
     x = randn(3, 7, 33, scale=3.0) - 1.0
     b.probe("layer_norm", C, "layer_norm", {"eps": 1e-5, "weight": ln_w, "bias": ln_b},
             {"x": x}, {"y": F.layer_norm(x, (33,), deq(ln_w), deq(ln_b), 1e-5)}, F32_TOL)
+    ln2_w, ln2_b = weight("ln2.weight", (4, 5), "F32", 1.0), weight("ln2.bias", (4, 5), "F32")
+    x = randn(2, 3, 4, 5)
+    b.probe("layer_norm_2d", C, "layer_norm", {"eps": 1e-5, "weight": ln2_w, "bias": ln2_b, "normalized_dims": 2},
+            {"x": x}, {"y": F.layer_norm(x, (4, 5), deq(ln2_w), deq(ln2_b), 1e-5)}, F32_TOL)
     x = randn(5, 10)
     b.probe("layer_norm_plain", C, "layer_norm", {"eps": 1e-6},
             {"x": x}, {"y": F.layer_norm(x, (10,), None, None, 1e-6)}, F32_TOL)
@@ -116,9 +120,18 @@ def main():
     q, k, v = randn(1, 3, 11, 16), randn(1, 3, 11, 16), randn(1, 3, 11, 16)
     b.probe("attention_causal", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
             {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True)}, F32_TOL)
-    q, k, v = randn(2, 2, 7, 8), randn(2, 2, 13, 8), randn(2, 2, 13, 10)
+    q, k, v = randn(2, 2, 7, 8), randn(2, 2, 13, 8), randn(2, 2, 13, 8)
     b.probe("attention_cross", C, "attention", {"causal": False, "scale": 0.3}, {"q": q, "k": k, "v": v},
             {"out": F.scaled_dot_product_attention(q, k, v, scale=0.3)}, F32_TOL)
+    # KV-cache step: 3 new queries over 9 keys, the last query aligned with the last key.
+    q, k, v = randn(1, 2, 3, 8), randn(1, 2, 9, 8), randn(1, 2, 9, 8)
+    mask = torch.ones(3, 9, dtype=torch.bool).tril(diagonal=9 - 3)
+    b.probe("attention_kv_cache", C, "attention", {"causal": "bottom_right"}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, attn_mask=mask)}, F32_TOL)
+    # Value head size differing from the key's (handled outside the runtime op, see the spec).
+    q, k, v = randn(1, 2, 4, 8), randn(1, 2, 6, 8), randn(1, 2, 6, 5)
+    b.probe("attention_value_dim", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True)}, F32_TOL)
     q, k, v = randn(1, 4, 5, 8), randn(1, 2, 5, 8), randn(1, 2, 5, 8)
     b.probe("attention_gqa", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
             {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)}, F32_TOL)

@@ -129,7 +129,8 @@ public enum VerifyCalls {
         "linear", inputs: ["x"], outputs: ["y"],
         summary: "y = x Wᵀ + b; args weight (container name), bias (optional)"
     ) { ctx in
-        let x = try ctx.input("x"), w = try ctx.requiredWeight("weight"), b = try ctx.weight("bias")
+        guard case .string(let name)? = ctx.args["weight"] else { throw ProbeError("argument 'weight' (a container tensor name) is required") }
+        let x = try ctx.input("x"), w = try ctx.rawWeight(name), b = try ctx.weight("bias")
         return ["y": try wrapShape { try VerifyOps.linear(x, weight: w, bias: b) }]
     }
 
@@ -181,11 +182,18 @@ public enum VerifyCalls {
 
     static let attention = VerifyCall(
         "attention", inputs: ["q", "k", "v"], outputs: ["out"],
-        summary: "torch scaled_dot_product_attention, q [B,H,L,D], k/v [B,Hk,S,·]; args causal (false), scale (1/√D)"
+        summary: "torch scaled_dot_product_attention, q [B,H,L,D], k/v [B,Hk,S,·]; args causal (false, true = \"top_left\", \"bottom_right\"), scale (1/√D)"
     ) { ctx in
         let (q, k, v) = (try ctx.input("q"), try ctx.input("k"), try ctx.input("v"))
-        let causal = try ctx.bool("causal", default: false), scale = try ctx.double("scale")
-        return ["out": try wrapShape { try VerifyOps.attention(q: q, k: k, v: v, causal: causal, scale: scale) }]
+        let mask: VerifyOps.CausalMask
+        switch ctx.args["causal"] ?? .null {
+        case .null, .bool(false): mask = .none
+        case .bool(true), .string("top_left"): mask = .topLeft
+        case .string("bottom_right"): mask = .bottomRight
+        case let other: throw ProbeError("argument 'causal' must be true, false, \"top_left\" or \"bottom_right\", got \(other)")
+        }
+        let scale = try ctx.double("scale")
+        return ["out": try wrapShape { try VerifyOps.attention(q: q, k: k, v: v, mask: mask, scale: scale) }]
     }
 
     static let softmax = VerifyCall("softmax", inputs: ["x"], outputs: ["y"], summary: "torch softmax; args dim (-1)") { ctx in

@@ -1,44 +1,27 @@
 import COpenBLAS
 import Foundation
 
-/// Plain, obviously-correct f32 versions of the ops the verify calls need, used until the
-/// runtime's own ops exist (then each call switches to them: see the TODO at each). Shapes and
-/// semantics are PyTorch's (torch.nn.functional).
+/// The verify calls' bridge to the runtime ops (Sources/NextGPTRuntime/Ops): shapes and arguments
+/// are checked here first, so a bad probe fails with a message instead of tripping an op's
+/// precondition, then the runtime's own op runs, since that is what a probe must measure.
+/// Shapes and semantics are PyTorch's (torch.nn.functional).
 enum VerifyOps {
     struct ShapeError: Error, CustomStringConvertible {
         var description: String
         init(_ d: String) { description = d }
     }
 
-    // TODO: use Ops.linear / Matmul.multiply(WeightMatrix, x, batch:, into:) once they exist,
-    // so the probe measures the kernels the model runs with.
-    /// y = x Wᵀ + b; x [..., in], W [out, in].
-    static func linear(_ x: Tensor, weight w: Tensor, bias b: Tensor?) throws -> Tensor {
-        guard w.rank == 2 else { throw ShapeError("linear weight must be 2-D, got \(w.shape)") }
+    /// `F.linear` through `Linear.linear(_:weight: Weight, …)`, the entry point that will hand
+    /// quantized weights to the kernel layer.
+    static func linear(_ x: Tensor, weight w: Weight, bias b: Tensor?) throws -> Tensor {
+        guard w.shape.count == 2 else { throw ShapeError("linear weight \(w.name) must be 2-D, got \(w.shape)") }
         let (outF, inF) = (w.shape[0], w.shape[1])
         guard let last = x.shape.last, last == inF else { throw ShapeError("linear input \(x.shape) does not end in \(inF)") }
         if let b, b.count != outF { throw ShapeError("linear bias \(b.shape) for \(outF) outputs") }
-        let rows = x.count / max(inF, 1)
-        var y = Tensor(zeros: Array(x.shape.dropLast()) + [outF])
-        y.withUnsafeMutableBufferPointer { yp in
-            x.withUnsafeBufferPointer { xp in
-                w.withUnsafeBufferPointer { wp in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outF), Int32(inF),
-                                1, xp.baseAddress, Int32(inF), wp.baseAddress, Int32(inF), 0, yp.baseAddress, Int32(outF))
-                }
-            }
-            if let b {
-                b.withUnsafeBufferPointer { bp in
-                    for r in 0..<rows { for o in 0..<outF { yp[r * outF + o] += bp[o] } }
-                }
-            }
-        }
-        return y
+        return Linear.linear(x, weight: w, bias: b)
     }
 
-    // TODO: use Ops.conv1d / Ops.conv2d / Ops.conv3d once they exist.
-    /// Convolution over `spatial` (1, 2 or 3) dimensions by im2col + sgemm per sample and group.
-    /// x [N, C, *s], w [O, C/groups, *k], zero padding on both sides.
+    /// `F.conv1d/2d/3d` through `Convolution`, after checking what its preconditions assume.
     static func convolution(_ x: Tensor, weight w: Tensor, bias b: Tensor?, spatial: Int,
                             stride: [Int], padding: [Int], dilation: [Int], groups: Int) throws -> Tensor {
         guard x.rank == spatial + 2, w.rank == spatial + 2 else {
@@ -47,220 +30,104 @@ enum VerifyOps {
         guard [stride, padding, dilation].allSatisfy({ $0.count == spatial }) else {
             throw ShapeError("conv\(spatial)d stride/padding/dilation need \(spatial) values")
         }
-        let (n, c, o) = (x.shape[0], x.shape[1], w.shape[0])
+        let (c, o) = (x.shape[1], w.shape[0])
         guard groups >= 1, c % groups == 0, o % groups == 0, w.shape[1] == c / groups else {
             throw ShapeError("conv\(spatial)d: input channels \(c), weight \(w.shape), groups \(groups) do not agree")
         }
         if let b, b.count != o { throw ShapeError("conv bias \(b.shape) for \(o) output channels") }
-        // Pad everything to 3 spatial dimensions (leading extents of 1).
-        let lead = 3 - spatial
-        let inS = [Int](repeating: 1, count: lead) + Array(x.shape[2...])
-        let kS = [Int](repeating: 1, count: lead) + Array(w.shape[2...])
-        let st = [Int](repeating: 1, count: lead) + stride
-        let pd = [Int](repeating: 0, count: lead) + padding
-        let dl = [Int](repeating: 1, count: lead) + dilation
-        var outS = [Int](repeating: 0, count: 3)
-        for d in 0..<3 {
-            let span = dl[d] * (kS[d] - 1) + 1
-            outS[d] = (inS[d] + 2 * pd[d] - span) / st[d] + 1
-            guard st[d] >= 1, inS[d] + 2 * pd[d] >= span else {
-                throw ShapeError("conv\(spatial)d: kernel \(Array(w.shape[2...])) does not fit input \(Array(x.shape[2...])) with that padding/dilation")
+        for d in 0..<spatial {
+            let (size, k) = (x.shape[2 + d], w.shape[2 + d])
+            guard stride[d] >= 1, dilation[d] >= 1, padding[d] >= 0, size + 2 * padding[d] >= dilation[d] * (k - 1) + 1 else {
+                throw ShapeError("conv\(spatial)d: kernel \(Array(w.shape[2...])) does not fit input \(Array(x.shape[2...])) with stride \(stride), padding \(padding), dilation \(dilation)")
             }
         }
-        let cg = c / groups, og = o / groups
-        let kernelVolume = kS[0] * kS[1] * kS[2]
-        let rowsK = cg * kernelVolume
-        let cols = outS[0] * outS[1] * outS[2]
-        let inVolume = inS[0] * inS[1] * inS[2]
-        var column = [Float](repeating: 0, count: rowsK * cols)
-        var y = Tensor(zeros: [n, o] + Array(outS[lead...]))
-        y.withUnsafeMutableBufferPointer { yp in
-            x.withUnsafeBufferPointer { xp in
-                w.withUnsafeBufferPointer { wp in
-                    for s in 0..<n {
-                        for g in 0..<groups {
-                            // im2col: row (ci, kt, kh, kw), column (ot, oh, ow)
-                            column.withUnsafeMutableBufferPointer { col in
-                                for ci in 0..<cg {
-                                    let plane = (s * c + g * cg + ci) * inVolume
-                                    for kt in 0..<kS[0] { for kh in 0..<kS[1] { for kw in 0..<kS[2] {
-                                        let row = ((ci * kS[0] + kt) * kS[1] + kh) * kS[2] + kw
-                                        var index = row * cols
-                                        for ot in 0..<outS[0] {
-                                            let it = ot * st[0] - pd[0] + kt * dl[0]
-                                            for oh in 0..<outS[1] {
-                                                let ih = oh * st[1] - pd[1] + kh * dl[1]
-                                                for ow in 0..<outS[2] {
-                                                    let iw = ow * st[2] - pd[2] + kw * dl[2]
-                                                    if it >= 0, it < inS[0], ih >= 0, ih < inS[1], iw >= 0, iw < inS[2] {
-                                                        col[index] = xp[plane + (it * inS[1] + ih) * inS[2] + iw]
-                                                    } else {
-                                                        col[index] = 0
-                                                    }
-                                                    index += 1
-                                                }
-                                            }
-                                        }
-                                    } } }
-                                }
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(og), Int32(cols), Int32(rowsK), 1,
-                                            wp.baseAddress! + g * og * rowsK, Int32(rowsK), col.baseAddress, Int32(cols), 0,
-                                            yp.baseAddress! + (s * o + g * og) * cols, Int32(cols))
-                            }
-                        }
-                        if let b {
-                            b.withUnsafeBufferPointer { bp in
-                                for oc in 0..<o { for i in 0..<cols { yp[(s * o + oc) * cols + i] += bp[oc] } }
-                            }
-                        }
-                    }
-                }
-            }
+        switch spatial {
+        case 1: return Convolution.conv1d(x, weight: w, bias: b, stride: stride[0], padding: padding[0], dilation: dilation[0], groups: groups)
+        case 2: return Convolution.conv2d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        default: return Convolution.conv3d(x, weight: w, bias: b, stride: stride, padding: padding, dilation: dilation, groups: groups)
         }
-        return y
     }
 
-    // TODO: use Ops.groupNorm once it exists.
-    /// x [N, C, *]; statistics over (C/groups, *) per sample and group; optional per-channel affine.
     static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Double) throws -> Tensor {
         guard x.rank >= 2 else { throw ShapeError("group_norm input must be [N, C, …], got \(x.shape)") }
-        let (n, c) = (x.shape[0], x.shape[1])
+        let c = x.shape[1]
         guard groups >= 1, c % groups == 0 else { throw ShapeError("group_norm: \(c) channels not divisible into \(groups) groups") }
         for t in [weight, bias].compactMap({ $0 }) where t.count != c { throw ShapeError("group_norm affine \(t.shape) for \(c) channels") }
-        let inner = x.count / max(n * c, 1)
-        let perGroup = c / groups * inner
-        var y = x
-        let w = weight?.values, b = bias?.values
-        y.withUnsafeMutableBufferPointer { p in
-            for s in 0..<n {
-                for g in 0..<groups {
-                    let start = (s * groups + g) * perGroup
-                    let (mean, invStd) = moments(p, start: start, count: perGroup, eps: eps)
-                    for i in 0..<perGroup {
-                        let ch = g * (c / groups) + i / inner
-                        var v = (Double(p[start + i]) - mean) * invStd
-                        if let w { v *= Double(w[ch]) }
-                        if let b { v += Double(b[ch]) }
-                        p[start + i] = Float(v)
-                    }
-                }
-            }
-        }
-        return y
+        return Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: Float(eps))
     }
 
-    // TODO: use Ops.layerNorm once it exists.
-    /// Normalizes over the last `normalizedDims` dimensions; weight/bias have their shape.
+    /// Over the last `normalizedDims` dimensions: those are flattened into one, which is what
+    /// `Normalization.layerNorm` (last dimension) normalizes.
     static func layerNorm(_ x: Tensor, normalizedDims: Int, weight: Tensor?, bias: Tensor?, eps: Double) throws -> Tensor {
         guard normalizedDims >= 1, normalizedDims <= x.rank else { throw ShapeError("layer_norm over \(normalizedDims) dims of \(x.shape)") }
         let inner = x.shape.suffix(normalizedDims).reduce(1, *)
+        guard inner > 0 else { throw ShapeError("layer_norm of \(x.shape)") }
         for t in [weight, bias].compactMap({ $0 }) where t.count != inner { throw ShapeError("layer_norm affine \(t.shape) for \(x.shape.suffix(normalizedDims))") }
-        let w = weight?.values, b = bias?.values
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for r in 0..<(x.count / max(inner, 1)) {
-                let (mean, invStd) = moments(p, start: r * inner, count: inner, eps: eps)
-                for i in 0..<inner {
-                    var v = (Double(p[r * inner + i]) - mean) * invStd
-                    if let w { v *= Double(w[i]) }
-                    if let b { v += Double(b[i]) }
-                    p[r * inner + i] = Float(v)
-                }
-            }
-        }
-        return y
+        let flat = x.reshaped(Array(x.shape.dropLast(normalizedDims)) + [inner])
+        return Normalization.layerNorm(flat, weight: weight?.reshaped([inner]), bias: bias?.reshaped([inner]), eps: Float(eps))
+            .reshaped(x.shape)
     }
 
-    // TODO: use Ops.rmsNorm once it exists.
-    /// x · rsqrt(mean(x²) + eps) · weight over the last dimension (LLaMA, torch.nn.functional.rms_norm).
     static func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Double) throws -> Tensor {
         guard let inner = x.shape.last, inner > 0 else { throw ShapeError("rms_norm of \(x.shape)") }
         if let weight, weight.count != inner { throw ShapeError("rms_norm weight \(weight.shape) for last dimension \(inner)") }
-        let w = weight?.values
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for r in 0..<(x.count / inner) {
-                var sum = 0.0
-                for i in 0..<inner { let v = Double(p[r * inner + i]); sum += v * v }
-                let scale = 1 / (sum / Double(inner) + eps).squareRoot()
-                for i in 0..<inner {
-                    var v = Double(p[r * inner + i]) * scale
-                    if let w { v *= Double(w[i]) }
-                    p[r * inner + i] = Float(v)
-                }
-            }
-        }
-        return y
+        return Normalization.rmsNorm(x, weight: weight, eps: Float(eps))
     }
 
-    private static func moments(_ p: UnsafeMutableBufferPointer<Float>, start: Int, count: Int, eps: Double) -> (Double, Double) {
-        var sum = 0.0
-        for i in 0..<count { sum += Double(p[start + i]) }
-        let mean = sum / Double(count)
-        var sq = 0.0
-        for i in 0..<count { let d = Double(p[start + i]) - mean; sq += d * d }
-        return (mean, 1 / (sq / Double(count) + eps).squareRoot())
-    }
-
-    // TODO: use Ops.softmax once it exists.
+    /// Any dimension: moved last, `Activations.softmax`, moved back.
     static func softmax(_ x: Tensor, dim: Int) throws -> Tensor {
         let d = dim < 0 ? dim + x.rank : dim
         guard d >= 0, d < x.rank else { throw ShapeError("softmax dim \(dim) out of range for \(x.shape)") }
-        let size = x.shape[d]
-        let inner = x.shape[(d + 1)...].reduce(1, *)
-        let outer = x.shape[..<d].reduce(1, *)
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    let base = o * size * inner + i
-                    var m = -Float.infinity
-                    for k in 0..<size { m = max(m, p[base + k * inner]) }
-                    var sum = 0.0
-                    for k in 0..<size { sum += Double(expf(p[base + k * inner] - m)) }
-                    for k in 0..<size { p[base + k * inner] = Float(Double(expf(p[base + k * inner] - m)) / sum) }
-                }
-            }
-        }
-        return y
+        if d == x.rank - 1 { return Activations.softmax(x) }
+        return Shape.transpose(Activations.softmax(Shape.transpose(x, d, x.rank - 1)), d, x.rank - 1)
     }
 
-    // TODO: use Ops.gelu once it exists.
     static func gelu(_ x: Tensor, tanhApproximation: Bool) -> Tensor {
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for i in p.indices {
-                let v = Double(p[i])
-                if tanhApproximation {
-                    p[i] = Float(0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))))
-                } else {
-                    p[i] = Float(0.5 * v * (1 + erf(v / 2.0.squareRoot())))
-                }
-            }
-        }
-        return y
+        Activations.gelu(x, approximate: tanhApproximation ? .tanh : .none)
     }
 
-    // TODO: use Ops.silu once it exists.
-    static func silu(_ x: Tensor) -> Tensor {
-        var y = x
-        y.withUnsafeMutableBufferPointer { p in
-            for i in p.indices { let v = Double(p[i]); p[i] = Float(v / (1 + exp(-v))) }
-        }
-        return y
-    }
+    static func silu(_ x: Tensor) -> Tensor { Activations.silu(x) }
 
-    // TODO: use Ops.attention once it exists.
-    /// Scaled dot-product attention as torch.nn.functional.scaled_dot_product_attention:
-    /// q [B, H, L, D], k [B, Hk, S, D], v [B, Hk, S, Dv] with H a multiple of Hk (grouped-query
-    /// heads share k/v head h / (H / Hk)); causal masks key j > query i (top-left aligned).
-    static func attention(q: Tensor, k: Tensor, v: Tensor, causal: Bool, scale: Double?) throws -> Tensor {
+    /// Which keys a causal query sees: `topLeft` is torch's `is_causal` (query i sees keys j ≤ i);
+    /// `bottomRight` aligns the last query with the last key (a KV cache: query i sees j ≤ i + S − L).
+    /// They agree when L == S.
+    enum CausalMask: Equatable { case none, topLeft, bottomRight }
+
+    /// `F.scaled_dot_product_attention` on [B, H, L, D] through `Attention.scaledDotProductAttention`
+    /// ([T, heads, headDim] per sequence). The runtime op covers Dv == D with no mask, a
+    /// bottom-right mask, or a top-left mask when L == S; other cases (Dv ≠ D, top-left with L ≠ S)
+    /// run `referenceAttention` here and do not exercise the runtime.
+    static func attention(q: Tensor, k: Tensor, v: Tensor, mask: CausalMask, scale: Double?) throws -> Tensor {
         guard q.rank == 4, k.rank == 4, v.rank == 4 else { throw ShapeError("attention needs q, k, v of rank 4 [B, H, L, D]; got \(q.shape), \(k.shape), \(v.shape)") }
         let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
         let (hk, s, dv) = (k.shape[1], k.shape[2], v.shape[3])
-        guard k.shape[0] == b, v.shape[0] == b, k.shape[3] == d, v.shape[1] == hk, v.shape[2] == s, hk >= 1, h % hk == 0 else {
+        guard k.shape[0] == b, v.shape[0] == b, k.shape[3] == d, v.shape[1] == hk, v.shape[2] == s, hk >= 1, h % hk == 0, s >= 1 else {
             throw ShapeError("attention shapes q \(q.shape), k \(k.shape), v \(v.shape) do not agree")
         }
+        if mask == .bottomRight && l > s { throw ShapeError("bottom-right causal attention with more queries (\(l)) than keys (\(s))") }
+        let runtimeCovers = dv == d && (mask != .topLeft || l == s)
+        guard runtimeCovers else { return referenceAttention(q: q, k: k, v: v, mask: mask, scale: scale) }
+        // [B, H, T, D] → [B, T, H, D]: each batch row is then one contiguous [T, H, D] sequence.
+        let (qt, kt, vt) = (Shape.permute(q, [0, 2, 1, 3]), Shape.permute(k, [0, 2, 1, 3]), Shape.permute(v, [0, 2, 1, 3]))
+        func sequence(_ t: Tensor, _ i: Int) -> Tensor {
+            let rows = Array(t.shape.dropFirst())
+            let n = rows.reduce(1, *)
+            return t.withUnsafeBufferPointer { p in Tensor(shape: rows, values: Array(p[(i * n)..<((i + 1) * n)])) }
+        }
+        let outputs = (0..<b).map { i in
+            Attention.scaledDotProductAttention(query: sequence(qt, i), key: sequence(kt, i), value: sequence(vt, i),
+                                                isCausal: mask != .none, scale: scale.map { Float($0) })
+        }
+        return Shape.permute(Shape.cat(outputs.map { $0.reshaped([1] + $0.shape) }, dim: 0), [0, 2, 1, 3])
+    }
+
+    /// Plain f32 attention for the cases the runtime op does not take (shapes already checked):
+    /// q [B, H, L, D], k [B, Hk, S, D], v [B, Hk, S, Dv]; grouped-query heads share k/v head h / (H / Hk).
+    static func referenceAttention(q: Tensor, k: Tensor, v: Tensor, mask: CausalMask, scale: Double?) -> Tensor {
+        let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let (hk, s, dv) = (k.shape[1], k.shape[2], v.shape[3])
+        let shift = mask == .bottomRight ? s - l : 0
+        let causal = mask != .none
         let sc = Float(scale ?? 1 / Double(d).squareRoot())
         var out = Tensor(zeros: [b, h, l, dv])
         var scores = [Float](repeating: 0, count: l * s)
@@ -278,10 +145,10 @@ enum VerifyOps {
                             for i in 0..<l {
                                 let row = sp.baseAddress! + i * s
                                 var m = -Float.infinity
-                                for j in 0..<s where !(causal && j > i) { m = max(m, row[j]) }
+                                for j in 0..<s where !(causal && j > i + shift) { m = max(m, row[j]) }
                                 var sum = 0.0
                                 for j in 0..<s {
-                                    if (causal && j > i) || m == -Float.infinity { row[j] = 0; continue }
+                                    if (causal && j > i + shift) || m == -Float.infinity { row[j] = 0; continue }
                                     row[j] = expf(row[j] - m)
                                     sum += Double(row[j])
                                 }
