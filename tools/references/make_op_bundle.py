@@ -24,8 +24,13 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bundle_lib import Bundle, TinyContainer, capture_modules  # noqa: E402
 
+# Tolerances (rel_l2). References use the dequantized weights, so today every probe agrees to
+# ~1e-7; the bounds leave room for what the matmul kernels may do to activations:
 F32_TOL = 1e-5       # f32 weights (or none): only summation order differs
-QUANT_TOL = 1e-3     # F16/Q8_0/Q4_0 weights: room for kernels that round activations to 8 bits or f16
+F16_TOL = 1e-3       # F16 weights: a kernel may round activations to f16 (~3e-4)
+QUANT_TOL = 1e-2     # Q8_0/Q4_0 weights: a kernel may quantize activations to Q8_0 blocks, which
+                     # alone gives rel_l2 ~5.7e-3 (measured with gguf.quants on Gaussian data)
+TOLERANCE = {"F32": F32_TOL, "F16": F16_TOL, "Q8_0": QUANT_TOL, "Q4_0": QUANT_TOL}
 
 C = "ops"
 
@@ -62,7 +67,7 @@ def main():
         x = randn(*xshape)
         y = F.linear(x, deq(w), deq(bname) if bname else None)
         args = {"weight": w} | ({"bias": bname} if bname else {})
-        b.probe(f"linear_{tag}", C, "linear", args, {"x": x}, {"y": y}, F32_TOL if qtype == "F32" else QUANT_TOL)
+        b.probe(f"linear_{tag}", C, "linear", args, {"x": x}, {"y": y}, TOLERANCE[qtype])
 
     # ---------------------------------------------------------------- convolutions
     convs = [
@@ -84,7 +89,7 @@ def main():
         args = {"weight": w, "stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
         if bname:
             args["bias"] = bname
-        b.probe(name, C, call, args, {"x": x}, {"y": y}, F32_TOL if qtype == "F32" else QUANT_TOL)
+        b.probe(name, C, call, args, {"x": x}, {"y": y}, TOLERANCE[qtype])
 
     # ---------------------------------------------------------------- norms
     gn_w, gn_b = weight("gn.weight", (12,), "F32", 1.0), weight("gn.bias", (12,), "F32")
