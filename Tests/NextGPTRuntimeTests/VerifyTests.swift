@@ -73,13 +73,13 @@ final class VerifyTests: XCTestCase {
     func testTamperedExpectFails() throws {
         let tampered = scratch + "/tampered.safetensors"
         try rewrite(opsBundle, to: tampered) { name, values in
-            name == "conv2d_q8_0.y" ? values.enumerated().map { $0.offset == 7 ? $0.element + 0.5 : $0.element } : values
+            name == "conv2d_q8_0.y" ? values.enumerated().map { $0.offset == 7 ? $0.element + 5 : $0.element } : values
         }
         let report = try Verifier.run(containerPath: opsContainer, referencePath: tampered)
         XCTAssertFalse(report.passed)
         XCTAssertEqual(report.failures.map(\.probe.name), ["conv2d_q8_0"])
         let failed = try XCTUnwrap(report.failures.first?.outputs.first)
-        XCTAssertEqual(failed.maxAbs, 0.5, accuracy: 1e-4)
+        XCTAssertEqual(failed.maxAbs, 5, accuracy: 1e-4)
         XCTAssertFalse(failed.passed)
         XCTAssertTrue(report.lines.contains { $0.hasPrefix("conv2d_q8_0") && $0.hasSuffix("FAIL") }, report.lines.joined(separator: "\n"))
         XCTAssertTrue(report.lines.last!.contains("\(report.results.count - 1)/\(report.results.count) probes passed"), report.lines.last!)
