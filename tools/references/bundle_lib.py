@@ -5,6 +5,9 @@
 - `capture_modules`: run a real PyTorch model once (on any device) with forward hooks on chosen
   nn.Linear / nn.Conv* / nn.GroupNorm / nn.LayerNorm / RMSNorm modules and turn every hooked call
   into a probe whose weights are named as `nextgpt convert` names them (`<component>.<module>.weight`).
+- `load_container_weights`: load a module's weights *back from one of our containers*
+  (dequantized), so references made with real checkpoints compare like for like with a
+  quantized container.
 - `TinyContainer`: write a small GGUF container in our format (formats/container.md) with the
   `gguf` package, for op-level tests without real checkpoints.
 - `crc32c`: CRC-32C (Castagnoli), table-driven, no extra package.
@@ -157,6 +160,45 @@ def capture_modules(bundle, model, component, run, prefix=None, select=None, rel
         for h in handles:
             h.remove()
     return calls
+
+
+def container_weights(container_path, prefix):
+    """{key after `<prefix>.`: float32 torch tensor in PyTorch shape} for every tensor of a container
+    under `prefix`, dequantized with gguf-py exactly as our reader decodes it."""
+    import gguf
+    reader = gguf.GGUFReader(container_path)
+    orig = {}
+    for name, field in reader.fields.items():
+        if name.startswith("nextgpt.orig_shape."):
+            orig[name[len("nextgpt.orig_shape."):]] = [int(v) for v in field.contents()]
+    out = {}
+    for t in reader.tensors:
+        if not t.name.startswith(prefix + "."):
+            continue
+        shape = orig.get(t.name, [int(x) for x in reversed(t.shape)])
+        data = np.asarray(t.data)
+        if t.tensor_type.name not in ("F32", "F16", "F64", "I8", "I16", "I32", "I64"):
+            data = gguf.quants.dequantize(data, t.tensor_type)
+        out[t.name[len(prefix) + 1:]] = torch.from_numpy(np.array(data, dtype=np.float32).reshape(shape))
+    return out
+
+
+def load_container_weights(model, container_path, prefix):
+    """Replaces `model`'s parameters and buffers by the container's (dequantized, cast to each
+    parameter's dtype and device). `prefix` is the component (or component + module path) whose
+    keys match `model.state_dict()`. Returns (loaded keys, model keys the container lacks)."""
+    weights = container_weights(container_path, prefix)
+    state = model.state_dict()
+    loaded = []
+    with torch.no_grad():
+        for key, value in weights.items():
+            if key in state:
+                if tuple(state[key].shape) != tuple(value.shape):
+                    raise ValueError(f"{prefix}.{key}: container shape {tuple(value.shape)}, model {tuple(state[key].shape)}")
+                state[key].copy_(value.to(state[key].dtype))
+                loaded.append(key)
+    missing = [k for k in state if k not in weights]
+    return loaded, missing
 
 
 # --------------------------------------------------------------------------- tiny containers

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bundle_lib import Bundle, TinyContainer, capture_modules  # noqa: E402
+from bundle_lib import Bundle, TinyContainer, capture_modules, container_weights, load_container_weights  # noqa: E402
 
 # Tolerances (rel_l2). References use the dequantized weights, so today every probe agrees to
 # ~1e-7; the bounds leave room for what the matmul kernels may do to activations:
@@ -169,6 +169,14 @@ def main():
     b.save(bundle, {"nextgpt.reference.generator": "tools/references/make_op_bundle.py",
                     "nextgpt.reference.torch": torch.__version__,
                     "nextgpt.reference.container": "ops.gguf"})
+    # Self-check: the container reads back (gguf-py) into a fresh module as the weights we used.
+    fresh = torch.nn.Sequential(torch.nn.Linear(24, 40), torch.nn.LayerNorm(40), torch.nn.GELU(), torch.nn.Linear(40, 11))
+    loaded, missing = load_container_weights(fresh, container, f"{C}.mlp")
+    assert sorted(loaded) == sorted(net.state_dict()) and not missing, (loaded, missing)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in net.state_dict().items())
+    for name in ("ops.conv2d_q8_0.weight", "ops.conv3d_q4_0.weight", "ops.conv3d_f32.weight", "ops.linear_f16.weight"):
+        got = container_weights(container, "ops")[name[len("ops."):]]
+        assert torch.equal(got, deq(name)), name
     print(f"{container}: {os.path.getsize(container)} bytes, {len(box.entries)} tensors")
     print(f"{bundle}: {os.path.getsize(bundle)} bytes, {len(b.probes)} probes, {len(b.tensors)} tensors")
 
