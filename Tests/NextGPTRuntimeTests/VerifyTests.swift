@@ -37,7 +37,9 @@ final class VerifyTests: XCTestCase {
         XCTAssertFalse(bundles.isEmpty)
         var calls = Set<String>()
         for bundle in bundles {
-            let report = try Verifier.run(containerPath: try container(for: bundle), referencePath: bundle)
+            let containerPath = try container(for: bundle)
+            XCTAssertEqual(try Container(path: containerPath).verifyChecksums().map(\.description), [], containerPath)
+            let report = try Verifier.run(containerPath: containerPath, referencePath: bundle)
             XCTAssertTrue(report.passed, report.lines.joined(separator: "\n"))
             XCTAssertEqual(report.results.count, try ReferenceBundle(path: bundle).probes.count)
             for r in report.results {

@@ -104,6 +104,7 @@ def capture_modules(bundle, model, component, run, prefix=None, select=None, rel
     Weight names are `<prefix>.<module path>.weight` (prefix defaults to the component), the names
     `nextgpt convert` gives the same checkpoint's tensors when `model`'s state_dict keys are the
     upstream keys (check with `nextgpt inspect --tensors`). `select(name, module)` picks modules (default: all supported).
+    `rel_l2` is a number or `rel_l2(name, module, call)` giving each probe's tolerance.
     Outputs are recorded in float32 whatever the model's dtype/device.
     """
     import torch.nn as nn
@@ -151,7 +152,8 @@ def capture_modules(bundle, model, component, run, prefix=None, select=None, rel
                 return
             calls[name] = n + 1
             probe = f"{name_prefix}{name}" + (f"#{n}" if n else "")
-            bundle.probe(probe, component, call, args, {"x": inputs[0]}, {"y": output}, rel_l2=rel_l2)
+            tolerance = rel_l2(name, module, call) if callable(rel_l2) else rel_l2
+            bundle.probe(probe, component, call, args, {"x": inputs[0]}, {"y": output}, rel_l2=tolerance)
 
         handles.append(m.register_forward_hook(hook))
     try:
