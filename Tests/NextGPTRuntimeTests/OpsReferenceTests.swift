@@ -1,7 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
-@testable import NextGPTRuntime
+import NextGPTRuntime
 import XCTest
 
 /// Every op against PyTorch (tools/references/op_cases.py), rel L2 ≤ 1e-5.

@@ -11,10 +11,20 @@ import Foundation
 /// each tile are cblas_sgemm calls reading the heads in place (leading dimension heads·headDim).
 public enum Attention {
     /// Tile sizes of the online-softmax kernel.
+    /// `keys == 0` picks the key tile from the head dim so that each tile product stays at or
+    /// below 2¹⁸ multiply-adds: OpenBLAS runs such calls on the calling thread, and the tiles are
+    /// already spread over threads here (nested OpenBLAS threading made 4096-token attention
+    /// ~8× slower on 2 cores).
     public struct Blocks: Sendable {
         public var queries: Int
         public var keys: Int
-        public init(queries: Int = 64, keys: Int = 256) { self.queries = queries; self.keys = keys }
+        public init(queries: Int = 64, keys: Int = 0) { self.queries = queries; self.keys = keys }
+
+        func keyTile(queries bq: Int, headDim d: Int) -> Int {
+            if keys > 0 { return keys }
+            let fit = (1 << 18) / max(bq * d, 1)
+            return max(8, min(512, fit / 8 * 8))
+        }
     }
 
     /// `F.scaled_dot_product_attention(q, k, v, is_causal:, scale:)` with optional extra key/value
@@ -54,8 +64,8 @@ public enum Attention {
 
     /// Bytes of scratch the kernel allocates for these sizes (all threads together).
     public static func scratchBytes(queries: Int, headDim: Int, blocks: Blocks = Blocks()) -> Int {
-        let bq = min(blocks.queries, queries)
-        return OpParallel.threads * (bq * blocks.keys + bq * headDim + 2 * bq) * 4
+        let bq = max(1, min(blocks.queries, queries))
+        return OpParallel.threads * (bq * blocks.keyTile(queries: bq, headDim: headDim) + bq * headDim + 2 * bq) * 4
     }
 
     static func attend(query: Tensor, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, keyCount tk: Int,
@@ -65,7 +75,7 @@ public enum Attention {
         precondition(!isCausal || tq <= tk, "attention: causal with more queries (\(tq)) than keys (\(tk))")
         let group = heads / kvHeads
         let alpha = scale ?? 1 / Float(d).squareRoot()
-        let bq = max(1, min(blocks.queries, tq)), bk = max(1, blocks.keys)
+        let bq = max(1, min(blocks.queries, tq)), bk = blocks.keyTile(queries: bq, headDim: d)
         let qTiles = (tq + bq - 1) / bq
         let offset = tk - tq  // absolute position of query 0 when causal
         let ldq = Int32(heads * d), ldkv = Int32(kvHeads * d)
