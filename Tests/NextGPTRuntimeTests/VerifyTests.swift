@@ -260,6 +260,53 @@ final class VerifyTests: XCTestCase {
         XCTAssertTrue(errors[4].contains("shape [2, 3]") && errors[4].contains("[3, 2]"), errors[4])
     }
 
+    /// The `nextgpt` executable itself, when it was built beside the test bundle (`swift build --build-tests`).
+    func testCommandLine() throws {
+        let directory = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? CommandLine.arguments[0])
+            .deletingLastPathComponent()
+        var candidates = [directory.appendingPathComponent("nextgpt").path]
+        // On Linux the runner is …/debug/NextGPTPackageTests.xctest; on macOS the bundle sits in the same folder.
+        candidates.append(directory.deletingLastPathComponent().appendingPathComponent("nextgpt").path)
+        guard let nextgpt = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("nextgpt not built beside the tests (looked at \(candidates))")
+        }
+        func status(_ arguments: [String]) throws -> (Int32, String, String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: nextgpt)
+            process.arguments = arguments
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        }
+        var (code, out, _) = try status(["verify", "-m", opsContainer, "--reference", opsBundle])
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("probes passed") && out.contains("linear_q4_0"), out)
+
+        let tampered = scratch + "/tampered.safetensors"
+        try rewrite(opsBundle, to: tampered) { name, values in name == "silu.y" ? values.map { $0 * 1.01 } : values }
+        (code, out, _) = try status(["verify", "--model", opsContainer, "--reference", tampered, "--json"])
+        XCTAssertEqual(code, 1)
+        let json = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        let failed = (json["probes"] as! [[String: Any]]).filter { !($0["passed"] as! Bool) }.map { $0["name"] as! String }
+        XCTAssertEqual(failed, ["silu"])
+
+        let dump = scratch + "/dump.safetensors"
+        (code, out, _) = try status(["verify", "-m", opsContainer, "--reference", opsBundle, "--dump", dump])
+        XCTAssertEqual(code, 0)
+        XCTAssertEqual(Set(try SafetensorsFile.read(path: dump).names), Set(try ReferenceBundle(path: opsBundle).probes.flatMap { $0.expect.values }))
+
+        let bad = scratch + "/bad.safetensors"
+        try writeBundle(bad, metadata: "{oops")
+        var err = ""
+        (code, _, err) = try status(["verify", "-m", opsContainer, "--reference", bad])
+        XCTAssertEqual(code, 1)
+        XCTAssertTrue(err.contains(bad) && err.contains("not valid JSON"), err)
+    }
+
     // MARK: helpers
 
     /// A small bundle: x [2, 3], y = silu(x), other [3, 2], with `metadata` as nextgpt.reference.
