@@ -80,12 +80,28 @@ final class OpsReferenceTests: XCTestCase {
         assertMatches(Linear.linear(t("linear.input"), weight: t("linear.weight"), bias: t("linear.bias")), t("linear.expect"), "linear")
         assertMatches(Linear.linear(t("linear_nobias.input"), weight: t("linear_nobias.weight"), bias: nil),
                       t("linear_nobias.expect"), "linear_nobias")
-        // through a container weight (f32 bytes)
+        // through container weights (the kernel layer's Matmul): f32 exact; f16 / q8_0 / q4_0 / q4_K
+        // against PyTorch's output on the same weights rounded to the type (dequantized reference).
         let w = t("linear.weight")
         let bytes = TensorEncoding.encode(w.values, as: .f32)
         bytes.withUnsafeBytes { raw in
             let weight = Weight(name: "linear.weight", type: .f32, shape: w.shape, bytes: raw, owner: nil)
             assertMatches(Linear.linear(t("linear.input"), weight: weight, bias: t("linear.bias")), t("linear.expect"), "linear_weight_f32")
+        }
+        let x64 = t("linear_nobias.input"), w64 = t("linear_nobias.weight")
+        for type in [GGMLType.f16, .q8_0, .q4_0] {
+            let encoded = TensorEncoding.encode(w64.values, as: type)
+            encoded.withUnsafeBytes { raw in
+                let weight = Weight(name: "w", type: type, shape: w64.shape, bytes: raw, owner: nil)
+                let reference = Linear.linear(x64, weight: weight.dequantized(), bias: nil)
+                // activations are quantized to 8 bits for the integer kernels of q8_0/q4_0
+                let tolerance: Double = type == .f16 ? 1e-5 : 1e-2
+                assertMatches(Linear.linear(x64, weight: weight, bias: nil), reference, "linear_weight_\(type)_vs_dequantized", tolerance: tolerance)
+                // and a batch past the BLAS threshold
+                let big = Shape.cat(Array(repeating: x64, count: 12), dim: 0)
+                let referenceBig = Linear.linear(big, weight: weight.dequantized(), bias: nil)
+                assertMatches(Linear.linear(big, weight: weight, bias: nil), referenceBig, "linear_weight_\(type)_batch84", tolerance: tolerance)
+            }
         }
     }
 

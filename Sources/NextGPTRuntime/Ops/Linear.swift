@@ -1,16 +1,38 @@
 import COpenBLAS
 import Foundation
+import NextGPTKernels
 
 /// `F.linear`: y = x · Wᵀ + b.
 public enum Linear {
-    /// x: [..., in]; weight: container weight [out, in]; bias: [out] or nil → [..., out].
-    ///
-    /// TODO(kernels): dequantizes the whole weight and calls cblas_sgemm. Switch to the kernel
-    /// layer's `Matmul.multiply(WeightMatrix, …)` (Sources/NextGPTKernels) once it lands, so q8_0 /
-    /// q4_0 / q4_K / f16 weights are multiplied without an f32 copy.
+    /// x: [..., in]; weight: container weight [out, in] of any container type; bias: [out] or nil
+    /// → [..., out]. Through the kernel layer's `Matmul.multiply`: small batches run the direct
+    /// kernels (quantized weights × 8-bit-quantized activations in integer arithmetic, as ggml),
+    /// larger ones dequantize weight panels and use sgemm.
     public static func linear(_ x: Tensor, weight: Weight, bias: Tensor?) -> Tensor {
-        precondition(weight.shape.count == 2, "linear: weight \(weight.name) has shape \(weight.shape)")
-        return linear(x, weight: weight.dequantized(), bias: bias)
+        precondition(weight.shape.count == 2 && x.shape.last == weight.shape[1],
+                     "linear: input \(x.shape) with weight \(weight.name) \(weight.shape)")
+        let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
+        if let bias { precondition(bias.count == n, "linear: bias \(bias.shape) for \(n) outputs") }
+        guard weight.type.byteCount(elements: k) != nil, let data = weight.bytes.baseAddress else {
+            return linear(x, weight: weight.dequantized(), bias: bias)
+        }
+        var shape = x.shape
+        shape[shape.count - 1] = n
+        let matrix = WeightMatrix(type: weight.type, rows: n, columns: k, data: data)
+        return withExtendedLifetime(weight) {
+            Tensor(shape: shape) { out in
+                let y = out.baseAddress!
+                x.readPointer { Matmul.multiply(matrix, $0, batch: m, into: y) }
+                if let bias {
+                    bias.readPointer { b in
+                        for r in 0..<m {
+                            let row = y + r * n
+                            for j in 0..<n { row[j] += b[j] }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// x: [..., in]; weight: [out, in] f32; bias: [out] or nil → [..., out].

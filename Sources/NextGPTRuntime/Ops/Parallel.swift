@@ -1,24 +1,19 @@
-import Dispatch
-import NextGPTCore
+import NextGPTKernels
 
-/// Splitting of op loops over threads. `DispatchQueue.concurrentPerform` for now; the kernel
-/// layer's thread pool replaces it when it lands (one place to change).
+/// Splitting of op loops over the kernel layer's shared thread pool (`Kernels.pool`, which also
+/// pins OpenBLAS to the same thread count). A split requested while the pool is busy (nested
+/// inside another parallel op) runs on the calling thread.
 enum OpParallel {
     /// Threads the ops may use.
-    nonisolated(unsafe) static var threads = max(1, System.activeProcessorCount)
+    static var threads: Int { Kernels.pool.threads }
 
     /// Runs `body(range)` over contiguous ranges covering `0..<count`, in parallel when the work
-    /// (`count * costPerItem`, roughly in flops or touched floats) is worth it.
+    /// (`count * costPerItem`, roughly in flops or touched floats) is worth it (≥ 32 K per thread).
     @inline(__always)
     static func forEach(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let minimumWork = 1 << 15
-        let chunks = min(count, threads, max(1, count.multipliedReportingOverflow(by: max(costPerItem, 1)).partialValue / minimumWork))
-        if chunks <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let lo = count * chunk / chunks, hi = count * (chunk + 1) / chunks
-            if lo < hi { body(lo..<hi) }
-        }
+        Kernels.pool.parallelFor(count, minimumPerThread: max(1, minimumWork / max(costPerItem, 1)), body)
     }
 }
 
