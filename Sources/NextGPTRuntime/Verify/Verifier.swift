@@ -113,6 +113,9 @@ public enum Verifier {
             guard let call = VerifyCalls.registry[probe.call] else {
                 throw FormatError(bundle.path, "probe '\(probe.name)': unknown call '\(probe.call)' (known: \(VerifyCalls.all.map(\.name).joined(separator: ", ")))")
             }
+            if !call.components.isEmpty, !call.components.contains(probe.component) {
+                throw FormatError(bundle.path, "probe '\(probe.name)': call '\(call.name)' runs on component \(call.components.joined(separator: " or ")), not '\(probe.component)'")
+            }
             for input in call.inputs where probe.inputs[input] == nil {
                 throw FormatError(bundle.path, "probe '\(probe.name)': call '\(call.name)' needs input '\(input)'")
             }

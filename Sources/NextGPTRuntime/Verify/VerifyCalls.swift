@@ -97,23 +97,32 @@ public struct VerifyCall: Sendable {
     public let inputs: [String]
     public let optionalInputs: [String]
     public let outputs: [String]
+    /// The components (container tensor prefixes) a probe of this call may name: a model call
+    /// such as `logits` lists `vicuna`; empty for op-level calls, which take weights from any.
+    public let components: [String]
     /// One line for `nextgpt verify --help` and errors.
     public let summary: String
     public let run: @Sendable (ProbeContext) throws -> [String: Tensor]
 
-    public init(_ name: String, inputs: [String], optionalInputs: [String] = [], outputs: [String], summary: String,
-                run: @escaping @Sendable (ProbeContext) throws -> [String: Tensor]) {
+    public init(_ name: String, inputs: [String], optionalInputs: [String] = [], outputs: [String], components: [String] = [],
+                summary: String, run: @escaping @Sendable (ProbeContext) throws -> [String: Tensor]) {
         self.name = name
         self.inputs = inputs
         self.optionalInputs = optionalInputs
         self.outputs = outputs
+        self.components = components
         self.summary = summary
         self.run = run
     }
 }
 
 /// The calls a bundle may name. A new call (a whole component such as `logits` or `unet`) is one
-/// more entry in `all`.
+/// more entry in `all`, e.g.
+///
+///     static let logits = VerifyCall("logits", inputs: ["tokens"], outputs: ["logits"], components: ["vicuna"],
+///                                    summary: "LLaMA forward, last-layer logits") { ctx in
+///         ["logits": try LlamaModel(ctx.model, component: ctx.probe.component).logits(try ctx.input("tokens"))]
+///     }
 public enum VerifyCalls {
     public static let all: [VerifyCall] = [
         linear, conv(1), conv(2), conv(3), groupNorm, layerNorm, rmsNorm, attention, softmax, gelu, silu,
