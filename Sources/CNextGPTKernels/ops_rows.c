@@ -75,7 +75,6 @@ void ngo_gelu_erf_row_ref(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
-void ngo_gelu_erf_row(const float *x, float *y, size_t n) { ngo_gelu_erf_row_ref(x, y, n); }
 
 #if NGO_X86
 // ---------------------------------------------------------------- AVX2 bodies
@@ -225,6 +224,32 @@ NGO_AVX2 static void gelu_tanh_avx2(const float *x, float *y, size_t n) {
     }
     if (i < n) ngo_gelu_tanh_row_ref(x + i, y + i, n - i);
 }
+
+// 0.5 x (1 + erf(x/sqrt2)) with erf from Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7):
+// erf(a) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-a^2), t = 1 / (1 + p a), a >= 0.
+NGO_AVX2 static void gelu_erf_avx2(const float *x, float *y, size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), rs2 = _mm256_set1_ps(0.70710678118654752f);
+    const __m256 sign = _mm256_set1_ps(-0.0f), p = _mm256_set1_ps(0.3275911f);
+    const __m256 a1 = _mm256_set1_ps(0.254829592f), a2 = _mm256_set1_ps(-0.284496736f), a3 = _mm256_set1_ps(1.421413741f);
+    const __m256 a4 = _mm256_set1_ps(-1.453152027f), a5 = _mm256_set1_ps(1.061405429f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 z = _mm256_mul_ps(v, rs2);
+        __m256 a = _mm256_andnot_ps(sign, z);
+        __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(p, a, one));
+        __m256 q = _mm256_fmadd_ps(a5, t, a4);
+        q = _mm256_fmadd_ps(q, t, a3);
+        q = _mm256_fmadd_ps(q, t, a2);
+        q = _mm256_fmadd_ps(q, t, a1);
+        q = _mm256_mul_ps(q, t);
+        __m256 e = exp8(_mm256_mul_ps(_mm256_xor_ps(a, sign), a));
+        __m256 erfa = _mm256_fnmadd_ps(q, e, one);
+        __m256 erfz = _mm256_or_ps(erfa, _mm256_and_ps(z, sign));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, erfz)));
+    }
+    if (i < n) ngo_gelu_erf_row_ref(x + i, y + i, n - i);
+}
 #endif
 
 // ---------------------------------------------------------------- dispatch
@@ -289,4 +314,11 @@ void ngo_gelu_tanh_row(const float *x, float *y, size_t n) {
     if (ngk_use_avx2()) { gelu_tanh_avx2(x, y, n); return; }
 #endif
     ngo_gelu_tanh_row_ref(x, y, n);
+}
+
+void ngo_gelu_erf_row(const float *x, float *y, size_t n) {
+#if NGO_X86
+    if (ngk_use_avx2()) { gelu_erf_avx2(x, y, n); return; }
+#endif
+    ngo_gelu_erf_row_ref(x, y, n);
 }
