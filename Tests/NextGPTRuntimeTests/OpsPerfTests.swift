@@ -33,6 +33,16 @@ final class OpsPerfTests: XCTestCase {
         time("sdpa 4096x4096, 8 heads x 40", flops: 4 * 4096 * 4096 * 320) {
             Attention.scaledDotProductAttention(query: q, key: k, value: v)
         }
+        // VAE mid-block: 4096 tokens, one head of 512
+        let qv = random([4096, 1, 512], seed: 21), kv5 = random([4096, 1, 512], seed: 22)
+        time("sdpa 4096x4096, 1 head x 512", flops: 4 * 4096 * 4096 * 512) {
+            Attention.scaledDotProductAttention(query: qv, key: kv5, value: kv5)
+        }
+        // LLaMA prefill: 512 tokens causal, 32 heads × 128
+        let qp = random([512, 32, 128], seed: 23)
+        time("causal sdpa 512x512, 32 heads x 128", flops: 2 * 512 * 512 * 4096) {
+            Attention.scaledDotProductAttention(query: qp, key: qp, value: qp, isCausal: true)
+        }
         let ctx = random([77, 8, 40], seed: 4)
         time("cross sdpa 4096x77, 8 heads x 40", flops: 4 * 4096 * 77 * 320) {
             Attention.scaledDotProductAttention(query: q, key: ctx, value: ctx)

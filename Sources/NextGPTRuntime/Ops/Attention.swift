@@ -11,18 +11,26 @@ import Foundation
 /// each tile are cblas_sgemm calls reading the heads in place (leading dimension heads·headDim).
 public enum Attention {
     /// Tile sizes of the online-softmax kernel.
-    /// `keys == 0` picks the key tile from the head dim so that each tile product stays at or
-    /// below 2¹⁸ multiply-adds: OpenBLAS runs such calls on the calling thread, and the tiles are
-    /// already spread over threads here (nested OpenBLAS threading made 4096-token attention
-    /// ~8× slower on 2 cores).
+    /// Zero picks a size from the head dim so that each tile product stays at or below 2¹⁸
+    /// multiply-adds: OpenBLAS runs such calls on the calling thread, and the tiles are already
+    /// spread over threads here (nested OpenBLAS threading made 4096-token attention ~15× slower
+    /// on 2 cores). Automatic: up to 64 queries (fewer for head dims above 32, at least 8) and
+    /// up to 512 keys per tile.
     public struct Blocks: Sendable {
         public var queries: Int
         public var keys: Int
-        public init(queries: Int = 64, keys: Int = 0) { self.queries = queries; self.keys = keys }
+        public init(queries: Int = 0, keys: Int = 0) { self.queries = queries; self.keys = keys }
+
+        static let budget = 1 << 18
+
+        func queryTile(queries tq: Int, headDim d: Int) -> Int {
+            let auto = max(8, min(64, Blocks.budget / (128 * max(d, 1)) / 8 * 8))
+            return max(1, min(queries > 0 ? queries : auto, tq))
+        }
 
         func keyTile(queries bq: Int, headDim d: Int) -> Int {
             if keys > 0 { return keys }
-            let fit = (1 << 18) / max(bq * d, 1)
+            let fit = Blocks.budget / max(bq * d, 1)
             return max(8, min(512, fit / 8 * 8))
         }
     }
@@ -30,7 +38,9 @@ public enum Attention {
     /// `F.scaled_dot_product_attention(q, k, v, is_causal:, scale:)` with optional extra key/value
     /// rows (`biasKey`/`biasValue` [kvHeads, headDim], or [kvHeads·headDim]) appended after the keys,
     /// as `nn.MultiheadAttention(add_bias_kv=True)` does after its in-projection.
-    /// `isCausal` aligns the last query with the last key (queries are the newest Tq positions).
+    /// `isCausal` aligns the last query with the last key (queries are the newest Tq positions, as
+    /// with a KV cache); PyTorch's `is_causal` aligns the first ones instead — the two agree when
+    /// Tq == Tk, the only case the reference tests compare.
     public static func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, isCausal: Bool = false,
                                                  scale: Float? = nil, biasKey: Tensor? = nil, biasValue: Tensor? = nil,
                                                  blocks: Blocks = Blocks()) -> Tensor {
@@ -64,7 +74,7 @@ public enum Attention {
 
     /// Bytes of scratch the kernel allocates for these sizes (all threads together).
     public static func scratchBytes(queries: Int, headDim: Int, blocks: Blocks = Blocks()) -> Int {
-        let bq = max(1, min(blocks.queries, queries))
+        let bq = blocks.queryTile(queries: queries, headDim: headDim)
         return OpParallel.threads * (bq * blocks.keyTile(queries: bq, headDim: headDim) + bq * headDim + 2 * bq) * 4
     }
 
@@ -75,7 +85,7 @@ public enum Attention {
         precondition(!isCausal || tq <= tk, "attention: causal with more queries (\(tq)) than keys (\(tk))")
         let group = heads / kvHeads
         let alpha = scale ?? 1 / Float(d).squareRoot()
-        let bq = max(1, min(blocks.queries, tq)), bk = blocks.keyTile(queries: bq, headDim: d)
+        let bq = blocks.queryTile(queries: tq, headDim: d), bk = blocks.keyTile(queries: bq, headDim: d)
         let qTiles = (tq + bq - 1) / bq
         let offset = tk - tq  // absolute position of query 0 when causal
         let ldq = Int32(heads * d), ldkv = Int32(kvHeads * d)
