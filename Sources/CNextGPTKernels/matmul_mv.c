@@ -141,6 +141,9 @@ void ngk_mv_q4_k_ref(const void *w, size_t w_stride, size_t nrows, size_t ncols,
 
 // ---------------------------------------------------------------- AVX2 bodies
 #if defined(__x86_64__)
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 768
+#endif
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE AVX2 static inline __attribute__((always_inline))
 
@@ -231,16 +234,47 @@ INLINE void q0_rows(int R, int is_q4, const uint8_t *w, size_t w_stride, size_t 
     __m256 acc[4];
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     const size_t wbytes = is_q4 ? NGK_Q4_0_BYTES : NGK_Q8_0_BYTES;
-    const __m256i eight = _mm256_set1_epi8(8);
     for (size_t k = 0; k < nblk; k++) {
         const uint8_t *xb = xq + k * NGK_Q8_0_BYTES;
         __m256i qy = _mm256_loadu_si256((const __m256i *)(xb + 2));
         __m256 dy = half_scale(xb);
+        // Q4_0: unsigned nibbles q (0..15) straight into maddubs, and −8·Σqy per 4-byte lane added
+        // to the int32 lanes — one add per row instead of ggml's subtract and two sign ops.
+        __m256i corr = _mm256_setzero_si256();
+        if (is_q4) {
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), qy), _mm256_set1_epi16(1));
+            corr = _mm256_sub_epi32(corr, _mm256_slli_epi32(s, 3));
+        }
+        // Scales of 4 rows: gathered into one f16×4 vector, converted and multiplied once, then
+        // broadcast per row with one permute (instead of 4 scalar convert/multiply/broadcasts).
+        __m128 dx4 = _mm_setzero_ps();
+        if (R == 4) {
+            const uint8_t *w0 = w + k * wbytes;
+            uint16_t h0, h1, h2, h3;
+            memcpy(&h0, w0, 2);
+            memcpy(&h1, w0 + w_stride, 2);
+            memcpy(&h2, w0 + 2 * w_stride, 2);
+            memcpy(&h3, w0 + 3 * w_stride, 2);
+            __m128i h = _mm_cvtsi32_si128(h0 | ((int)h1 << 16));
+            h = _mm_insert_epi32(h, h2 | ((int)h3 << 16), 1);
+            dx4 = _mm_mul_ps(_mm_cvtph_ps(h), _mm256_castps256_ps128(dy));
+        }
         for (int i = 0; i < R; i++) {
             const uint8_t *wb = w + i * w_stride + k * wbytes;
-            __m256i qx = is_q4 ? _mm256_sub_epi8(nibbles_32(wb + 2), eight) : _mm256_loadu_si256((const __m256i *)(wb + 2));
-            __m256 d = _mm256_mul_ps(half_scale(wb), dy);
-            acc[i] = _mm256_fmadd_ps(d, dot_i8_32(qx, qy), acc[i]);
+            // The hardware prefetcher does not keep up with R interleaved short rows of 18/34-byte
+            // blocks (measured: 4 GB/s from DRAM without this, vs 13+ GB/s for f16 rows).
+            // One prefetch per ~64 bytes of a row: every 2nd Q8_0 block, every 3rd Q4_0 block.
+            if (k % (is_q4 ? 3 : 2) == 0) _mm_prefetch((const char *)(wb + PREFETCH_BYTES), _MM_HINT_T0);
+            __m256 d = R == 4 ? _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dx4), _mm256_set1_epi32(i))
+                              : _mm256_mul_ps(half_scale(wb), dy);
+            __m256 q;
+            if (is_q4) {
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles_32(wb + 2), qy), _mm256_set1_epi16(1));
+                q = _mm256_cvtepi32_ps(_mm256_add_epi32(p, corr));
+            } else {
+                q = dot_i8_32(_mm256_loadu_si256((const __m256i *)(wb + 2)), qy);
+            }
+            acc[i] = _mm256_fmadd_ps(d, q, acc[i]);
         }
     }
     for (int i = 0; i < R; i++) out[i] = hsum_8(acc[i]);
@@ -284,6 +318,9 @@ INLINE void q4k_rows(int R, const uint8_t *w, size_t w_stride, size_t nblk, cons
         const uint8_t *q4[2];
         for (int i = 0; i < R; i++) {
             const uint8_t *wb = w + i * w_stride + k * NGK_Q4_K_BYTES;
+            _mm_prefetch((const char *)(wb + PREFETCH_BYTES), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wb + PREFETCH_BYTES + 64), _MM_HINT_T0);
+            _mm_prefetch((const char *)(wb + PREFETCH_BYTES + 128), _MM_HINT_T0);
             uint16_t hd, hm;
             memcpy(&hd, wb, 2);
             memcpy(&hm, wb + 2, 2);

@@ -37,15 +37,17 @@ public enum Matmul {
     }
 
     /// The batch from which `.automatic` takes the BLAS path.
-    /// Measured on a 2-core EPYC (AVX2), 4096×4096 weights (tools/bench/bench_kernels.sh, "crossover"
-    /// section): the direct kernels re-read each weight group once per activation row and run
-    /// ≈ 10–20 GFLOP/s equivalent, OpenBLAS sgemm ≈ 50+ GFLOP/s per core once the batch fills its
-    /// micro-tiles; dequantizing a panel costs about as much as ~4–8 direct rows.
+    /// Measured on the 2-core EPYC (AVX2, 2 threads, 4096×4096 weights, tools/bench/bench_kernels.sh
+    /// "crossover" section, ms per call direct/blas): the direct kernels cost ≈ linear in the batch
+    /// (the 4-row weight group stays in L1 while every activation passes), dequantize + sgemm has a
+    /// fixed ≈ 20–30 ms floor for 16 M weights and then grows slowly. Direct still won at 16–24 for
+    /// every type and at 32 for q8_0/q4_K/f16; BLAS won at 64 for f32/f16/q4_0/q4_K and at 32 for
+    /// f32/q4_0 (noisy machine: ±20%).
     public static func blasThreshold(for type: GGMLType) -> Int {
         switch type {
-        case .f32: return 8
-        case .f16, .bf16: return 8
-        case .q8_0, .q4_0, .q4_K: return 16
+        case .f32, .q4_0: return 32
+        case .f16, .bf16, .q4_K: return 48
+        case .q8_0: return 64
         default: return Int.max
         }
     }

@@ -4,6 +4,7 @@
 import CNextGPTKernels
 import COpenBLAS
 import Glibc
+import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
 
@@ -73,7 +74,12 @@ func randomWeights(_ type: GGMLType, rows: Int, columns: Int) -> UnsafeMutableRa
 }
 
 let gib = 1 << 30
-print("nextgpt-bench: kernel layer — \(ngk_cpu_path()) path, \(System.activeProcessorCount) cores")
+/// BENCH_SECTIONS: comma list of gemv, batch, crossover (bandwidth and sgemm peers always run).
+let sections = Set((getenv("BENCH_SECTIONS").map { String(cString: $0) } ?? "hot,gemv,batch,crossover").split(separator: ",").map(String.init))
+/// BENCH_TYPES: comma list of weight types for the GEMV / batch sections.
+let typeFilter = getenv("BENCH_TYPES").map { Set(String(cString: $0).split(separator: ",").compactMap { GGMLType(name: String($0)) }) }
+func wanted(_ t: GGMLType) -> Bool { typeFilter?.contains(t) ?? true }
+print("nextgpt-bench: kernel layer — \(String(cString: ngk_cpu_path())) path, \(System.activeProcessorCount) cores")
 print("date: \(getenv("BENCH_DATE").map { String(cString: $0) } ?? "-")")
 
 // ---------------------------------------------------------------- memory read bandwidth
@@ -82,20 +88,28 @@ let bwBuffer = UnsafeMutablePointer<Float>.allocate(capacity: bwFloats)
 bwBuffer.initialize(repeating: 1, count: bwFloats)
 var bandwidth: [Int: Double] = [:]
 var sgemmRate: [Int: Double] = [:]
-print("\n== memory read bandwidth (sum of a 1 GiB f32 buffer, best of runs)")
+print("\n== memory read bandwidth: sum of a 1 GiB f32 buffer in 16 MiB chunks (each from DRAM); best / median chunk")
+let chunkFloats = (16 << 20) / 4
 for threads in [1, 2] {
     Kernels.threads = threads
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: 16)
-    let t = timeBest(budget: 1.5) {
-        Kernels.pool.parallelFor(threads) { range in
-            for i in range {
-                let lo = bwFloats * i / threads, hi = bwFloats * (i + 1) / threads
-                sink[i] = ngk_sum_f32(bwBuffer + lo, hi - lo)
+    var times: [Double] = []
+    for pass in 0..<3 {
+        for chunk in 0..<(bwFloats / chunkFloats) {
+            let base = bwBuffer + chunk * chunkFloats
+            let t0 = now()
+            Kernels.pool.parallelFor(threads) { range in
+                for i in range {
+                    let lo = chunkFloats * i / threads, hi = chunkFloats * (i + 1) / threads
+                    sink[i] = ngk_sum_f32(base + lo, hi - lo)
+                }
             }
+            if pass > 0 { times.append(now() - t0) }
         }
     }
-    bandwidth[threads] = Double(gib) / t / 1e9
-    print("threads \(threads): \(fmt(bandwidth[threads]!)) GB/s")
+    times.sort()
+    bandwidth[threads] = Double(chunkFloats * 4) / times[0] / 1e9
+    print("threads \(threads): \(fmt(bandwidth[threads]!)) GB/s best, \(fmt(Double(chunkFloats * 4) / times[times.count / 2] / 1e9)) GB/s median")
 }
 bwBuffer.deallocate()
 
@@ -119,11 +133,11 @@ B.deallocate()
 
 // ---------------------------------------------------------------- GEMV (decode path)
 print("\n== GEMV (batch 1): weights cycled through ≥ 512 MB of copies so they come from DRAM")
-print("type   shape          thr   time ms    GB/s   % of bw")
+print("type   shape          thr   best ms    GB/s   % of bw  median ms  GB/s")
 let x = UnsafeMutablePointer<Float>.allocate(capacity: 11008)
 randomFloats(x, 11008)
 let y = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 11008)
-for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] {
+for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where sections.contains("gemv") && wanted(type) {
     for (rows, cols) in [(4096, 4096), (11008, 4096)] {
         let bytes = type.byteCount(elements: rows * cols)!
         let copies = max(2, (512 << 20) / bytes + 1)
@@ -131,28 +145,50 @@ for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] {
         for threads in [1, 2] {
             Kernels.threads = threads
             var k = 0
-            // Mean over a pass through the copies (each from DRAM), best of passes.
-            var best = Double.infinity
+            // Every call reads a copy last touched ≥ 512 MB ago (from DRAM). With other work on
+            // the cores a call may be preempted, so report the best call (as for the bandwidth
+            // peer) and the median.
+            var times: [Double] = []
             for pass in 0..<4 {
-                let t0 = now()
                 for _ in 0..<copies {
+                    let t0 = now()
                     Matmul.multiply(WeightMatrix(type: type, rows: rows, columns: cols, data: ws[k % copies]), x, batch: 1, into: y)
+                    if pass > 0 { times.append(now() - t0) }
                     k += 1
                 }
-                let t = (now() - t0) / Double(copies)
-                if pass > 0 { best = min(best, t) }
             }
+            times.sort()
+            let best = times[0], median = times[times.count / 2]
             let gbs = Double(bytes) / best / 1e9
-            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))  \(fmt(100 * gbs / bandwidth[threads]!))")
+            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))  \(fmt(100 * gbs / bandwidth[threads]!))   \(fmt(median * 1e3, 3))  \(fmt(Double(bytes) / median / 1e9))")
         }
         for w in ws { w.deallocate() }
+    }
+}
+
+// ---------------------------------------------------------------- compute ceiling (weights in cache)
+if sections.contains("hot") {
+    print("\n== GEMV compute ceiling: 1024×4096 weights reused (L2/L3-resident), best call; 'DRAM-equiv' = time to stream the bytes at the measured bandwidth")
+    print("type   thr   best us    GB/s   DRAM-equiv us")
+    for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(type) {
+        let rows = 1024, cols = 4096
+        let w = randomWeights(type, rows: rows, columns: cols)
+        defer { w.deallocate() }
+        let bytes = type.byteCount(elements: rows * cols)!
+        for threads in [1, 2] {
+            Kernels.threads = threads
+            let t = timeBest(budget: 0.3, minRuns: 50) {
+                Matmul.multiply(WeightMatrix(type: type, rows: rows, columns: cols, data: w), x, batch: 1, into: y)
+            }
+            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(threads)  \(fmt(t * 1e6))  \(fmt(Double(bytes) / t / 1e9))  \(fmt(Double(bytes) / bandwidth[threads]! / 1e3))")
+        }
     }
 }
 
 // ---------------------------------------------------------------- batch path
 print("\n== batch \(M) × weights \(N)×\(K) (GFLOP/s; % of the sgemm peer at the same thread count)")
 print("type   path    thr   time ms  GFLOP/s  % of sgemm")
-for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] {
+for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] where sections.contains("batch") && wanted(type) {
     let w = randomWeights(type, rows: N, columns: K)
     defer { w.deallocate() }
     let m = WeightMatrix(type: type, rows: N, columns: K, data: w)
@@ -170,12 +206,12 @@ for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] {
 }
 
 // ---------------------------------------------------------------- crossover direct vs BLAS
-if getenv("BENCH_SKIP_CROSSOVER") == nil {
+if sections.contains("crossover") {
     Kernels.threads = 2
     print("\n== crossover, 2 threads, 4096×4096 weights: ms per call direct / blas (activations in cache)")
     let batches = [1, 2, 4, 8, 12, 16, 24, 32, 64]
     print("type   " + batches.map { "b=\($0)".padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
-    for type in [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K] {
+    for type in [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_K] where wanted(type) {
         let w = randomWeights(type, rows: N, columns: K)
         defer { w.deallocate() }
         let m = WeightMatrix(type: type, rows: N, columns: K, data: w)

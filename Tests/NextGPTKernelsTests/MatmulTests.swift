@@ -75,7 +75,7 @@ final class MatmulTests: XCTestCase {
     func testMultiplyLargerShapeAcrossThreads() {
         for type in Self.types {
             check(type: type, rows: 1031, columns: 1024, batch: 1, path: .automatic)
-            check(type: type, rows: 2053, columns: 1024, batch: 20, path: .blas)
+            check(type: type, rows: 2053, columns: 1024, batch: 5, path: .blas)  // two BLAS panels
         }
     }
 

@@ -36,7 +36,7 @@ final class ThreadPoolTests: XCTestCase {
         let pool = ThreadPool(threads: 4)
         let sums = UnsafeMutablePointer<Int>.allocate(capacity: 64)
         defer { sums.deallocate() }
-        for round in 0..<20_000 {
+        for round in 0..<5_000 {
             sums.initialize(repeating: 0, count: 64)
             pool.parallelFor(each: 64) { i in sums[i] = i + round }
             var total = 0
