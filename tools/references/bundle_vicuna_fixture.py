@@ -45,8 +45,9 @@ def main():
     quantized = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head")
 
     def tolerance(name, module, call):
-        # Q4_0 weights: room for Q8_0 activations in the kernels; everything else is f32.
-        return 1e-2 if name.endswith(quantized) else 1e-5
+        # Q4_0 weights: the kernels quantize activations to Q8_0 (measured up to 8.5e-3 on
+        # down_proj); everything else is f32.
+        return 2e-2 if name.endswith(quantized) else 1e-5
 
     bundle = Bundle()
     with torch.no_grad():

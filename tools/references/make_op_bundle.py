@@ -28,8 +28,9 @@ from bundle_lib import Bundle, TinyContainer, capture_modules, container_weights
 # ~1e-7; the bounds leave room for what the matmul kernels may do to activations:
 F32_TOL = 1e-5       # f32 weights (or none): only summation order differs
 F16_TOL = 1e-3       # F16 weights: a kernel may round activations to f16 (~3e-4)
-QUANT_TOL = 1e-2     # Q8_0/Q4_0 weights: a kernel may quantize activations to Q8_0 blocks, which
-                     # alone gives rel_l2 ~5.7e-3 (measured with gguf.quants on Gaussian data)
+QUANT_TOL = 2e-2     # Q8_0/Q4_0 weights: the matmul kernels quantize activations to Q8_0 blocks,
+                     # which alone gives rel_l2 ~5.7e-3 on Gaussian data (gguf.quants) and measured
+                     # 4.6e-3 (ops) to 8.5e-3 (Llama down_proj, heavy-tailed inputs) through our kernels
 TOLERANCE = {"F32": F32_TOL, "F16": F16_TOL, "Q8_0": QUANT_TOL, "Q4_0": QUANT_TOL}
 
 C = "ops"
