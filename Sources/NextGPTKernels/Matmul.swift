@@ -42,12 +42,14 @@ public enum Matmul {
     /// (the 4-row weight group stays in L1 while every activation passes), dequantize + sgemm has a
     /// fixed ≈ 20–30 ms floor for 16 M weights and then grows slowly. Direct still won at 16–24 for
     /// every type and at 32 for q8_0/q4_K/f16; BLAS won at 64 for f32/f16/q4_0/q4_K and at 32 for
-    /// f32/q4_0 (noisy machine: ±20%).
+    /// f32/q4_0 (noisy machine: ±20%). A second run: q4_K direct still won at 64 (20 vs 25 ms) but
+    /// lost at 512 (200 vs 129 ms).
     public static func blasThreshold(for type: GGMLType) -> Int {
         switch type {
         case .f32, .q4_0: return 32
-        case .f16, .bf16, .q4_K: return 48
+        case .f16, .bf16: return 48
         case .q8_0: return 64
+        case .q4_K: return 96
         default: return Int.max
         }
     }

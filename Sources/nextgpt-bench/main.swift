@@ -111,7 +111,26 @@ for threads in [1, 2] {
     bandwidth[threads] = Double(chunkFloats * 4) / times[0] / 1e9
     print("threads \(threads): \(fmt(bandwidth[threads]!)) GB/s best, \(fmt(Double(chunkFloats * 4) / times[times.count / 2] / 1e9)) GB/s median")
 }
-bwBuffer.deallocate()
+
+/// Bandwidth peer re-measured beside each row (the cores are shared, so conditions drift):
+/// one pass over the 1 GiB buffer in 16 MiB chunks, best chunk.
+func peerBandwidth(_ threads: Int) -> Double {
+    let sink = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+    defer { sink.deallocate() }
+    var best = Double.infinity
+    for chunk in 0..<(bwFloats / chunkFloats) {
+        let base = bwBuffer + chunk * chunkFloats
+        let t0 = now()
+        Kernels.pool.parallelFor(threads) { range in
+            for i in range {
+                let lo = chunkFloats * i / threads, hi = chunkFloats * (i + 1) / threads
+                sink[i] = ngk_sum_f32(base + lo, hi - lo)
+            }
+        }
+        best = min(best, now() - t0)
+    }
+    return Double(chunkFloats * 4) / best / 1e9
+}
 
 // ---------------------------------------------------------------- OpenBLAS sgemm peer
 let M = 512, K = 4096, N = 4096
@@ -129,11 +148,17 @@ for threads in [1, 2] {
     sgemmRate[threads] = 2.0 * Double(M * N * K) / t / 1e9
     print("threads \(threads): \(fmt(t * 1e3)) ms  \(fmt(sgemmRate[threads]!)) GFLOP/s")
 }
-B.deallocate()
+/// sgemm peer re-measured beside each batch row.
+func peerSgemm() -> Double {
+    let t = timeBest(budget: 0.8, minRuns: 2) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, A, Int32(K), B, Int32(K), 0, C, Int32(N))
+    }
+    return 2.0 * Double(M * N * K) / t / 1e9
+}
 
 // ---------------------------------------------------------------- GEMV (decode path)
 print("\n== GEMV (batch 1): weights cycled through ≥ 512 MB of copies so they come from DRAM")
-print("type   shape          thr   best ms    GB/s   % of bw  median ms  GB/s")
+print("type   shape          thr   best ms    GB/s   peer GB/s  % of peer  median ms  GB/s")
 let x = UnsafeMutablePointer<Float>.allocate(capacity: 11008)
 randomFloats(x, 11008)
 let y = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 11008)
@@ -159,8 +184,9 @@ for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where sections.cont
             }
             times.sort()
             let best = times[0], median = times[times.count / 2]
+            let peer = peerBandwidth(threads)
             let gbs = Double(bytes) / best / 1e9
-            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))  \(fmt(100 * gbs / bandwidth[threads]!))   \(fmt(median * 1e3, 3))  \(fmt(Double(bytes) / median / 1e9))")
+            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))   \(fmt(peer))   \(fmt(100 * gbs / peer))   \(fmt(median * 1e3, 3))  \(fmt(Double(bytes) / median / 1e9))")
         }
         for w in ws { w.deallocate() }
     }
@@ -187,7 +213,7 @@ if sections.contains("hot") {
 
 // ---------------------------------------------------------------- batch path
 print("\n== batch \(M) × weights \(N)×\(K) (GFLOP/s; % of the sgemm peer at the same thread count)")
-print("type   path    thr   time ms  GFLOP/s  % of sgemm")
+print("type   path    thr   time ms  GFLOP/s  sgemm peer  % of peer")
 for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] where sections.contains("batch") && wanted(type) {
     let w = randomWeights(type, rows: N, columns: K)
     defer { w.deallocate() }
@@ -200,7 +226,8 @@ for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] where sections.cont
                 Matmul.multiply(m, A, batch: M, into: C, path: path)
             }
             let rate = 2.0 * Double(M * N * K) / t / 1e9
-            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(path == .blas ? "blas  " : "direct") \(threads)  \(fmt(t * 1e3))  \(fmt(rate))  \(fmt(100 * rate / sgemmRate[threads]!))")
+            let peer = peerSgemm()
+            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(path == .blas ? "blas  " : "direct") \(threads)  \(fmt(t * 1e3))  \(fmt(rate))  \(fmt(peer))  \(fmt(100 * rate / peer))")
         }
     }
 }
@@ -224,4 +251,6 @@ if sections.contains("crossover") {
         print(line)
     }
 }
+bwBuffer.deallocate()
+B.deallocate()
 print("\ndone")
