@@ -4,7 +4,7 @@
 #
 #   tools/setup-python.sh            # uses python3 from PATH (3.10+)
 #   PYTHON=python3.11 tools/setup-python.sh
-#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu tools/setup-python.sh   # CPU-only torch wheel
+#   TORCH_INDEX_URL=<a CPU-only torch wheel index> tools/setup-python.sh
 set -euo pipefail
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
