@@ -9,12 +9,12 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert upstream checkpoints, as downloaded, into one GGUF container.",
         discussion: """
-        Any subset of components may be given. Tensors stream one at a time, so memory stays near the
+        Any subset of components may be given. Tensors stream one at a time, so memory stays near the \
         largest tensor; the output appears under its name only when complete.
 
-        Quantization: linear and convolution weights whose row (in × kh × kw) is a whole number of
-        blocks take --type; norms, biases, position/time/class embeddings and small tensors stay float.
-        --tensor-type REGEX=TYPE rules (matched against container names such as
+        Quantization: linear and convolution weights whose row (in × kh × kw) is a whole number of \
+        blocks take --type; norms, biases, position/time/class embeddings and small tensors stay float. \
+        --tensor-type REGEX=TYPE rules (matched against container names such as \
         'vicuna.model.layers.0.mlp.down_proj.weight') come first.
 
         Examples:
@@ -35,7 +35,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Stable Diffusion 1.5: diffusers folder or original single file (.safetensors/.ckpt).", valueName: "dir|file"))
     var sd15: String?
 
-    @Option(help: ArgumentHelp("AudioLDM l-full: diffusers folder.", valueName: "dir|file"))
+    @Option(help: ArgumentHelp("AudioLDM l-full: diffusers folder or original single file (.ckpt).", valueName: "dir|file"))
     var audioldm: String?
 
     @Option(help: ArgumentHelp("ZeroScope v2 576w: diffusers folder.", valueName: "dir"))
