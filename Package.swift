@@ -2,7 +2,7 @@
 import PackageDescription
 
 // System libraries come from Debian's -dev packages through pkg-config; each is linked
-// only by the targets that import it. No unsafeFlags anywhere, so other packages can
+// only by the targets that import it. No unsafe compiler flags anywhere, so other packages can
 // depend on these products.
 let package = Package(
     name: "NextGPT",
