@@ -13,6 +13,11 @@ public final class RandomAccessFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
+        (fd, size) = try RandomAccessFile.openForReading(path)
+    }
+
+    /// Opens a regular file read-only; errors name the file. The caller owns the descriptor.
+    static func openForReading(_ path: String) throws -> (fd: Int32, size: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FormatError(path, "cannot open: \(String(cString: strerror(errno)))") }
         var st = stat()
@@ -24,8 +29,7 @@ public final class RandomAccessFile: @unchecked Sendable {
             close(fd)
             throw FormatError(path, "is a directory, expected a file")
         }
-        self.fd = fd
-        self.size = Int(st.st_size)
+        return (fd, Int(st.st_size))
     }
 
     deinit { close(fd) }
