@@ -5,6 +5,7 @@
 #include <string.h>
 #include "nextgpt_kernels.h"
 #include "nextgpt_matmul.h"
+#include "matmul_neon.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -165,6 +166,9 @@ static void quantize_act_q8_k_avx2(const float *x, uint8_t *dst, size_t n) {
 void ngk_quantize_act_q8_0(const float *x, uint8_t *dst, size_t n) {
 #if defined(__x86_64__)
     if (ngk_use_avx2()) { quantize_act_q8_0_avx2(x, dst, n); return; }
+#elif defined(__aarch64__)
+    quantize_act_q8_0_neon(x, dst, n);
+    return;
 #endif
     ngk_quantize_act_q8_0_ref(x, dst, n);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "nextgpt_kernels.h"
 #include "nextgpt_matmul.h"
+#include "matmul_neon.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -386,15 +387,17 @@ AVX2 static void mv_q4_k_avx2(const void *w, size_t w_stride, size_t nrows, size
 }
 #endif
 
-#if defined(__x86_64__)
 #define DISPATCH(NAME)                                                                                 \
     void ngk_##NAME(const void *w, size_t w_stride, size_t nrows, size_t ncols, const void *xa,        \
                     size_t xa_stride, size_t nb, float *y, size_t ldy) {                               \
-        if (ngk_use_avx2()) NAME##_avx2(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);         \
-        else ngk_##NAME##_ref(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);                   \
+        NGK_SIMD_CALL(NAME, w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);                     \
+        ngk_##NAME##_ref(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);                        \
     }
+// No NEON bodies yet for these: the scalar twin on aarch64.
+#if defined(__x86_64__)
+#define DISPATCH_X86(NAME) DISPATCH(NAME)
 #else
-#define DISPATCH(NAME)                                                                                 \
+#define DISPATCH_X86(NAME)                                                                             \
     void ngk_##NAME(const void *w, size_t w_stride, size_t nrows, size_t ncols, const void *xa,        \
                     size_t xa_stride, size_t nb, float *y, size_t ldy) {                               \
         ngk_##NAME##_ref(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);                        \
@@ -402,7 +405,7 @@ AVX2 static void mv_q4_k_avx2(const void *w, size_t w_stride, size_t nrows, size
 #endif
 DISPATCH(mv_f32)
 DISPATCH(mv_f16)
-DISPATCH(mv_bf16)
+DISPATCH_X86(mv_bf16)
 DISPATCH(mv_q8_0)
 DISPATCH(mv_q4_0)
-DISPATCH(mv_q4_k)
+DISPATCH_X86(mv_q4_k)

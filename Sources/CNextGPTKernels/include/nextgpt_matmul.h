@@ -48,6 +48,38 @@ NGK_MV_DECL(q4_0)
 NGK_MV_DECL(q4_k)
 #undef NGK_MV_DECL
 
+// ---- weights repacked at load time: Q8_0 / Q4_0 rows in groups of 8 (nextgpt_repack.c) ----
+// Group g holds rows 8g..8g+7; for every block column k it stores, contiguously: the 8 rows' f16
+// scales, then the quants in 4-byte chunks, chunk-major (chunk c of rows 0..7, then chunk c+1 …).
+// One 32-byte load thus feeds the same 4 columns of 8 rows, and one vcvtph2ps gives 8 scales.
+// Groups are consecutive (a thread streams one contiguous range). Rows past nrows are zero.
+// Same bytes per block as the source: 8×18 (Q4_0) or 8×34 (Q8_0).
+enum { NGK_PACK_ROWS = 8, NGK_Q4_0X8_BYTES = 8 * 18, NGK_Q8_0X8_BYTES = 8 * 34 };
+// Groups [g0, g1) of a row-major matrix (nrows rows of nblk blocks) into dst (the whole packed
+// buffer). block_bytes is 18 (Q4_0) or 34 (Q8_0).
+void ngk_pack_rows_x8(const uint8_t *src, size_t nrows, size_t nblk, size_t block_bytes,
+                      size_t g0, size_t g1, uint8_t *dst);
+// Rows [row0, row0 + count) of a packed matrix back to row-major blocks.
+void ngk_unpack_rows_x8(const uint8_t *packed, size_t nblk, size_t block_bytes, size_t row0,
+                        size_t count, uint8_t *dst);
+
+// Activation format of the packed kernels ("Q8_0 split"): the quants of all nblk blocks (32 int8
+// each, contiguous), then nblk f32 scales (the f16 Q8_0 scale widened), then nblk int32 sums of
+// each block's quants (Q4_0 weights are read as unsigned nibbles; the sum undoes the −8 offset).
+// Same quantized values as ngk_quantize_act_q8_0. n is a multiple of 32; nblk·40 bytes.
+void ngk_quantize_act_q8_0_split(const float *x, uint8_t *dst, size_t n);
+
+// Packed weights × split activations. w is the first group, w_stride the bytes of one group
+// (nblk · NGK_Q*_0X8_BYTES), nrows the rows to produce (the last group may be partial).
+#define NGK_MV_DECL(name) \
+    void ngk_mv_##name(const void *w, size_t w_stride, size_t nrows, size_t ncols, \
+                       const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy); \
+    void ngk_mv_##name##_ref(const void *w, size_t w_stride, size_t nrows, size_t ncols, \
+                             const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+NGK_MV_DECL(q8_0x8)
+NGK_MV_DECL(q4_0x8)
+#undef NGK_MV_DECL
+
 // ---- Q4_K dequantization (AVX2 twin of ngk_dequantize_q4_k_ref) ----
 void ngk_dequantize_q4_k(const uint8_t *src, float *y, size_t n);
 
