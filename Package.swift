@@ -68,6 +68,7 @@ let package = Package(
             resources: []),
         .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
         .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels"]),
+        .testTarget(name: "NextGPTModelsTests", dependencies: ["NextGPTRuntime", "NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
         .testTarget(name: "NextGPTRuntimeTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
     ],
     swiftLanguageModes: [.v5]

@@ -14,7 +14,7 @@ struct VerifyCommand: ParsableCommand {
         similarity and pass/fail against the probe's tolerance. Exits 0 when every probe passes,
         1 otherwise.
 
-        Calls: \(VerifyCalls.all.map(\.name).joined(separator: ", "))
+        Calls: \(VerifyCalls.allCalls.map(\.name).joined(separator: ", "))
 
         Examples:
           nextgpt verify -m nextgpt-q4_0.gguf --reference vicuna-ops.safetensors

@@ -4,6 +4,11 @@ import NextGPTKernels
 
 /// `F.linear`: y = x · Wᵀ + b.
 public enum Linear {
+    /// How `linear` on container weights multiplies. `.automatic` is the runtime's choice
+    /// (8-bit activations for small batches); `.blas` keeps activations f32 against the
+    /// dequantized weights, which isolates the weight-quantization error in parity checks.
+    nonisolated(unsafe) public static var matmulPath: Matmul.Path = .automatic
+
     /// x: [..., in]; weight: container weight [out, in] of any container type; bias: [out] or nil
     /// → [..., out]. Through the kernel layer's `Matmul.multiply`: small batches run the direct
     /// kernels (quantized weights × 8-bit-quantized activations in integer arithmetic, as ggml),
@@ -22,7 +27,7 @@ public enum Linear {
         return withExtendedLifetime(weight) {
             Tensor(shape: shape) { out in
                 let y = out.baseAddress!
-                x.readPointer { Matmul.multiply(matrix, $0, batch: m, into: y) }
+                x.readPointer { Matmul.multiply(matrix, $0, batch: m, into: y, path: matmulPath) }
                 if let bias {
                     bias.readPointer { b in
                         for r in 0..<m {

@@ -104,14 +104,20 @@ public struct VerifyReport: Sendable {
     }
 }
 
+extension VerifyCalls {
+    /// Op-level calls and model calls.
+    public static var allCalls: [VerifyCall] { all + VerifyLlamaCalls.all }
+    static let everything: [String: VerifyCall] = Dictionary(uniqueKeysWithValues: allCalls.map { ($0.name, $0) })
+}
+
 /// Runs a reference bundle's probes against a container.
 public enum Verifier {
     /// Checks every probe names a known call with the inputs and outputs it declares, before
     /// anything runs; the error names the bundle file and the probe.
     public static func validate(_ bundle: ReferenceBundle, model: ModelFile? = nil) throws {
         for probe in bundle.probes {
-            guard let call = VerifyCalls.registry[probe.call] else {
-                throw FormatError(bundle.path, "probe '\(probe.name)': unknown call '\(probe.call)' (known: \(VerifyCalls.all.map(\.name).joined(separator: ", ")))")
+            guard let call = VerifyCalls.everything[probe.call] else {
+                throw FormatError(bundle.path, "probe '\(probe.name)': unknown call '\(probe.call)' (known: \(VerifyCalls.allCalls.map(\.name).joined(separator: ", ")))")
             }
             if !call.components.isEmpty, !call.components.contains(probe.component) {
                 throw FormatError(bundle.path, "probe '\(probe.name)': call '\(call.name)' runs on component \(call.components.joined(separator: " or ")), not '\(probe.component)'")
@@ -141,7 +147,7 @@ public enum Verifier {
         for probe in bundle.probes {
             if let previous = current, previous != probe.component { model.release(component: previous) }
             current = probe.component
-            let call = VerifyCalls.registry[probe.call]!
+            let call = VerifyCalls.everything[probe.call]!
             let start = Date()
             var result = ProbeResult(probe: probe, outputs: [], error: nil, seconds: 0)
             do {

@@ -1,0 +1,45 @@
+import Foundation
+import NextGPTConvert
+import NextGPTCore
+import NextGPTFormats
+import NextGPTRuntime
+import XCTest
+
+enum ModelsTestSupport {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let fixtures = "\(root)/Tests/Fixtures"
+    static let bundles = "\(fixtures)/references/bundles"
+
+    static func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "nextgpt-models-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Makes the container a bundle was made against, from the `nextgpt convert` arguments it
+    /// records (`nextgpt.reference.convert`), with the same library calls the CLI makes.
+    static func container(for bundle: ReferenceBundle, in folder: String) throws -> String {
+        guard let text = bundle.metadata["nextgpt.reference.convert"],
+              let args = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
+            throw FormatError(bundle.path, "no nextgpt.reference.convert recipe")
+        }
+        var options: [String: String] = [:]
+        var i = 0
+        while i + 1 < args.count { options[args[i]] = args[i + 1]; i += 2 }
+        let path = "\(folder)/\((bundle.path as NSString).lastPathComponent).gguf"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        guard let typeName = options["--type"], let type = GGMLType(name: typeName) else { throw FormatError(bundle.path, "recipe without --type") }
+        let delta = try options["--delta"].map { try NextGPTDelta(path: "\(root)/\($0)", loraAlpha: options["--delta-lora-alpha"].flatMap(Float.init)) }
+        var plan = ConversionPlan()
+        guard let vicuna = options["--vicuna"] else { throw FormatError(bundle.path, "recipe without --vicuna") }
+        // Relative paths as the generator gave them, so provenance matches.
+        let cwd = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(root)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        plan.components += try LlamaComponent.load(folder: vicuna, delta: delta, mergeDeltaLora: false)
+        var conversion = ConversionOptions(policy: QuantizationPolicy(type: type, rules: []))
+        conversion.hashSources = false
+        _ = try Converter.convert(plan, options: conversion, to: path) { _ in }
+        return path
+    }
+}
