@@ -4,7 +4,7 @@ import ArgumentParser
 struct NextGPTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nextgpt",
-        abstract: "Convert NExT-GPT's upstream checkpoints into one mmap-able GGUF container and inspect it.",
+        abstract: "Convert NExT-GPT's upstream checkpoints into one mmap-able GGUF container, inspect it, verify it and run it.",
         discussion: """
         Examples:
           nextgpt convert --vicuna vicuna-7b-v0/ --delta nextgpt_7b_tiva_v0/ --imagebind imagebind_huge.pth \\
@@ -12,6 +12,8 @@ struct NextGPTCommand: ParsableCommand {
                           --type q4_0 -o nextgpt-q4_0.gguf
           nextgpt inspect nextgpt-q4_0.gguf
           nextgpt verify-file nextgpt-q4_0.gguf
+          nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: Hello ### Assistant:" --stop "###"
         """,
-        subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self])
+        subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
+                      GenerateCommand.self, ChatCommand.self])
 }

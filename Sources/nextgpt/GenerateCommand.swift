@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import NextGPTRuntime
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate text with the container's LLaMA (Vicuna) component.",
+        discussion: """
+        Tokens stream to stdout; prefill and decode speed and peak memory go to stderr at the end.
+        The NExT-GPT LoRA that `convert --delta` stored in the container is applied unless
+        --no-delta-lora is given.
+
+        Examples:
+          nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: What is a cat? ### Assistant:" --stop "###"
+          nextgpt generate -m llm.gguf -p "Once upon a time" -n 64 --temp 0
+          nextgpt generate -m llm.gguf -p "Hello" --lora my-adapter:0.8 --lora-mode runtime --threads 2
+        """)
+
+    @OptionGroup var options: LlamaOptions
+
+    @Option(name: .shortAndLong, help: "Prompt (a beginning-of-sequence token is added).")
+    var prompt: String
+
+    func run() throws {
+        let (_, llm, tokenizer) = try options.load()
+        let ids = tokenizer.encode(prompt, addBOS: true).map(Int.init)
+        let generator = LlamaGenerator(model: llm, capacity: ids.count + options.n + 1)
+        print(prompt, terminator: "")
+        let (_, stats, _) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options)
+        print("")
+        report(stats)
+    }
+}
+
+func report(_ stats: GenerationStats) {
+    let memory = MemoryReport.current()
+    let line = String(format: "prefill %d tokens %.2f tok/s, decode %d tokens %.2f tok/s, first token %.0f ms; %@\n",
+                      stats.promptTokens, stats.prefillTokensPerSecond, stats.generatedTokens, stats.decodeTokensPerSecond,
+                      stats.firstTokenSeconds * 1000, memory.description)
+    FileHandle.standardError.write(Data(line.utf8))
+}
