@@ -140,20 +140,23 @@ public enum Convolution {
         }
     }
 
-    /// `F.conv_transpose1d(x, weight, bias, stride, padding, output_padding)` with groups 1 and
-    /// dilation 1 (HiFi-GAN upsamplers): x [N, Cin, L], weight [Cin, Cout, K] →
-    /// [N, Cout, (L−1)·stride − 2·padding + K + outputPadding]. Computed as Wᵀ·x (sgemm over
-    /// bounded tiles of input positions) followed by col2im scatter-adds.
+    /// `F.conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)`:
+    /// x [N, Cin, L], weight [Cin, Cout/groups, K] →
+    /// [N, Cout, (L−1)·stride − 2·padding + dilation·(K−1) + outputPadding + 1]. Per group, Wᵀ·x
+    /// (sgemm over bounded tiles of input positions) followed by col2im scatter-adds.
     public static func convTranspose1d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
-                                       outputPadding: Int = 0) -> Tensor {
-        precondition(x.rank == 3 && weight.rank == 3 && weight.shape[0] == x.shape[1],
-                     "convTranspose1d: input \(x.shape), weight \(weight.shape)")
+                                       outputPadding: Int = 0, groups: Int = 1, dilation: Int = 1) -> Tensor {
+        precondition(x.rank == 3 && weight.rank == 3 && weight.shape[0] == x.shape[1] && groups >= 1 && x.shape[1] % groups == 0,
+                     "convTranspose1d: input \(x.shape), weight \(weight.shape), groups \(groups)")
+        precondition(stride >= 1 && dilation >= 1 && padding >= 0 && outputPadding >= 0
+                     && outputPadding < max(stride, dilation),
+                     "convTranspose1d: stride \(stride), padding \(padding), output padding \(outputPadding), dilation \(dilation)")
         let n = x.shape[0], cin = x.shape[1], l = x.shape[2]
-        let cout = weight.shape[1], k = weight.shape[2]
+        let cinG = cin / groups, coutG = weight.shape[1], cout = coutG * groups, k = weight.shape[2]
         if let bias { precondition(bias.count == cout, "convTranspose1d: bias \(bias.shape) for \(cout) outputs") }
-        let lout = (l - 1) * stride - 2 * padding + k + outputPadding
+        let lout = (l - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
         precondition(lout > 0, "convTranspose1d: empty output")
-        let rows = cout * k
+        let rows = coutG * k
         let tile = max(1, min(l, columnBudget / max(rows, 1)))
         return Tensor(shape: [n, cout, lout]) { out in
             let y = SendablePointer(out.baseAddress!)
@@ -161,31 +164,37 @@ public enum Convolution {
                 bias.readPointer { b in
                     for i in 0..<(n * cout) { (y.base + i * lout).update(repeating: b[i % cout], count: lout) }
                 }
+            } else {
+                y.base.update(repeating: 0, count: n * cout * lout)
             }
             let column = SendablePointer(UnsafeMutablePointer<Float>.allocate(capacity: rows * tile))
             defer { column.base.deallocate() }
             x.readPointer { src in
                 weight.readPointer { w in
                     for b in 0..<n {
-                        var l0 = 0
-                        while l0 < l {
-                            let lc = min(tile, l - l0)
-                            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(lc), Int32(cin), 1,
-                                        w, Int32(rows), src + b * cin * l + l0, Int32(l), 0, column.base, Int32(lc))
-                            // each output channel owns its output row: channels in parallel
-                            OpParallel.forEach(cout, costPerItem: k * lc) { range in
-                                for oc in range {
-                                    let dst = y.base + (b * cout + oc) * lout
-                                    for kk in 0..<k {
-                                        let colRow = column.base + (oc * k + kk) * lc
-                                        for i in 0..<lc {
-                                            let t = (l0 + i) * stride - padding + kk
-                                            if t >= 0 && t < lout { dst[t] += colRow[i] }
+                        for g in 0..<groups {
+                            // group g: input channels g·cinG..<, weight rows likewise, output channels g·coutG..<
+                            let wg = w + g * cinG * rows, xg = src + (b * cin + g * cinG) * l
+                            var l0 = 0
+                            while l0 < l {
+                                let lc = min(tile, l - l0)
+                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(lc), Int32(cinG), 1,
+                                            wg, Int32(rows), xg + l0, Int32(l), 0, column.base, Int32(lc))
+                                // each output channel owns its output row: channels in parallel
+                                OpParallel.forEach(coutG, costPerItem: k * lc) { range in
+                                    for oc in range {
+                                        let dst = y.base + (b * cout + g * coutG + oc) * lout
+                                        for kk in 0..<k {
+                                            let colRow = column.base + (oc * k + kk) * lc
+                                            for i in 0..<lc {
+                                                let t = (l0 + i) * stride - padding + kk * dilation
+                                                if t >= 0 && t < lout { dst[t] += colRow[i] }
+                                            }
                                         }
                                     }
                                 }
+                                l0 += lc
                             }
-                            l0 += lc
                         }
                     }
                 }
