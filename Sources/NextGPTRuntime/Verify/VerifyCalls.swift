@@ -16,6 +16,11 @@ public struct ProbeContext {
         return try bundle.tensor(name)
     }
 
+    /// The bundle tensor bound to optional call parameter `parameter`, or nil when not given.
+    public func optionalInput(_ parameter: String) throws -> Tensor? {
+        probe.inputs[parameter] == nil ? nil : try input(parameter)
+    }
+
     /// The container tensor named by string argument `key` (a full container name that must belong
     /// to the probe's component), dequantized to f32 in its PyTorch shape; nil when the argument is absent or null.
     public func weight(_ key: String) throws -> Tensor? {
@@ -125,7 +130,7 @@ public struct VerifyCall: Sendable {
 ///     }
 public enum VerifyCalls {
     public static let all: [VerifyCall] = [
-        linear, conv(1), conv(2), conv(3), groupNorm, layerNorm, rmsNorm, attention, softmax, gelu, silu,
+        linear, conv(1), conv(2), conv(3), convTranspose1d, groupNorm, layerNorm, rmsNorm, attention, softmax, gelu, silu,
     ]
 
     public static let registry: [String: VerifyCall] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
@@ -190,8 +195,9 @@ public enum VerifyCalls {
     }
 
     static let attention = VerifyCall(
-        "attention", inputs: ["q", "k", "v"], outputs: ["out"],
-        summary: "torch scaled_dot_product_attention, q [B,H,L,D], k/v [B,Hk,S,·]; args causal (false, true = \"top_left\", \"bottom_right\"), scale (1/√D)"
+        "attention", inputs: ["q", "k", "v"], optionalInputs: ["attn_mask", "attn_bool_mask", "key_padding_mask"],
+        outputs: ["out"],
+        summary: "torch scaled_dot_product_attention, q [B,H,L,D], k/v [B,Hk,S,·]; optional inputs attn_mask (added to the scores), attn_bool_mask (nonzero = attend), key_padding_mask [B,S] (nonzero = ignore); args causal (false, true = \"top_left\", \"bottom_right\"), scale (1/√D)"
     ) { ctx in
         let (q, k, v) = (try ctx.input("q"), try ctx.input("k"), try ctx.input("v"))
         let mask: VerifyOps.CausalMask
@@ -202,7 +208,28 @@ public enum VerifyCalls {
         case let other: throw ProbeError("argument 'causal' must be true, false, \"top_left\" or \"bottom_right\", got \(other)")
         }
         let scale = try ctx.double("scale")
-        return ["out": try wrapShape { try VerifyOps.attention(q: q, k: k, v: v, mask: mask, scale: scale) }]
+        let floatMask = try ctx.optionalInput("attn_mask"), boolMask = try ctx.optionalInput("attn_bool_mask")
+        if floatMask != nil && boolMask != nil { throw ProbeError("give attn_mask or attn_bool_mask, not both") }
+        let attnMask = floatMask ?? boolMask, boolean = boolMask != nil
+        let keyPadding = try ctx.optionalInput("key_padding_mask")
+        return ["out": try wrapShape {
+            try VerifyOps.attention(q: q, k: k, v: v, mask: mask, scale: scale, attnMask: attnMask, maskIsBoolean: boolean,
+                                    keyPadding: keyPadding)
+        }]
+    }
+
+    static let convTranspose1d = VerifyCall(
+        "conv_transpose1d", inputs: ["x"], outputs: ["y"],
+        summary: "torch conv_transpose1d; args weight [Cin, Cout/g, K], bias (optional), stride (1), padding (0), output_padding (0), groups (1), dilation (1)"
+    ) { ctx in
+        let x = try ctx.input("x"), w = try ctx.requiredWeight("weight"), b = try ctx.weight("bias")
+        let (stride, padding) = (try ctx.int("stride", default: 1), try ctx.int("padding", default: 0))
+        let (outputPadding, groups) = (try ctx.int("output_padding", default: 0), try ctx.int("groups", default: 1))
+        let dilation = try ctx.int("dilation", default: 1)
+        return ["y": try wrapShape {
+            try VerifyOps.convTranspose1d(x, weight: w, bias: b, stride: stride, padding: padding, outputPadding: outputPadding,
+                                          groups: groups, dilation: dilation)
+        }]
     }
 
     static let softmax = VerifyCall("softmax", inputs: ["x"], outputs: ["y"], summary: "torch softmax; args dim (-1)") { ctx in

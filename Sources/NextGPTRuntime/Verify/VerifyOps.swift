@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// The verify calls' bridge to the runtime ops (Sources/NextGPTRuntime/Ops): shapes and arguments
@@ -94,74 +93,66 @@ enum VerifyOps {
     enum CausalMask: Equatable { case none, topLeft, bottomRight }
 
     /// `F.scaled_dot_product_attention` on [B, H, L, D] through `Attention.scaledDotProductAttention`
-    /// ([T, heads, headDim] per sequence). The runtime op covers Dv == D with no mask, a
-    /// bottom-right mask, or a top-left mask when L == S; other cases (Dv ≠ D, top-left with L ≠ S)
-    /// run `referenceAttention` here and do not exercise the runtime.
-    static func attention(q: Tensor, k: Tensor, v: Tensor, mask: CausalMask, scale: Double?) throws -> Tensor {
+    /// ([T, heads, headDim] per sequence). `attnMask` broadcasts to [B, H, L, S]: added to the
+    /// scores, or with `maskIsBoolean` nonzero = the key takes part (a boolean `attn_mask`); `keyPadding` [B, S], nonzero =
+    /// the key is ignored.
+    static func attention(q: Tensor, k: Tensor, v: Tensor, mask: CausalMask, scale: Double?,
+                          attnMask: Tensor? = nil, maskIsBoolean: Bool = false, keyPadding: Tensor? = nil) throws -> Tensor {
         guard q.rank == 4, k.rank == 4, v.rank == 4 else { throw ShapeError("attention needs q, k, v of rank 4 [B, H, L, D]; got \(q.shape), \(k.shape), \(v.shape)") }
         let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-        let (hk, s, dv) = (k.shape[1], k.shape[2], v.shape[3])
+        let (hk, s) = (k.shape[1], k.shape[2])
         guard k.shape[0] == b, v.shape[0] == b, k.shape[3] == d, v.shape[1] == hk, v.shape[2] == s, hk >= 1, h % hk == 0, s >= 1 else {
             throw ShapeError("attention shapes q \(q.shape), k \(k.shape), v \(v.shape) do not agree")
         }
-        if mask == .bottomRight && l > s { throw ShapeError("bottom-right causal attention with more queries (\(l)) than keys (\(s))") }
-        let runtimeCovers = dv == d && (mask != .topLeft || l == s)
-        guard runtimeCovers else { return referenceAttention(q: q, k: k, v: v, mask: mask, scale: scale) }
+        // The attention mask as [B or 1, H or 1, L or 1, S] (numpy broadcasting from the right).
+        var maskShape: [Int]? = nil
+        if let attnMask {
+            guard (1...4).contains(attnMask.rank) else { throw ShapeError("attn_mask \(attnMask.shape) must have rank 1 to 4") }
+            let full = [Int](repeating: 1, count: 4 - attnMask.rank) + attnMask.shape
+            guard zip(full, [b, h, l, s]).allSatisfy({ $0 == 1 || $0 == $1 }), full[3] == s else {
+                throw ShapeError("attn_mask \(attnMask.shape) does not broadcast to [\(b), \(h), \(l), \(s)]")
+            }
+            maskShape = full
+        }
+        if let keyPadding, keyPadding.shape != [b, s] {
+            throw ShapeError("key_padding_mask \(keyPadding.shape) is not [\(b), \(s)]")
+        }
+        let additive = attnMask.map { maskIsBoolean ? Attention.additiveMask(allowed: $0) : $0 }
         // [B, H, T, D] → [B, T, H, D]: each batch row is then one contiguous [T, H, D] sequence.
         let (qt, kt, vt) = (Shape.permute(q, [0, 2, 1, 3]), Shape.permute(k, [0, 2, 1, 3]), Shape.permute(v, [0, 2, 1, 3]))
-        func sequence(_ t: Tensor, _ i: Int) -> Tensor {
+        func batchRow(_ t: Tensor, _ i: Int) -> Tensor {
             let rows = Array(t.shape.dropFirst())
             let n = rows.reduce(1, *)
-            return t.withUnsafeBufferPointer { p in Tensor(shape: rows, values: Array(p[(i * n)..<((i + 1) * n)])) }
+            let j = t.shape[0] == 1 ? 0 : i
+            return t.withUnsafeBufferPointer { p in Tensor(shape: rows, values: Array(p[(j * n)..<((j + 1) * n)])) }
         }
         let outputs = (0..<b).map { i in
-            Attention.scaledDotProductAttention(query: sequence(qt, i), key: sequence(kt, i), value: sequence(vt, i),
-                                                isCausal: mask != .none, scale: scale.map { Float($0) })
+            Attention.scaledDotProductAttention(
+                query: batchRow(qt, i), key: batchRow(kt, i), value: batchRow(vt, i), isCausal: mask != .none,
+                causalAlignment: mask == .topLeft ? .topLeft : .bottomRight,
+                mask: additive.map { batchRow($0.reshaped(maskShape!), i) },
+                keyPadding: keyPadding.map { batchRow($0, i).values.map { $0 != 0 } },
+                scale: scale.map { Float($0) })
         }
         return Shape.permute(Shape.cat(outputs.map { $0.reshaped([1] + $0.shape) }, dim: 0), [0, 2, 1, 3])
     }
 
-    /// Plain f32 attention for the cases the runtime op does not take (shapes already checked):
-    /// q [B, H, L, D], k [B, Hk, S, D], v [B, Hk, S, Dv]; grouped-query heads share k/v head h / (H / Hk).
-    static func referenceAttention(q: Tensor, k: Tensor, v: Tensor, mask: CausalMask, scale: Double?) -> Tensor {
-        let (b, h, l, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
-        let (hk, s, dv) = (k.shape[1], k.shape[2], v.shape[3])
-        let shift = mask == .bottomRight ? s - l : 0
-        let causal = mask != .none
-        let sc = Float(scale ?? 1 / Double(d).squareRoot())
-        var out = Tensor(zeros: [b, h, l, dv])
-        var scores = [Float](repeating: 0, count: l * s)
-        out.withUnsafeMutableBufferPointer { op in
-            q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-                scores.withUnsafeMutableBufferPointer { sp in
-                    for bi in 0..<b {
-                        for hi in 0..<h {
-                            let kvh = hi / (h / hk)
-                            let qBase = qp.baseAddress! + (bi * h + hi) * l * d
-                            let kBase = kp.baseAddress! + (bi * hk + kvh) * s * d
-                            let vBase = vp.baseAddress! + (bi * hk + kvh) * s * dv
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(s), Int32(d), sc,
-                                        qBase, Int32(d), kBase, Int32(d), 0, sp.baseAddress, Int32(s))
-                            for i in 0..<l {
-                                let row = sp.baseAddress! + i * s
-                                var m = -Float.infinity
-                                for j in 0..<s where !(causal && j > i + shift) { m = max(m, row[j]) }
-                                var sum = 0.0
-                                for j in 0..<s {
-                                    if (causal && j > i + shift) || m == -Float.infinity { row[j] = 0; continue }
-                                    row[j] = expf(row[j] - m)
-                                    sum += Double(row[j])
-                                }
-                                if sum > 0 { for j in 0..<s { row[j] = Float(Double(row[j]) / sum) } }
-                            }
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(dv), Int32(s), 1,
-                                        sp.baseAddress, Int32(s), vBase, Int32(dv), 0,
-                                        op.baseAddress! + (bi * h + hi) * l * dv, Int32(dv))
-                        }
-                    }
-                }
-            } } }
+    /// `F.conv_transpose1d` through `Convolution.convTranspose1d`: x [N, Cin, L], weight [Cin, Cout/g, K].
+    static func convTranspose1d(_ x: Tensor, weight w: Tensor, bias b: Tensor?, stride: Int, padding: Int,
+                                outputPadding: Int, groups: Int, dilation: Int) throws -> Tensor {
+        guard x.rank == 3, w.rank == 3 else { throw ShapeError("conv_transpose1d needs input [N, C, L] and weight [C, O/g, K]; got \(x.shape), \(w.shape)") }
+        let c = x.shape[1]
+        guard groups >= 1, c % groups == 0, w.shape[0] == c else {
+            throw ShapeError("conv_transpose1d: input channels \(c), weight \(w.shape), groups \(groups) do not agree")
         }
-        return out
+        if let b, b.count != w.shape[1] * groups { throw ShapeError("conv_transpose1d bias \(b.shape) for \(w.shape[1] * groups) output channels") }
+        guard stride >= 1, dilation >= 1, padding >= 0, outputPadding >= 0, outputPadding < max(stride, dilation) else {
+            throw ShapeError("conv_transpose1d: stride \(stride), padding \(padding), output_padding \(outputPadding), dilation \(dilation)")
+        }
+        guard (x.shape[2] - 1) * stride - 2 * padding + dilation * (w.shape[2] - 1) + outputPadding + 1 > 0 else {
+            throw ShapeError("conv_transpose1d: empty output for input \(x.shape), weight \(w.shape)")
+        }
+        return Convolution.convTranspose1d(x, weight: w, bias: b, stride: stride, padding: padding, outputPadding: outputPadding,
+                                           groups: groups, dilation: dilation)
     }
 }
