@@ -92,3 +92,42 @@ final class OpsKernelTwinTests: XCTestCase {
         a.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }
+
+/// The single-thread sgemm of nextgpt_sgemm1t.h (attention tiles) against its scalar twin.
+final class SingleThreadSgemmTwinTests: XCTestCase {
+    func testSgemmAgainstScalarTwin() {
+        let shapes = [(1, 1, 1), (3, 17, 5), (6, 16, 40), (7, 33, 9), (13, 15, 1), (64, 136, 40), (5, 40, 131)]
+        for (m, n, k) in shapes {
+            let (lda, ldb, ldc) = (k + 3, max(n, k) + 5, n + 2)
+            let a = pseudoRandom(m * lda, seed: UInt64(m * 7 + k))
+            let b = pseudoRandom(max(n, k) * ldb, seed: UInt64(n * 13 + k))
+            let c0 = pseudoRandom(m * ldc, seed: UInt64(m + n))
+            var scratch = [Float](repeating: .nan, count: k * n)
+            for beta: Float in [0, 1] {
+                for transposed in [false, true] {
+                    // beta 0 must not read C: start from NaN there
+                    var fast = beta == 0 ? [Float](repeating: .nan, count: m * ldc) : c0, slow = fast
+                    if transposed {
+                        ngs_sgemm_nt(m, n, k, 0.7, a, lda, b, ldb, beta, &fast, ldc, &scratch)
+                        ngs_sgemm_nt_ref(m, n, k, 0.7, a, lda, b, ldb, beta, &slow, ldc)
+                    } else {
+                        ngs_sgemm_nn(m, n, k, 0.7, a, lda, b, ldb, beta, &fast, ldc)
+                        ngs_sgemm_nn_ref(m, n, k, 0.7, a, lda, b, ldb, beta, &slow, ldc)
+                    }
+                    let label = "sgemm \(transposed ? "nt" : "nn") \(m)x\(n)x\(k) beta \(beta)"
+                    // only the m × n block is written; the padding columns keep their values
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            let (x, y) = (fast[i * ldc + j], slow[i * ldc + j])
+                            if j >= n {
+                                XCTAssertTrue(x.bitPattern == y.bitPattern, "\(label): column \(j) past n written"); continue
+                            }
+                            XCTAssertEqual(Double(x), Double(y), accuracy: 2e-6 * Double(k).squareRoot() * 4, "\(label) [\(i), \(j)]")
+                        }
+                    }
+                }
+            }
+        }
+        print("OPCASE sgemm1t path \(String(cString: ngk_cpu_path()))")
+    }
+}

@@ -151,6 +151,65 @@ final class OpsReferenceTests: XCTestCase {
         }
     }
 
+    // (e) additive float mask per head (−∞ entries, one fully masked row → zeros as PyTorch),
+    // grouped-query heads and a value head size differing from the key's; default and small tiles.
+    func testFloatMaskAttention() {
+        let name = "attn_float_mask"
+        let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), mask = t("\(name).mask")
+        for blocks in [Attention.Blocks(), .init(queries: 4, keys: 5)] {
+            let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, blocks: blocks)
+            XCTAssertFalse(y.values.contains { !$0.isFinite }, "\(name): non-finite output")
+            assertMatches(y, t("\(name).expect"), "\(name)_tiles\(blocks.queries)x\(blocks.keys)")
+        }
+    }
+
+    // A [L, S] mask broadcast over heads, key padding and causal bottom-right together; the same
+    // through a boolean mask turned additive.
+    func testPaddingMaskAttention() {
+        let name = "attn_padding"
+        let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), mask = t("\(name).mask")
+        let padding = t("\(name).padding").values.map { $0 != 0 }
+        for blocks in [Attention.Blocks(), .init(queries: 2, keys: 3)] {
+            let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: .bottomRight,
+                                                        mask: mask, keyPadding: padding, blocks: blocks)
+            assertMatches(y, t("\(name).expect"), "\(name)_tiles\(blocks.queries)x\(blocks.keys)")
+        }
+        let keys = k.shape[0]
+        let allowed = Tensor(shape: [keys], values: padding.map { $0 ? 0 : 1 })
+        let paddingRow = Attention.additiveMask(allowed: allowed).values
+        let combined = Tensor(shape: mask.shape, values: mask.values.enumerated().map { $0.element + paddingRow[$0.offset % keys] })
+        let viaBoolean = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, mask: combined)
+        assertMatches(viaBoolean, t("\(name).expect"), "\(name)_boolean")
+    }
+
+    // Causal top-left (torch is_causal) for Tq < Tk and Tq > Tk; bottom-right with Tq > Tk, whose
+    // first rows see no key and give zeros.
+    func testCausalAlignment() {
+        for (name, alignment) in [("attn_top_left_short", Attention.CausalAlignment.topLeft), ("attn_top_left_long", .topLeft),
+                                  ("attn_bottom_right_long", .bottomRight)] {
+            let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v")
+            for blocks in [Attention.Blocks(), .init(queries: 3, keys: 4)] {
+                let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: alignment,
+                                                            blocks: blocks)
+                assertMatches(y, t("\(name).expect"), "\(name)_tiles\(blocks.queries)x\(blocks.keys)")
+            }
+        }
+    }
+
+    // Both tile-product paths (single-thread kernel and OpenBLAS) agree with PyTorch.
+    func testAttentionTileProducts() {
+        let saved = Attention.tileProducts
+        defer { Attention.tileProducts = saved }
+        for products in [Attention.TileProducts.singleThread, .openBLAS] {
+            Attention.tileProducts = products
+            for name in ["attn_full", "attn_float_mask"] {
+                let y = Attention.scaledDotProductAttention(query: t("\(name).q"), key: t("\(name).k"), value: t("\(name).v"),
+                                                            mask: cases.optional("\(name).mask"))
+                assertMatches(y, t("\(name).expect"), "\(name)_\(products)")
+            }
+        }
+    }
+
     // 4096-token self-attention: the scratch stays O(tile²), and peak RSS grows far less than n².
     func testAttention4096BoundedMemory() throws {
         let q = t("attn_4096.q"), k = t("attn_4096.k"), v = t("attn_4096.v")
@@ -225,6 +284,36 @@ final class OpsReferenceTests: XCTestCase {
                                                     outputPadding: cases.int(name, "output_padding"))
                 Convolution.columnBudget = saved
                 assertMatches(y, t("\(name).expect"), budget == 40 ? "\(name)_small_tiles" : name)
+            }
+        }
+    }
+
+    func testConvTranspose1dGroupsDilation() {
+        for name in ["conv_transpose1d_groups", "conv_transpose1d_dilated"] {
+            for budget in [Convolution.columnBudget, 7] {
+                let saved = Convolution.columnBudget
+                Convolution.columnBudget = budget
+                let y = Convolution.convTranspose1d(t("\(name).input"), weight: t("\(name).weight"), bias: cases.optional("\(name).bias"),
+                                                    stride: cases.int(name, "stride"), padding: cases.int(name, "padding"),
+                                                    outputPadding: cases.int(name, "output_padding"), groups: cases.int(name, "groups"),
+                                                    dilation: cases.int(name, "dilation"))
+                Convolution.columnBudget = saved
+                assertMatches(y, t("\(name).expect"), budget == 7 ? "\(name)_small_tiles" : name)
+            }
+        }
+    }
+
+    // The op bundle's probes of masked / aligned attention and transposed convolution, through verify.
+    func testOpBundleMaskAndTransposeProbes() throws {
+        let directory = OpCases.url.deletingLastPathComponent().appendingPathComponent("bundles").path
+        let report = try Verifier.run(containerPath: directory + "/ops.gguf", referencePath: directory + "/ops.safetensors")
+        let selected = report.results.filter { $0.probe.call == "attention" || $0.probe.call == "conv_transpose1d" }
+        XCTAssertGreaterThanOrEqual(selected.count, 12)
+        for r in selected {
+            XCTAssertNil(r.error, "\(r.probe.name): \(r.error.map { "\($0)" } ?? "")")
+            for o in r.outputs {
+                print(String(format: "OPCASE probe %-32@ rel L2 %.3e", r.probe.name as NSString, o.relL2))
+                XCTAssertLessThanOrEqual(o.relL2, 1e-5, r.probe.name)
             }
         }
     }

@@ -134,14 +134,13 @@ def main():
     mask = torch.ones(3, 9, dtype=torch.bool).tril(diagonal=9 - 3)
     b.probe("attention_kv_cache", C, "attention", {"causal": "bottom_right"}, {"q": q, "k": k, "v": v},
             {"out": F.scaled_dot_product_attention(q, k, v, attn_mask=mask)}, F32_TOL)
-    # Value head size differing from the key's (handled outside the runtime op, see the spec).
+    # Value head size differing from the key's.
     q, k, v = randn(1, 2, 4, 8), randn(1, 2, 6, 8), randn(1, 2, 6, 5)
     b.probe("attention_value_dim", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
             {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True)}, F32_TOL)
     q, k, v = randn(1, 4, 5, 8), randn(1, 2, 5, 8), randn(1, 2, 5, 8)
     b.probe("attention_gqa", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
             {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)}, F32_TOL)
-
     # ---------------------------------------------------------------- pointwise
     x = randn(4, 27, scale=4.0)
     b.probe("softmax_last", C, "softmax", {"dim": -1}, {"x": x}, {"y": torch.softmax(x, -1)}, F32_TOL)
@@ -163,6 +162,58 @@ def main():
     x = randn(3, 24)
     with torch.no_grad():
         capture_modules(b, net, C, lambda: net(x), prefix=f"{C}.mlp", rel_l2=F32_TOL, name_prefix="mlp.")
+
+    # ---------------------------------------------------------------- masks, causal alignment (added last,
+    # so the probes above keep their random draws)
+    # Additive float mask [B, 1, L, S] (broadcast over heads) with -inf entries; batch 1, row 2 fully
+    # masked, which PyTorch answers with zeros.
+    q, k, v = randn(2, 2, 5, 8), randn(2, 2, 7, 8), randn(2, 2, 7, 6)
+    mask = randn(2, 1, 5, 7)
+    mask[randn(2, 1, 5, 7) > 1.0] = float("-inf")
+    mask[1, 0, 2, :] = float("-inf")
+    b.probe("attention_float_mask", C, "attention", {}, {"q": q, "k": k, "v": v, "attn_mask": mask},
+            {"out": F.scaled_dot_product_attention(q, k, v, attn_mask=mask)}, F32_TOL)
+    # Boolean mask [H, L, S] (input attn_bool_mask, nonzero = attend; stored BOOL), grouped-query heads.
+    q, k, v = randn(1, 4, 6, 8), randn(1, 2, 9, 8), randn(1, 2, 9, 8)
+    allowed = torch.from_numpy(rng.standard_normal((4, 6, 9)) > -0.5)
+    allowed[:, :, 0] = True
+    b.tensors["attention_bool_mask.attn_bool_mask"] = allowed
+    b.probe("attention_bool_mask", C, "attention", {}, {"q": q, "k": k, "v": v, "attn_bool_mask": "attention_bool_mask.attn_bool_mask"},
+            {"out": F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=True)}, F32_TOL)
+    # Key padding [B, S] (nonzero = ignore) with causal bottom-right, as a padded KV-cache batch.
+    q, k, v = randn(2, 2, 3, 8), randn(2, 2, 8, 8), randn(2, 2, 8, 8)
+    padding = torch.zeros(2, 8, dtype=torch.bool)
+    padding[0, :2] = True
+    padding[1, 5] = True
+    attend = torch.ones(3, 8, dtype=torch.bool).tril(diagonal=8 - 3)[None, None] & ~padding[:, None, None, :]
+    b.probe("attention_key_padding", C, "attention", {"causal": "bottom_right"},
+            {"q": q, "k": k, "v": v, "key_padding_mask": padding.float()},
+            {"out": F.scaled_dot_product_attention(q, k, v, attn_mask=attend)}, F32_TOL)
+    # Causal top-left (torch is_causal) with L < S and L > S.
+    q, k, v = randn(1, 2, 4, 8), randn(1, 2, 10, 8), randn(1, 2, 10, 8)
+    b.probe("attention_top_left_short", C, "attention", {"causal": "top_left"}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True)}, F32_TOL)
+    q, k, v = randn(1, 2, 10, 8), randn(1, 2, 4, 8), randn(1, 2, 4, 3)
+    b.probe("attention_top_left_long", C, "attention", {"causal": True}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, is_causal=True)}, F32_TOL)
+    # Causal bottom-right with L > S: the first L - S queries see no key and give zeros.
+    attend = torch.ones(10, 4, dtype=torch.bool).tril(diagonal=4 - 10)
+    b.probe("attention_bottom_right_long", C, "attention", {"causal": "bottom_right"}, {"q": q, "k": k, "v": v},
+            {"out": F.scaled_dot_product_attention(q, k, v, attn_mask=attend)}, F32_TOL)
+
+    # ---------------------------------------------------------------- transposed convolution
+    for name, qtype, wshape, bias, xshape, stride, padding, output_padding, groups, dilation in [
+        ("conv_transpose1d_f32", "F32", (6, 4, 16), True, (1, 6, 17), 5, 5, 0, 1, 1),
+        ("conv_transpose1d_groups", "F32", (6, 2, 4), True, (2, 6, 9), 3, 2, 2, 3, 2),
+        ("conv_transpose1d_f16_depthwise", "F16", (4, 1, 5), False, (1, 4, 12), 2, 1, 1, 4, 1),
+    ]:
+        w = weight(f"{name}.weight", wshape, qtype)
+        bname = weight(f"{name}.bias", (wshape[1] * groups,), "F32") if bias else None
+        x = randn(*xshape)
+        a = {"stride": stride, "padding": padding, "output_padding": output_padding, "groups": groups, "dilation": dilation}
+        y = F.conv_transpose1d(x, deq(w), deq(bname) if bname else None, **a)
+        b.probe(name, C, "conv_transpose1d", {"weight": w} | ({"bias": bname} if bname else {}) | a, {"x": x}, {"y": y},
+                TOLERANCE[qtype])
 
     container = os.path.join(out_dir, "ops.gguf")
     bundle = os.path.join(out_dir, "ops.safetensors")

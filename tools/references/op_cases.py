@@ -217,6 +217,48 @@ case("timestep_embedding", a, timesteps=t, expect=get_timestep_embedding(t, **a)
 a = dict(embedding_dim=33, flip_sin_to_cos=False, downscale_freq_shift=1, scale=2.0, max_period=1000)
 case("timestep_embedding_odd", a, timesteps=t, expect=get_timestep_embedding(t, **a))
 
+# ---- added later (at the end so the earlier cases keep their random draws) ----------------------
+# (e) masks, value head size, causal alignment. The runtime layout [T, H, D]; masks in PyTorch's
+# [H, L, S] / [S] layout. SDPA through the math path on [1, H, L, D].
+def sdpa_masked(q, k, v, attn_mask=None, causal=False):
+    qt, kt, vt = (t.transpose(0, 1)[None] for t in (q, k, v))
+    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=attn_mask, is_causal=causal,
+                                         enable_gqa=qt.shape[1] != kt.shape[1])
+    return out[0].transpose(0, 1)
+
+
+# additive float mask per head with -inf entries, one query row fully masked in head 1 (PyTorch: zeros),
+# grouped-query heads, value head size 6 != key head size 8
+q, k, v = rn(13, 4, 8), rn(17, 2, 8), rn(17, 2, 6)
+mask = rn(4, 13, 17)
+mask[rn(4, 13, 17) > 0.8] = float("-inf")
+mask[1, 5, :] = float("-inf")
+case("attn_float_mask", {}, q=q, k=k, v=v, mask=mask, expect=sdpa_masked(q, k, v, attn_mask=mask))
+# a [L, S] mask broadcast over heads, plus key padding (keys 3, 4 and 15 ignored), causal bottom-right
+q, k, v = rn(9, 2, 8), rn(16, 2, 8), rn(16, 2, 8)
+mask = rn(9, 16)
+padding = torch.zeros(16, dtype=torch.bool)
+padding[[3, 4, 15]] = True
+allowed = torch.ones(9, 16, dtype=torch.bool).tril(diagonal=16 - 9) & ~padding[None, :]
+bias = mask.masked_fill(~allowed, float("-inf"))
+case("attn_padding", {}, q=q, k=k, v=v, mask=mask, padding=padding.float(), expect=sdpa_masked(q, k, v, attn_mask=bias))
+# causal top-left (torch is_causal) with fewer and with more queries than keys
+q, k, v = rn(6, 2, 8), rn(11, 2, 8), rn(11, 2, 5)
+case("attn_top_left_short", {}, q=q, k=k, v=v, expect=sdpa_masked(q, k, v, causal=True))
+q, k, v = rn(11, 2, 8), rn(6, 2, 8), rn(6, 2, 8)
+case("attn_top_left_long", {}, q=q, k=k, v=v, expect=sdpa_masked(q, k, v, causal=True))
+# causal bottom-right with more queries than keys: the first 5 rows see no key (PyTorch: zeros)
+allowed = torch.ones(11, 6, dtype=torch.bool).tril(diagonal=6 - 11)
+case("attn_bottom_right_long", {}, q=q, k=k, v=v, expect=sdpa_masked(q, k, v, attn_mask=allowed))
+
+# conv-transpose1d with groups and dilation
+x, w, b = rn(2, 6, 9), rn(6, 2, 4), rn(6)
+a = dict(stride=3, padding=2, output_padding=2, groups=3, dilation=2)
+case("conv_transpose1d_groups", a, input=x, weight=w, bias=b, expect=F.conv_transpose1d(x, w, b, **a))
+x, w = rn(1, 4, 7), rn(4, 3, 3)
+a = dict(stride=1, padding=0, output_padding=0, groups=2, dilation=3)
+case("conv_transpose1d_dilated", a, input=x, weight=w, expect=F.conv_transpose1d(x, w, None, **a))
+
 out = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "references", "op-cases.safetensors")
 out = os.path.normpath(out)
 save_file(tensors, out, metadata=meta)
