@@ -110,6 +110,8 @@ public enum TensorEncoding {
     }
 
     /// Splits `count` units into one contiguous range per thread; small jobs stay on this thread.
+    /// This stays on Dispatch rather than `Kernels.pool`: NextGPTKernels depends on NextGPTFormats
+    /// (Package.swift), so this module sits below the pool and cannot import it without a cycle.
     public static func parallelChunks(_ count: Int, minimumPerChunk: Int = 1024, _ body: (Int, Int) -> Void) {
         let chunks = min(threads, max(1, count / minimumPerChunk))
         if chunks <= 1 {
