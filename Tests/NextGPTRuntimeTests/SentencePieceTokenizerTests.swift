@@ -189,13 +189,15 @@ final class SentencePieceTokenizerTests: XCTestCase {
         let corpus = try String(contentsOf: Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("tools/fixtures/corpus.txt"), encoding: .utf8)
         let text = String(repeating: corpus, count: 8)  // ≈ 66k characters
+        // Debug builds on a shared 2-core machine: the bound only catches quadratic behaviour (minutes).
         let started = Date()
         let ids = bpe.encodePieces(text)
+        let bpeSeconds = Date().timeIntervalSince(started)
         let unigramIds = unigram.encodePieces(text)
         let seconds = Date().timeIntervalSince(started)
         XCTAssertEqual(bpe.decode(ids), text)
         XCTAssertGreaterThan(unigramIds.count, 0)
-        XCTAssertLessThan(seconds, 10, "\(text.count) characters took \(seconds) s")
-        print("encoded \(text.unicodeScalars.count) characters with BPE and unigram in \(String(format: "%.2f", seconds)) s")
+        XCTAssertLessThan(seconds, 30, "\(text.count) characters took \(seconds) s")
+        print(String(format: "encoded %d characters: BPE %.2f s, unigram %.2f s", text.unicodeScalars.count, bpeSeconds, seconds - bpeSeconds))
     }
 }

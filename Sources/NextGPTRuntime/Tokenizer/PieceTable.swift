@@ -28,7 +28,8 @@ struct PieceTable: Sendable {
         while true {
             let entry = slots[slot]
             if entry < 0 { return nil }
-            if keys[Int(entry)].elementsEqual(bytes) { return values[Int(entry)] }
+            let key = keys[Int(entry)]
+            if key.count == bytes.count, key.elementsEqual(bytes) { return values[Int(entry)] }
             slot = (slot + 1) & mask
         }
     }

@@ -36,15 +36,12 @@ public struct SentencePieceStreamDecoder: Sendable {
         case .control: return bytes
         case .unknown: return bytes + note(v.unkSurface)
         default:
-            // Scalars, not Characters: a ▁ followed by a combining mark is one Character.
-            var scalars = Substring(v.pieces[Int(id)]).unicodeScalars
-            if atStart, v.addDummyPrefix || v.removeExtraWhitespaces, scalars.first == "\u{2581}" {
-                scalars.removeFirst()
+            let surface = v.surfaces[Int(id)]
+            if atStart, v.addDummyPrefix || v.removeExtraWhitespaces, v.pieces[Int(id)].unicodeScalars.first == "\u{2581}" {
                 consumedDummyPrefix = !v.removeExtraWhitespaces
+                return bytes + note(String(surface.unicodeScalars.dropFirst()))
             }
-            var text = String.UnicodeScalarView()
-            text.append(contentsOf: scalars.lazy.map { $0 == "\u{2581}" ? " " : $0 })
-            return bytes + note(String(text))
+            return bytes + note(surface)
         }
     }
 

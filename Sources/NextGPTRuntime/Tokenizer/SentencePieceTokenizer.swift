@@ -97,9 +97,9 @@ public struct SentencePieceTokenizer: Sendable {
     /// Text of `ids` as `sentencepiece`'s `decode` gives it; added tokens show their text.
     public func decode(_ ids: [Int32]) -> String {
         var stream = makeStreamDecoder()
-        var text = ""
-        for id in ids { text += stream.push(id) }
-        return text + stream.finish()
+        var parts = ids.map { stream.push($0) }
+        parts.append(stream.finish())
+        return parts.joined()
     }
 
     public func makeStreamDecoder() -> SentencePieceStreamDecoder {

@@ -6,6 +6,8 @@ final class SentencePieceVocabulary: Sendable {
     typealias PieceType = SentencePieceModel.PieceType
 
     let pieces: [String]
+    /// Pieces as decoded text (▁ → space), built once so decoding a token is a lookup.
+    let surfaces: [String]
     let scores: [Float]
     let types: [PieceType]
     /// Normal, user-defined and unused pieces: the ones text can turn into (sentencepiece's `pieces_`).
@@ -46,6 +48,12 @@ final class SentencePieceVocabulary: Sendable {
             throw TokenizerError("SentencePiece models with treat_whitespace_as_suffix are not supported")
         }
         pieces = model.pieces
+        // Scalars, not Characters: a ▁ followed by a combining mark is one Character.
+        surfaces = model.pieces.map { piece in
+            var text = String.UnicodeScalarView()
+            text.append(contentsOf: piece.unicodeScalars.lazy.map { $0 == "\u{2581}" ? " " : $0 })
+            return String(text)
+        }
         scores = model.scores
         types = model.types
         var seen = Set<[UInt8]>(), users: [UInt8: [[UInt8]]] = [:]
