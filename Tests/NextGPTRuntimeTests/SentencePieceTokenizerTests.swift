@@ -110,6 +110,20 @@ final class SentencePieceTokenizerTests: XCTestCase {
         XCTAssertNil(tokenizer.piece(1038))
     }
 
+    /// NExT-GPT calls `add_tokens({"<Img>"})` with a set literal; transformers 4.29.2 wraps it in a list and
+    /// str()s it, so the added token is the text `{'<Img>'}` and a prompt's `<Img>` stays ordinary text. The
+    /// tokenizer follows whatever texts the delta's added_tokens.json holds; these ids are what 4.29.2 gave
+    /// for the vicuna fixture with tokens added that way.
+    func testSetLiteralAddedTokensLeaveImgAsText() throws {
+        let bytes = try Self.modelBytes("vicuna")
+        let added: [(text: String, id: Int32)] = [("{'<Img>'}", 1000), ("{'</Img>'}", 1001)] + (0..<4).map { ("[IMG\($0)]", Int32(1002 + $0)) }
+        let tokenizer = try SentencePieceTokenizer(
+            modelBytes: bytes, addedTokens: AddedToken.llamaSlowTokenizer(model: try SentencePieceModel(bytes: bytes, path: "vicuna"), added: added))
+        XCTAssertEqual(tokenizer.encode("### Human: <Img>", addBOS: false), [323, 401, 770, 674, 797, 758, 760, 788])
+        XCTAssertEqual(tokenizer.encode("</Img> describe it", addBOS: false), [674, 793, 797, 758, 760, 788, 298, 276, 759, 407, 651, 363])
+        XCTAssertEqual(tokenizer.encode("{'<Img>'}x", addBOS: false), [1000, 744, 778])
+    }
+
     func testPythonWhitespaceIsWhatStrStripRemoves() {
         let expected = Set(Self.document.pythonWhitespace)
         for value in UInt32(0)...0x10FFFF {
