@@ -15,5 +15,5 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: Hello ### Assistant:" --stop "###"
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self])
+                      GenerateCommand.self, ChatCommand.self, BenchCommand.self])
 }
