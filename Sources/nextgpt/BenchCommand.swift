@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NextGPTCore
 import NextGPTKernels
 import NextGPTRuntime
 
