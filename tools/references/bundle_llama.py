@@ -30,6 +30,9 @@ OUT = os.path.join(ROOT, "Tests", "Fixtures", "references", "bundles", "llama")
 TYPES = ["f32", "f16", "q8_0", "q4_0", "q4_K"]
 IDS = [1, 5, 17, 300, 999, 42, 7, 8, 9, 123, 456, 789]
 GREEDY_STEPS = 12
+# Tokenizer probes: the SentencePiece library's ids (plus BOS) for the component's tokenizer.model.
+TEXTS = ["Hello world", "  two leading spaces", "### Human: What is in the image? ### Assistant:",
+         "digits 1234567 and emoji 🙂", "Ünïcödé — テキスト", "tabs\tand\nnewlines", ""]
 
 # (bundle name, convert arguments, HF folder, peft adapter for the Δ probes or None,
 #  NExT-GPT delta LoRA (alpha) applied from the container, or None)
@@ -143,6 +146,12 @@ def make_bundle(nextgpt, name, args, folder, adapter, delta_alpha, qtype, tmp):
                 b.probe(f"lora_delta_{mode}_{act}_activations", "vicuna", "logits_lora_delta",
                         {"lora": [{"path": rel, "scale": 1, "mode": mode}], "activations": act},
                         {"ids": "ids"}, {"delta": "lora_delta"}, rel_l2=1.0, cosine=cosine)
+    if qtype == "f32":
+        import sentencepiece
+        sp = sentencepiece.SentencePieceProcessor(model_file=os.path.join(ROOT, folder, "tokenizer.model"))
+        for i, text in enumerate(TEXTS):
+            expected = torch.tensor([sp.bos_id()] + sp.encode(text), dtype=torch.float32)
+            b.probe(f"tokenize_{i}", "vicuna", "tokenize", {"text": text}, {}, {"ids": expected}, rel_l2=0)
     path = os.path.join(OUT, f"{name}-{qtype}.safetensors")
     b.save(path, {"nextgpt.reference.convert": json.dumps(args + ["--type", qtype]),
                   "nextgpt.reference.generator": "tools/references/bundle_llama.py",

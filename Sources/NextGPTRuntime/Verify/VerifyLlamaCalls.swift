@@ -10,7 +10,23 @@ import NextGPTFormats
 /// - `activations`: `"runtime"` (default: the runtime's kernels, 8-bit activations for small batches)
 ///   or `"f32"` (f32 activations against dequantized weights: isolates weight quantization).
 enum VerifyLlamaCalls {
-    static let all: [VerifyCall] = [logits, hidden, greedy, logitsDelta]
+    static let all: [VerifyCall] = [tokenize, logits, hidden, greedy, logitsDelta]
+
+    static let tokenize = VerifyCall(
+        "tokenize", inputs: [], outputs: ["ids"],
+        summary: "SentencePiece ids of args.text (NExT-GPT's added tokens matched whole); args add_bos (true)"
+    ) { ctx in
+        let text = try ctx.string("text", default: "")
+        guard ctx.args["text"] != nil else { throw ProbeError("argument 'text' is required") }
+        let tokenizer: SentencePieceTokenizer
+        do {
+            tokenizer = try SentencePieceTokenizer(metadata: ctx.model.metadata, component: ctx.probe.component)
+        } catch let error as TokenizerError {
+            throw ProbeError("\(ctx.model.container.file.path): \(error.description)")
+        }
+        let ids = tokenizer.encode(text, addBOS: try ctx.bool("add_bos", default: true))
+        return ["ids": Tensor(shape: [ids.count], values: ids.map(Float.init))]
+    }
 
     static let logits = VerifyCall(
         "logits", inputs: ["ids"], outputs: ["logits"],
