@@ -79,8 +79,9 @@ public enum LlamaExport {
         let metadata = fileMetadata(container, options: options, planned: planned, updates: updates)
             + hyper.metadata(vocabularySize: embedRows) + vocabulary.metadata
         let writer = try GGUFWriter(destination: output, alignment: options.alignment)
-        try writer.begin(metadata: metadata, tensors: planned.map { GGUFTensorInfo(name: $0.name, shape: $0.shape, type: $0.type) })
-        let total = planned.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let infos = planned.map { GGUFTensorInfo(name: $0.name, shape: $0.shape, type: $0.type) }
+        try writer.begin(metadata: metadata, tensors: infos)
+        let total = infos.reduce(0) { $0 + $1.byteCount }
         var done = 0
         for (i, item) in planned.enumerated() {
             progress?(ConversionProgress(tensorIndex: i, tensorCount: planned.count, tensorName: item.name,
@@ -88,7 +89,7 @@ public enum LlamaExport {
             let bytes = try tensorBytes(item, container: container, report: &report)
             try writer.write(bytes)
             report.outputBytes += bytes.count
-            done += item.shape.reduce(1, *)
+            done += bytes.count
         }
         progress?(ConversionProgress(tensorIndex: planned.count, tensorCount: planned.count, tensorName: "",
                                      bytesDone: total, bytesTotal: total, seconds: Date().timeIntervalSince(start)))

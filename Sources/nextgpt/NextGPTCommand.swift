@@ -13,7 +13,8 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt inspect nextgpt-q4_0.gguf
           nextgpt verify-file nextgpt-q4_0.gguf
           nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: Hello ### Assistant:" --stop "###"
+          nextgpt export-llama-gguf -m nextgpt-q4_0.gguf -o vicuna-nextgpt-q4_0.gguf   # for llama.cpp
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self, BenchCommand.self])
+                      GenerateCommand.self, ChatCommand.self, BenchCommand.self, ExportLlamaCommand.self])
 }
