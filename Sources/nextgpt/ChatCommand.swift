@@ -16,25 +16,29 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var options: LlamaOptions
 
-    @Option(help: "System text before the first turn (Vicuna v0's default).")
-    var system = "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions."
+    @Option(help: "System text before the first turn (NExT-GPT uses none; FastChat's Vicuna v0 puts one here).")
+    var system = ""
 
     func run() throws {
         let (_, llm, tokenizer) = try options.load()
         let generator = LlamaGenerator(model: llm, capacity: 1024)
         var pending: [Int] = []  // the last sampled token, not yet fed
         var first = true
+        var endedWithStop = false
         while true {
             print("### Human: ", terminator: "")
             fflush(stdout)
             guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
-            // Vicuna v0 (FastChat "v0"/NExT-GPT): "<system>\n\n### Human: <msg>\n### Assistant:".
-            let turn = (first ? "\(system)\n\n" : "\n") + "### Human: \(line)\n### Assistant:"
+            // NExT-GPT's Vicuna v0 turns (demo_app.py): "### Human: <msg>\n### Assistant:" first; later
+            // turns continue after the "###" that ended the answer with " Human: <msg>\n### Assistant:".
+            let opening = first ? (system.isEmpty ? "" : "\(system)\n\n") + "### Human: " : (endedWithStop ? " Human: " : "\n### Human: ")
+            let turn = opening + "\(line)\n### Assistant:"
             let ids = pending + tokenizer.encode(turn, addBOS: first).map(Int.init)
             first = false
             print("### Assistant:", terminator: "")
-            let (_, stats, generated) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options,
-                                                         extraStops: ["###"])
+            let (_, stats, generated, reason) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options,
+                                                            extraStops: ["###"])
+            endedWithStop = reason == .stopCondition
             pending = generated.last.map { [$0] } ?? []
             print("")
             report(stats)

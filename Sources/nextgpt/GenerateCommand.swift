@@ -27,7 +27,7 @@ struct GenerateCommand: ParsableCommand {
         let ids = tokenizer.encode(prompt, addBOS: true).map(Int.init)
         let generator = LlamaGenerator(model: llm, capacity: ids.count + options.n + 1)
         print(prompt, terminator: "")
-        let (_, stats, _) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options)
+        let (_, stats, _, _) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options)
         print("")
         report(stats)
     }

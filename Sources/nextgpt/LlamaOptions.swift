@@ -82,7 +82,7 @@ struct LlamaOptions: ParsableArguments {
 
 /// Streams a generation to stdout, stopping at stop strings; returns the text and the stats.
 func streamGeneration(_ generator: LlamaGenerator, tokenizer: SentencePieceTokenizer, inputs: [LlamaInput],
-                      options: LlamaOptions, extraStops: [String] = []) -> (text: String, stats: GenerationStats, ids: [Int]) {
+                      options: LlamaOptions, extraStops: [String] = []) -> (text: String, stats: GenerationStats, ids: [Int], reason: StopReason) {
     var decoder = tokenizer.makeStreamDecoder()
     let stops = options.stops + extraStops
     var text = ""
@@ -111,5 +111,5 @@ func streamGeneration(_ generator: LlamaGenerator, tokenizer: SentencePieceToken
     text += decoder.finish()
     if text.count > printed, !stops.contains(where: { text.contains($0) }) { print(text.dropFirst(printed), terminator: "") }
     fflush(stdout)
-    return (text, result.stats, result.ids)
+    return (text, result.stats, result.ids, result.reason)
 }
