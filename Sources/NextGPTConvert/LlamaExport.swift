@@ -11,6 +11,9 @@ public struct LlamaExportOptions: Sendable {
     /// Merge the NExT-GPT LoRA that `convert --delta` kept in the container: llama.cpp has no way
     /// to apply it at load time from this file.
     public var mergeStoredDeltaLora = true
+    /// Type of weights a LoRA is merged into; nil keeps each weight's type. Re-quantizing to Q4_0
+    /// drops much of an update below the quantization step; F16 keeps it.
+    public var mergedType: GGMLType?
     /// llama.cpp's default is 32; any power of two is recorded in `general.alignment`.
     public var alignment = 32
     public var name: String?
@@ -68,7 +71,7 @@ public enum LlamaExport {
         let hyper = try LlamaHyperParameters(config: config, file: path, component: component)
         var updates = try storedDeltaUpdates(container, component: component, enabled: options.mergeStoredDeltaLora)
         for adapter in options.adapters { updates += adapter.pairs.map { LowRankUpdate(pair: $0, origin: adapter.source) } }
-        let (planned, embedRows) = try plan(container, component: component, hyper: hyper, updates: updates)
+        let (planned, embedRows) = try plan(container, component: component, hyper: hyper, updates: updates, mergedType: options.mergedType)
         let vocabulary = try LlamaExportVocabulary(container: container, component: component, rows: embedRows)
 
         var report = LlamaExportReport()
@@ -139,7 +142,7 @@ public enum LlamaExport {
     }
 
     static func plan(_ container: Container, component: String, hyper: LlamaHyperParameters,
-                     updates: [LowRankUpdate]) throws -> ([PlannedTensor], embedRows: Int) {
+                     updates: [LowRankUpdate], mergedType: GGMLType? = nil) throws -> ([PlannedTensor], embedRows: Int) {
         let path = container.file.path
         let prefix = component + "."
         let tensors = container.tensors(of: component)
@@ -176,9 +179,16 @@ public enum LlamaExport {
             if let heads = ropeHeads, shape[0] != heads * hyper.headDim {
                 throw FormatError(path, tensor: tensor.name, "has \(shape[0]) rows, config.json implies \(heads) heads × \(hyper.headDim)")
             }
-            let type = shape.count == 1 ? .f32 : tensor.type
+            let merged = updates.filter { $0.target == key }
+            var type = shape.count == 1 ? .f32 : tensor.type
+            if let mergedType, !merged.isEmpty {
+                guard readableTypes.contains(mergedType), shape[1] % mergedType.blockSize == 0 else {
+                    throw FormatError(path, tensor: tensor.name, "rows of \(shape[1]) cannot be stored as \(mergedType) after the LoRA merge")
+                }
+                type = mergedType
+            }
             planned.append(PlannedTensor(source: tensor, name: name, shape: shape, type: type, ropeHeads: ropeHeads,
-                                         updates: updates.filter { $0.target == key }, generated: nil))
+                                         updates: merged, generated: nil))
         }
         if let factors = hyper.ropeFrequencyFactors() {
             planned.append(PlannedTensor(source: nil, name: "rope_freqs.weight", shape: [factors.count], type: .f32,

@@ -16,12 +16,15 @@ struct ExportLlamaCommand: ParsableCommand {
         to their own type.
 
         The NExT-GPT LoRA that 'convert --delta' keeps in the container is merged by default, since \
-        llama.cpp cannot apply it from this file; --no-delta-lora leaves the base weights as they are.
+        llama.cpp cannot apply it from this file; --no-delta-lora leaves the base weights as they are. \
+        Re-quantizing a merged weight to 4 bits loses much of the update; --merged-type f16 keeps it \
+        (those weights grow to 16 bits).
 
         Examples:
           nextgpt export-llama-gguf -m nextgpt-q4_0.gguf -o vicuna-nextgpt-q4_0.gguf
           nextgpt export-llama-gguf -m llm.gguf --no-delta-lora -o vicuna-q4_0.gguf
           nextgpt export-llama-gguf -m llm.gguf --lora my-adapter:0.8 -o merged.gguf
+          nextgpt export-llama-gguf -m nextgpt-q4_0.gguf --merged-type f16 -o vicuna-nextgpt.gguf
           llama-cli -m vicuna-nextgpt-q4_0.gguf -p "### Human: Hello ### Assistant:"
         """)
 
@@ -43,6 +46,9 @@ struct ExportLlamaCommand: ParsableCommand {
     @Flag(help: "Do not merge the NExT-GPT LoRA stored in the container by `convert --delta`.")
     var noDeltaLora = false
 
+    @Option(help: ArgumentHelp("Type of weights a LoRA is merged into: same (each weight's own), f32, f16, bf16, q8_0, q4_0, q4_K. f16 keeps updates a 4-bit type would round away.", valueName: "type"))
+    var mergedType = "same"
+
     @Option(help: "Tensor data alignment in bytes (llama.cpp's default is 32).")
     var alignment = 32
 
@@ -56,6 +62,12 @@ struct ExportLlamaCommand: ParsableCommand {
         options.component = component
         options.mergeStoredDeltaLora = !noDeltaLora
         options.alignment = alignment
+        if mergedType != "same" {
+            guard let type = GGMLType(name: mergedType), [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K].contains(type) else {
+                throw ValidationError("unknown --merged-type '\(mergedType)' (same, f32, f16, bf16, q8_0, q4_0, q4_K)")
+            }
+            options.mergedType = type
+        }
         let bar = ProgressBar(label: "exporting")
         let guardTemp = InterruptCleanup.install(removing: output)
         defer { guardTemp.remove() }

@@ -162,6 +162,13 @@ final class LlamaExportTests: XCTestCase {
             XCTAssertEqual(changed, targets)
         }
 
+        var f16Options = LlamaExportOptions()
+        f16Options.mergedType = .f16
+        let (mergedF16, _) = try export(containerPath, f16Options, suffix: "-f16")
+        for tensor in mergedF16.tensors {
+            XCTAssertEqual(tensor.type, deltaTargets.contains("vicuna." + names[tensor.name]!) ? .f16 : plain[tensor: tensor.name]!.type, tensor.name)
+        }
+
         // blk.0.attn_v (no row reordering): merged ≈ base + scale·B·A within a Q8_0 step.
         let v = "vicuna.model.layers.0.self_attn.v_proj.weight"
         guard deltaTargets.contains(v) else { return XCTFail("fixture delta has no LoRA on \(v)") }
