@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the committed tiny system: build, convert every component into one
-# container, inspect it and verify its checksums.
+# container, inspect it, verify its checksums, check the language model against transformers'
+# reference outputs, and generate text with it (the tiny weights are random: the text is noise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -9,8 +10,11 @@ bin=.build/release/nextgpt
 fx=Tests/Fixtures
 mkdir -p out
 type=${1:-q4_0}
-"$bin" convert --vicuna "$fx/vicuna" --delta "$fx/nextgpt-delta" --imagebind "$fx/imagebind/imagebind_huge.pth" \
+"$bin" convert --vicuna "$fx/vicuna" --delta "$fx/nextgpt-delta" --delta-lora-alpha 16 --imagebind "$fx/imagebind/imagebind_huge.pth" \
   --sd15 "$fx/sd15" --audioldm "$fx/audioldm" --zeroscope "$fx/zeroscope" \
   --type "$type" -o "out/nextgpt-tiny-$type.gguf"
 "$bin" inspect "out/nextgpt-tiny-$type.gguf"
 "$bin" verify-file "out/nextgpt-tiny-$type.gguf"
+bundle="$fx/references/bundles/llama/vicuna-delta-$type.safetensors"
+if [ -f "$bundle" ]; then "$bin" verify -m "out/nextgpt-tiny-$type.gguf" --reference "$bundle"; fi
+"$bin" generate -m "out/nextgpt-tiny-$type.gguf" -p $'### Human: Draw me a cat.\n### Assistant:' -n 24 --temp 0.7 --seed 1 --stop "###"
