@@ -136,6 +136,8 @@ def main():
             if args.only and not name.startswith(args.only):
                 continue
             for qtype in args.types.split(","):
+                if export_args and qtype in ("f32", "f16"):
+                    continue  # merging into f16 only matters for quantized containers
                 container = os.path.join(tmp, f"{name}-{qtype}.gguf")
                 exported = os.path.join(tmp, f"{name}-{qtype}-llama.gguf")
                 run([nextgpt, "convert", *conv, "--type", qtype, "--no-source-hash", "-o", container])
