@@ -2,26 +2,6 @@ import CNextGPTKernels
 import COpenBLAS
 import NextGPTFormats
 
-/// A weight matrix in a container type: `rows` output features × `columns` input features,
-/// row-major, each row `columns` elements (a whole number of the type's blocks).
-public struct WeightMatrix: @unchecked Sendable {
-    public let type: GGMLType
-    public let rows: Int
-    public let columns: Int
-    public let data: UnsafeRawPointer
-
-    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
-        precondition(columns % type.blockSize == 0, "\(columns) columns are not whole \(type) blocks")
-        self.type = type
-        self.rows = rows
-        self.columns = columns
-        self.data = data
-    }
-
-    /// Bytes of one row.
-    public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
-}
-
 typealias MVKernel = @convention(c) (UnsafeRawPointer?, Int, Int, Int, UnsafeRawPointer?, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void
 
 public enum Matmul {
@@ -84,6 +64,21 @@ public enum Matmul {
         }
     }
 
+    /// The split Q8_0 activations of the repacked kernels (quants, f32 scales, block sums).
+    static func activationFormat(_ w: WeightMatrix) -> (bytes: Int, quantize: (@convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<UInt8>?, Int) -> Void)?) {
+        guard w.layout == .interleaved8 else { return activationFormat(w.type, columns: w.columns) }
+        return (w.columns / 32 * 40, ngk_quantize_act_q8_0_split)
+    }
+
+    static func kernel(_ w: WeightMatrix, reference: Bool = false) -> MVKernel {
+        guard w.layout == .interleaved8 else { return kernel(w.type, reference: reference) }
+        switch w.type {
+        case .q8_0: return reference ? ngk_mv_q8_0x8_ref : ngk_mv_q8_0x8
+        case .q4_0: return reference ? ngk_mv_q4_0x8_ref : ngk_mv_q4_0x8
+        default: preconditionFailure("no interleaved layout for \(w.type) weights")
+        }
+    }
+
     static func kernel(_ type: GGMLType, reference: Bool = false) -> MVKernel {
         switch type {
         case .f32: return reference ? ngk_mv_f32_ref : ngk_mv_f32
@@ -98,8 +93,8 @@ public enum Matmul {
 
     /// Quantizes `batch` activation rows into the direct kernel's format (nil for f32 formats).
     /// The caller deallocates the result.
-    static func quantizeActivations(_ type: GGMLType, _ x: UnsafePointer<Float>, batch: Int, columns: Int, pool: ThreadPool) -> UnsafeMutableRawPointer? {
-        let format = activationFormat(type, columns: columns)
+    static func quantizeActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, pool: ThreadPool) -> UnsafeMutableRawPointer? {
+        let format = activationFormat(w), columns = w.columns
         guard let quantize = format.quantize else { return nil }
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: batch * format.bytes, alignment: 64)
         let q = buffer.assumingMemoryBound(to: UInt8.self)
@@ -115,23 +110,34 @@ public enum Matmul {
 
     static func multiplyDirect(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, reference: Bool = false) {
         let pool = Kernels.pool
-        let fn = kernel(w.type, reference: reference)
-        let format = activationFormat(w.type, columns: w.columns)
-        let quantized = quantizeActivations(w.type, x, batch: batch, columns: w.columns, pool: pool)
+        let fn = kernel(w, reference: reference)
+        let format = activationFormat(w)
+        let quantized = quantizeActivations(w, x, batch: batch, pool: pool)
         defer { quantized?.deallocate() }
         let xa = quantized.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(x)
-        let rowBytes = w.rowBytes, rows = w.rows, columns = w.columns, data = w.data
-        // Units of 4 rows (the kernels' row group); small products stay on one thread.
-        let groups = (rows + 3) / 4
-        let minimumGroups = max(1, 16_384 / max(1, rowBytes * batch))
-        pool.parallelFor(groups, minimumPerThread: minimumGroups) { range in
-            let r0 = range.lowerBound * 4, r1 = min(rows, range.upperBound * 4)
-            fn(data + r0 * rowBytes, rowBytes, r1 - r0, columns, xa, format.bytes, batch, y + r0, rows)
+        let rows = w.rows, columns = w.columns, data = w.data
+        // Units of the kernels' row group (4 rows, or a packed group of 8), one contiguous range
+        // per thread; small products stay on one thread.
+        let unitRows = w.layout == .interleaved8 ? Int(NGK_PACK_ROWS) : 4
+        let unitBytes = w.layout == .interleaved8 ? w.groupBytes : 4 * w.rowBytes
+        let stride = w.layout == .interleaved8 ? w.groupBytes : w.rowBytes
+        let units = (rows + unitRows - 1) / unitRows
+        let minimumUnits = max(1, 4 * 16_384 / max(1, unitBytes * batch))
+        pool.parallelFor(units, minimumPerThread: minimumUnits) { range in
+            let r0 = range.lowerBound * unitRows, r1 = min(rows, range.upperBound * unitRows)
+            fn(data + range.lowerBound * unitBytes, stride, r1 - r0, columns, xa, format.bytes, batch, y + r0, rows)
         }
     }
 
     /// Dequantizes `count` consecutive rows starting at `row` to f32.
     static func dequantizeRows(_ w: WeightMatrix, row: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+        if w.layout != .rowMajor {
+            let rowMajor = UnsafeMutableRawPointer.allocate(byteCount: count * w.rowBytes, alignment: 64)
+            defer { rowMajor.deallocate() }
+            w.copyRows(row, count: count, into: rowMajor)
+            dequantizeRows(WeightMatrix(type: w.type, rows: count, columns: w.columns, data: rowMajor), row: 0, count: count, into: out)
+            return
+        }
         let src = w.data + row * w.rowBytes
         let n = count * w.columns
         let s8 = src.assumingMemoryBound(to: UInt8.self)

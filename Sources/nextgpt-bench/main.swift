@@ -79,6 +79,18 @@ let sections = Set((getenv("BENCH_SECTIONS").map { String(cString: $0) } ?? "hot
 /// BENCH_TYPES: comma list of weight types for the GEMV / batch sections.
 let typeFilter = getenv("BENCH_TYPES").map { Set(String(cString: $0).split(separator: ",").compactMap { GGMLType(name: String($0)) }) }
 func wanted(_ t: GGMLType) -> Bool { typeFilter?.contains(t) ?? true }
+/// BENCH_LAYOUTS: "rows", "packed" or both (default): the container layout and/or the repacked
+/// copy (`WeightMatrix.repacked()`, Q8_0 / Q4_0 only) in the GEMV sections.
+let layouts = Set((getenv("BENCH_LAYOUTS").map { String(cString: $0) } ?? "rows,packed").split(separator: ",").map(String.init))
+/// The GEMV variants: each type in the container layout, then repacked where it can be.
+var gemvVariants: [(type: GGMLType, packed: Bool)] = []
+for t in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(t) {
+    if layouts.contains("rows") { gemvVariants.append((t, false)) }
+    if layouts.contains("packed") && (t == .q4_0 || t == .q8_0) { gemvVariants.append((t, true)) }
+}
+func label(_ type: GGMLType, _ packed: Bool) -> String {
+    (type.description + (packed ? "x8" : "")).padding(toLength: 6, withPad: " ", startingAt: 0)
+}
 print("nextgpt-bench: kernel layer — \(String(cString: ngk_cpu_path())) path, \(System.activeProcessorCount) cores")
 print("date: \(getenv("BENCH_DATE").map { String(cString: $0) } ?? "-")")
 
@@ -162,11 +174,16 @@ print("type   shape          thr   best ms    GB/s   peer GB/s  % of peer  media
 let x = UnsafeMutablePointer<Float>.allocate(capacity: 11008)
 randomFloats(x, 11008)
 let y = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 11008)
-for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where sections.contains("gemv") && wanted(type) {
+for (type, packed) in gemvVariants where sections.contains("gemv") {
     for (rows, cols) in [(4096, 4096), (11008, 4096)] {
         let bytes = type.byteCount(elements: rows * cols)!
         let copies = max(2, (512 << 20) / bytes + 1)
         let ws = (0..<copies).map { _ in randomWeights(type, rows: rows, columns: cols) }
+        // Repacked copies own their memory; the row-major originals are then only kept for freeing.
+        let matrices = ws.map { p -> WeightMatrix in
+            let m = WeightMatrix(type: type, rows: rows, columns: cols, data: p)
+            return packed ? m.repacked() : m
+        }
         for threads in [1, 2] {
             Kernels.threads = threads
             var k = 0
@@ -177,7 +194,7 @@ for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where sections.cont
             for pass in 0..<4 {
                 for _ in 0..<copies {
                     let t0 = now()
-                    Matmul.multiply(WeightMatrix(type: type, rows: rows, columns: cols, data: ws[k % copies]), x, batch: 1, into: y)
+                    Matmul.multiply(matrices[k % copies], x, batch: 1, into: y)
                     if pass > 0 { times.append(now() - t0) }
                     k += 1
                 }
@@ -186,7 +203,7 @@ for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where sections.cont
             let best = times[0], median = times[times.count / 2]
             let peer = peerBandwidth(threads)
             let gbs = Double(bytes) / best / 1e9
-            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))   \(fmt(peer))   \(fmt(100 * gbs / peer))   \(fmt(median * 1e3, 3))  \(fmt(Double(bytes) / median / 1e9))")
+            print("\(label(type, packed)) \("\(rows)x\(cols)".padding(toLength: 14, withPad: " ", startingAt: 0)) \(threads)  \(fmt(best * 1e3, 3))  \(fmt(gbs))   \(fmt(peer))   \(fmt(100 * gbs / peer))   \(fmt(median * 1e3, 3))  \(fmt(Double(bytes) / median / 1e9))")
         }
         for w in ws { w.deallocate() }
     }
@@ -196,17 +213,19 @@ for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where sections.cont
 if sections.contains("hot") {
     print("\n== GEMV compute ceiling: 1024×4096 weights reused (L2/L3-resident), best call; 'DRAM-equiv' = time to stream the bytes at the measured bandwidth")
     print("type   thr   best us    GB/s   DRAM-equiv us")
-    for type in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(type) {
+    for (type, packed) in gemvVariants {
         let rows = 1024, cols = 4096
         let w = randomWeights(type, rows: rows, columns: cols)
         defer { w.deallocate() }
         let bytes = type.byteCount(elements: rows * cols)!
+        let plain = WeightMatrix(type: type, rows: rows, columns: cols, data: w)
+        let matrix = packed ? plain.repacked() : plain
         for threads in [1, 2] {
             Kernels.threads = threads
             let t = timeBest(budget: 0.3, minRuns: 50) {
-                Matmul.multiply(WeightMatrix(type: type, rows: rows, columns: cols, data: w), x, batch: 1, into: y)
+                Matmul.multiply(matrix, x, batch: 1, into: y)
             }
-            print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(threads)  \(fmt(t * 1e6))  \(fmt(Double(bytes) / t / 1e9))  \(fmt(Double(bytes) / bandwidth[threads]! / 1e3))")
+            print("\(label(type, packed)) \(threads)  \(fmt(t * 1e6))  \(fmt(Double(bytes) / t / 1e9))  \(fmt(Double(bytes) / bandwidth[threads]! / 1e3))")
         }
     }
 }
