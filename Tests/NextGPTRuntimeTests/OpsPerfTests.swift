@@ -27,6 +27,25 @@ final class OpsPerfTests: XCTestCase {
         Tensor(shape: shape, values: pseudoRandom(shape.reduce(1, *), seed: seed))
     }
 
+    // SD 1.5 UNet level 1 self-attention through both tile-product paths, alternating so that
+    // load from other processes hits both alike. OpenBLAS only at its automatic tiles: larger ones
+    // start its own threads inside ours (64×128 measured 54 s).
+    func testAttentionTileProducts() {
+        let q = random([4096, 8, 40], seed: 1), k = random([4096, 8, 40], seed: 2), v = random([4096, 8, 40], seed: 3)
+        let saved = Attention.tileProducts
+        defer { Attention.tileProducts = saved }
+        let runs: [(Attention.TileProducts, Attention.Blocks)] = [
+            (.openBLAS, .init()), (.singleThread, .init()), (.singleThread, .init(queries: 64, keys: 128)),
+            (.singleThread, .init(queries: 64, keys: 256)), (.openBLAS, .init()), (.singleThread, .init()),
+        ]
+        for (products, blocks) in runs {
+            Attention.tileProducts = products
+            time("sdpa 4096 8x40 \(products) tiles \(blocks.queries)x\(blocks.keys)", flops: 4 * 4096 * 4096 * 320, repeats: 5) {
+                Attention.scaledDotProductAttention(query: q, key: k, value: v, blocks: blocks)
+            }
+        }
+    }
+
     func testDecoderSizes() {
         // SD 1.5 UNet level 1: 4096 tokens, 320 channels = 8 heads × 40
         let q = random([4096, 8, 40], seed: 1), k = random([4096, 8, 40], seed: 2), v = random([4096, 8, 40], seed: 3)

@@ -43,8 +43,9 @@ public enum Attention {
         /// OpenBLAS 0.3.21 runs an sgemm of up to 2¹⁸ multiply-adds on the calling thread; above
         /// that it starts its own threads, nested inside ours (15× slower on 2 cores).
         static let openBLASBudget = 1 << 18
-        /// The single-thread kernel is fastest while a 16-column strip of the value tile and
-        /// the packed Kᵀ tile stay near L1 (measured on 4096-token SD 1.5 attention).
+        /// The single-thread kernel is not faster with bigger tiles: on 4096-token SD 1.5
+        /// attention (8 heads × 40, 2 cores) the automatic 48×136 tiles took 426 ms, 64×128
+        /// 561 ms, 64×256 727 ms (OpenBLAS at 48×136: 707 ms), as the value strip leaves L1.
         static let singleThreadBudget = 1 << 18
 
         static var budget: Int { Attention.tileProducts == .openBLAS ? openBLASBudget : singleThreadBudget }
