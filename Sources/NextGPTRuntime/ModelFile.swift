@@ -33,6 +33,12 @@ public final class ModelFile: @unchecked Sendable {
         }
     }
 
+    /// Drops the mapped pages under one weight (e.g. after a repacked copy replaced it).
+    public func releasePages(of weight: Weight) {
+        guard let start = weight.bytes.baseAddress, start >= mapping.base, start < mapping.base + mapping.size else { return }
+        mapping.release(offset: start - mapping.base, count: weight.bytes.count)
+    }
+
     /// Reads a component's pages ahead of use.
     public func prefetch(component: String) {
         for tensor in container.tensors(of: component) {

@@ -37,6 +37,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Read Q8_0/Q4_0 weights from the mapping instead of an interleaved copy.")
+    var noRepack = false
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -47,7 +50,9 @@ struct BenchCommand: ParsableCommand {
         let loadStart = Date()
         let llm: LlamaForCausalLM
         do {
-            llm = try LlamaForCausalLM(try ModelFile(path: model), component: component)
+            let file = try ModelFile(path: model)
+            llm = try LlamaForCausalLM(file, component: component)
+            if !noRepack { llm.repackWeights(releasingPagesOf: file) }
         } catch let error as FormatError { throw Failure(error.description) }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var random = SeededIds(seed: 42, vocabulary: llm.vocabularySize)

@@ -48,6 +48,9 @@ struct LlamaOptions: ParsableArguments {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Read Q8_0/Q4_0 weights from the mapping instead of an interleaved copy (less memory, slower decode).")
+    var noRepack = false
+
     var sampling: SamplingParameters {
         SamplingParameters(temperature: temp, topK: topK, topP: topP, repetitionPenalty: repeatPenalty, seed: seed)
     }
@@ -70,6 +73,7 @@ struct LlamaOptions: ParsableArguments {
                 let n = try llm.applyLora(specs)
                 FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
             }
+            if !noRepack { llm.repackWeights(releasingPagesOf: file) }
             let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, component: component)
             return (file, llm, tokenizer)
         } catch let error as FormatError {

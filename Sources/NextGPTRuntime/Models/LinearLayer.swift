@@ -2,6 +2,7 @@ import COpenBLAS
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 /// `nn.Linear` over a container weight (any container type, usually a view into the mapping),
 /// with LoRA updates either merged into the weight or applied at run time.
@@ -10,6 +11,8 @@ public final class LinearLayer: @unchecked Sendable {
     public let bias: Tensor?
     /// Runtime LoRA: y += scale · B(A x), the weight untouched.
     public private(set) var runtimeLora: [RuntimeLora] = []
+    /// The weight in the decode kernels' interleaved layout, once `repack()` made it.
+    public private(set) var packed: WeightMatrix?
 
     public struct RuntimeLora: Sendable {
         public let a: Tensor  // [rank, in]
@@ -42,7 +45,7 @@ public final class LinearLayer: @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = Linear.linear(x, weight: weight, bias: bias)
+        var y = packed.map { Linear.linear(x, matrix: $0, bias: bias) } ?? Linear.linear(x, weight: weight, bias: bias)
         for lora in runtimeLora {
             let down = Linear.linear(x, weight: lora.a, bias: nil)
             Elementwise.addScaled(&y, Linear.linear(down, weight: lora.b, bias: nil), scale: lora.scale)
@@ -81,6 +84,19 @@ public final class LinearLayer: @unchecked Sendable {
         let storage = OwnedBytes(count: byteCount)
         merged.withUnsafeBufferPointer { TensorEncoding.encode($0, as: target, into: storage.buffer) }
         weight = Weight(name: weight.name, type: target, shape: weight.shape, bytes: UnsafeRawBufferPointer(storage.buffer), owner: storage)
+        packed = nil
+    }
+
+    /// Copies a Q8_0 / Q4_0 weight into the interleaved layout the decode kernels stream fastest
+    /// (anonymous memory of the weight's size); returns whether it did. The caller may then drop
+    /// the mapped pages of the original (`ModelFile.releasePages(of:)`).
+    @discardableResult
+    public func repack() -> Bool {
+        guard packed == nil, let data = weight.bytes.baseAddress else { return false }
+        let matrix = WeightMatrix(type: weight.type, rows: outFeatures, columns: inFeatures, data: data)
+        guard matrix.isRepackable else { return false }
+        packed = withExtendedLifetime(weight) { matrix.repacked() }
+        return true
     }
 }
 

@@ -21,19 +21,26 @@ public enum Linear {
         guard weight.type.byteCount(elements: k) != nil, let data = weight.bytes.baseAddress else {
             return linear(x, weight: weight.dequantized(), bias: bias)
         }
+        let matrix = WeightMatrix(type: weight.type, rows: n, columns: k, data: data)
+        return withExtendedLifetime(weight) { linear(x, matrix: matrix, bias: bias) }
+    }
+
+    /// x: [..., in] through a kernel-layer matrix (e.g. one `WeightMatrix.repacked()` at load)
+    /// → [..., rows].
+    public static func linear(_ x: Tensor, matrix: WeightMatrix, bias: Tensor?) -> Tensor {
+        precondition(x.shape.last == matrix.columns, "linear: input \(x.shape) with a \(matrix.rows)×\(matrix.columns) matrix")
+        let n = matrix.rows, m = x.count / max(matrix.columns, 1)
+        if let bias { precondition(bias.count == n, "linear: bias \(bias.shape) for \(n) outputs") }
         var shape = x.shape
         shape[shape.count - 1] = n
-        let matrix = WeightMatrix(type: weight.type, rows: n, columns: k, data: data)
-        return withExtendedLifetime(weight) {
-            Tensor(shape: shape) { out in
-                let y = out.baseAddress!
-                x.readPointer { Matmul.multiply(matrix, $0, batch: m, into: y, path: matmulPath) }
-                if let bias {
-                    bias.readPointer { b in
-                        for r in 0..<m {
-                            let row = y + r * n
-                            for j in 0..<n { row[j] += b[j] }
-                        }
+        return Tensor(shape: shape) { out in
+            let y = out.baseAddress!
+            x.readPointer { Matmul.multiply(matrix, $0, batch: m, into: y, path: matmulPath) }
+            if let bias {
+                bias.readPointer { b in
+                    for r in 0..<m {
+                        let row = y + r * n
+                        for j in 0..<n { row[j] += b[j] }
                     }
                 }
             }

@@ -7,6 +7,7 @@ import NextGPTFormats
 /// - `lora`: [{"path", "scale", "mode"}] adapters applied at load (paths relative to the bundle;
 ///   mode `auto` (default), `merge`, `merge-f16` or `runtime`);
 /// - `delta_lora`: apply the NExT-GPT LoRA stored in the container (default true), `delta_lora_mode` (`auto`);
+/// - `repack` (true): Q8_0/Q4_0 weights in the decode kernels' interleaved copy, as `generate` runs;
 /// - `activations`: `"runtime"` (default: the runtime's kernels, 8-bit activations for small batches)
 ///   or `"f32"` (f32 activations against dequantized weights: isolates weight quantization).
 enum VerifyLlamaCalls {
@@ -89,6 +90,7 @@ enum VerifyLlamaCalls {
             try model.applyStoredDeltaLora(ctx.model, mode: mode)
         }
         if includeAdapters { try model.applyLora(try loraSpecs(ctx)) }
+        if try ctx.bool("repack", default: true) { model.repackWeights() }
         let previous = Linear.matmulPath
         defer { Linear.matmulPath = previous }
         switch try ctx.string("activations", default: "runtime") {

@@ -212,6 +212,19 @@ public final class LlamaForCausalLM: @unchecked Sendable {
         return lmHead(last.reshaped([1, d])).reshaped([vocabularySize])
     }
 
+    /// Repacks every Q8_0 / Q4_0 linear weight for the decode kernels (after LoRA is applied)
+    /// and drops the mapped pages each copy replaces, so resident memory stays about one copy of
+    /// the weights. Returns the bytes repacked.
+    @discardableResult
+    public func repackWeights(releasingPagesOf file: ModelFile? = nil) -> Int {
+        var bytes = 0
+        for (_, layer) in linearLayers where layer.repack() {
+            bytes += layer.weight.bytes.count
+            file?.releasePages(of: layer.weight)
+        }
+        return bytes
+    }
+
     /// Every linear layer with its checkpoint name (without `.weight`), for LoRA.
     public var linearLayers: [(name: String, layer: LinearLayer)] {
         var all: [(String, LinearLayer)] = []
