@@ -151,12 +151,77 @@ INLINE void q8_0x8_groups(int G, const uint8_t *group, size_t w_stride, size_t n
     }
 }
 
+// One group × 4 activations (batches: prefill): the nibble unpacking of each weight vector is
+// shared by the 4 activations, whose chunks are broadcast straight from memory.
+INLINE void q4_0x8_acts4(const uint8_t *group, size_t nblk, const split_act *a, __m256 *acc) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_ps();
+    for (size_t k = 0; k < nblk; k++) {
+        const uint8_t *blk = group + k * NGK_Q4_0X8_BYTES;
+        __m256i s16[4];
+        for (int j = 0; j < 4; j++) s16[j] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
+            const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+            for (int j = 0; j < 4; j++) {
+                const int8_t *q = a[j].q + 32 * k;
+                s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(lo, chunk_broadcast(q + 4 * c)));
+                s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(hi, chunk_broadcast(q + 16 + 4 * c)));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        for (int j = 0; j < 4; j++) {
+            const __m256i s32 = _mm256_add_epi32(_mm256_madd_epi16(s16[j], ones), _mm256_set1_epi32(-8 * split_sum(a[j], k)));
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(split_scale(a[j], k))), _mm256_cvtepi32_ps(s32), acc[j]);
+        }
+    }
+}
+
+INLINE void q8_0x8_acts4(const uint8_t *group, size_t nblk, const split_act *a, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_ps();
+    for (size_t k = 0; k < nblk; k++) {
+        const uint8_t *blk = group + k * NGK_Q8_0X8_BYTES;
+        __m256i s32[4];
+        for (int j = 0; j < 4; j++) s32[j] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * c));
+            const __m256i magnitude = _mm256_abs_epi8(v);
+            for (int j = 0; j < 4; j++) {
+                const __m256i p = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(chunk_broadcast(a[j].q + 32 * k + 4 * c), v));
+                s32[j] = _mm256_add_epi32(s32[j], _mm256_madd_epi16(p, ones));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));
+        for (int j = 0; j < 4; j++)
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(split_scale(a[j], k))), _mm256_cvtepi32_ps(s32[j]), acc[j]);
+    }
+}
+
 // Pairs of groups share the activation loads; an odd last group and a partial one run alone.
-#define GROUPED_KERNEL(NAME, GROUPS_FN)                                                                \
+// Batches of 4+ activations go 4 at a time through one group (ACTS4_FN), the rest as above.
+#define GROUPED_KERNEL(NAME, GROUPS_FN, ACTS4_FN)                                                      \
     AVX2 static void NAME##_avx2(const void *w, size_t w_stride, size_t nrows, size_t ncols,           \
                                  const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy) {  \
         const size_t nblk = ncols / 32;                                                                \
         const uint8_t *wb = (const uint8_t *)w;                                                        \
+        const size_t nb4 = nb / 4 * 4;                                                                 \
+        if (nb4 > 0) {                                                                                 \
+            __m256 acc4[4];                                                                            \
+            for (size_t r0 = 0; r0 < nrows; r0 += NGK_PACK_ROWS) {                                     \
+                const size_t rows = nrows - r0 < NGK_PACK_ROWS ? nrows - r0 : NGK_PACK_ROWS;           \
+                for (size_t b = 0; b < nb4; b += 4) {                                                  \
+                    const split_act a[4] = {split_at(xa, xa_stride, b, nblk), split_at(xa, xa_stride, b + 1, nblk), \
+                                            split_at(xa, xa_stride, b + 2, nblk), split_at(xa, xa_stride, b + 3, nblk)}; \
+                    ACTS4_FN(wb + r0 / NGK_PACK_ROWS * w_stride, nblk, a, acc4);                      \
+                    for (int j = 0; j < 4; j++) store_group(y + (b + j) * ldy + r0, rows, acc4[j]);   \
+                }                                                                                      \
+            }                                                                                          \
+            if (nb4 == nb) return;                                                                     \
+            xa = (const uint8_t *)xa + nb4 * xa_stride;                                                \
+            y += nb4 * ldy;                                                                            \
+            nb -= nb4;                                                                                 \
+        }                                                                                              \
         size_t r0 = 0;                                                                                 \
         __m256 acc[2];                                                                                 \
         for (; r0 + 2 * NGK_PACK_ROWS <= nrows; r0 += 2 * NGK_PACK_ROWS)                               \
@@ -172,8 +237,8 @@ INLINE void q8_0x8_groups(int G, const uint8_t *group, size_t w_stride, size_t n
             }                                                                                          \
     }
 
-GROUPED_KERNEL(mv_q8_0x8, q8_0x8_groups)
-GROUPED_KERNEL(mv_q4_0x8, q4_0x8_groups)
+GROUPED_KERNEL(mv_q8_0x8, q8_0x8_groups, q8_0x8_acts4)
+GROUPED_KERNEL(mv_q4_0x8, q4_0x8_groups, q4_0x8_acts4)
 #endif
 
 #define DISPATCH(NAME)                                                                                 \

@@ -40,11 +40,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Read Q8_0/Q4_0 weights from the mapping instead of an interleaved copy.")
     var noRepack = false
 
+    @Option(help: "Matrix product path: auto, direct (8-bit activations, integer dots at every batch) or blas (dequantized panels + sgemm).")
+    var matmul = "auto"
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func run() throws {
         if let threads { Kernels.threads = threads }
+        switch matmul {
+        case "auto": Linear.matmulPath = .automatic
+        case "direct": Linear.matmulPath = .direct
+        case "blas": Linear.matmulPath = .blas
+        default: throw ValidationError("--matmul is auto, direct or blas")
+        }
         let lengths = prompt.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !lengths.isEmpty, lengths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--prompt takes positive lengths, e.g. 64,512") }
         let loadStart = Date()

@@ -76,7 +76,8 @@ final class PackedMatmulTests: XCTestCase {
         for type in Self.types {
             for columns in [32, 96, 416] {
                 for rows in [1, 3, 8, 13, 37] {
-                    let nb = 3, ldy = rows + 2
+                    for nb in [3, 9] {
+                    let ldy = rows + 2
                     let w = randomBlocks(type, rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns))
                     var rng = TestRandom(seed: UInt64(columns))
                     let x = rng.floats(nb * columns, scale: 2)
@@ -96,7 +97,8 @@ final class PackedMatmulTests: XCTestCase {
                             XCTAssertTrue(fast[bi * ldy + rows].isNaN, "\(type) wrote past its rows")
                         }
                         let err = relativeL2(a, b)
-                        XCTAssertLessThanOrEqual(err, 1e-5, "\(type)x8 rows \(rows) columns \(columns): rel L2 \(err)")
+                        XCTAssertLessThanOrEqual(err, 1e-5, "\(type)x8 rows \(rows) columns \(columns) batch \(nb): rel L2 \(err)")
+                    }
                     }
                 }
             }

@@ -37,7 +37,7 @@ def main():
     lengths = [int(x) for x in args.prompt.split(",")]
     t0 = time.time()
     llm = Llama(model_path=args.model, n_threads=args.threads, n_threads_batch=args.threads, n_ctx=max(lengths) + args.generate + 8,
-                n_batch=max(lengths), n_ubatch=max(lengths), logits_all=False, verbose=False, use_mmap=True)
+                n_batch=max(lengths) + args.generate + 8, n_ubatch=max(lengths), logits_all=False, verbose=False, use_mmap=True)
     load = time.time() - t0
     vocab = llm.n_vocab()
     state = 42
