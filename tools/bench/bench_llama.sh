@@ -18,6 +18,12 @@ THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-$( [ -x /work/venv/bin/python ] && echo /work/venv/bin/python || echo tools/.venv/bin/python )}
 TYPES=${*:-q4_0 q8_0 q4_K}
 mkdir -p "$OUT"
+[ -x "$PYTHON" ] || bash tools/setup-python.sh
+# The peer: llama.cpp built from source on this machine, through llama-cpp-python.
+"$PYTHON" -c "import llama_cpp" 2>/dev/null || {
+    "$PYTHON" -m pip install cmake ninja scikit-build-core
+    "$PYTHON" -m pip install --no-build-isolation --no-binary llama-cpp-python llama-cpp-python==0.3.36
+}
 
 swift build --scratch-path "$SCRATCH" -c release --product nextgpt >&2
 NEXTGPT="$SCRATCH/release/nextgpt"
