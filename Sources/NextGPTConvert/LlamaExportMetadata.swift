@@ -2,71 +2,23 @@ import Foundation
 import NextGPTCore
 import NextGPTFormats
 
-/// The hyper-parameters llama.cpp's `llama` architecture reads, taken from the component's
-/// `config.json` (stored verbatim in the container). Counts are UINT32 as llama.cpp expects.
+/// The hyper-parameters llama.cpp's `llama` architecture reads, from the component's
+/// `config.json` (stored verbatim in the container) as `LlamaConfig` reads it. Counts are UINT32
+/// as llama.cpp expects.
 struct LlamaHyperParameters {
-    let hidden: Int
-    let layers: Int
-    let heads: Int
-    let kvHeads: Int
-    let headDim: Int
-    let intermediate: Int
-    let contextLength: Int
-    let rmsEpsilon: Float
-    let ropeTheta: Float
-    let rope: RopeScaling
+    let config: LlamaConfig
+    var hidden: Int { config.hiddenSize }
+    var layers: Int { config.numHiddenLayers }
+    var heads: Int { config.numAttentionHeads }
+    var kvHeads: Int { config.numKeyValueHeads }
+    var headDim: Int { config.headDim }
+    var intermediate: Int { config.intermediateSize }
+    var contextLength: Int { config.maxPositionEmbeddings }
+    var rmsEpsilon: Float { config.rmsNormEps }
+    var ropeTheta: Float { config.ropeTheta }
 
-    enum RopeScaling {
-        case none
-        case linear(factor: Float)
-        /// Llama 3.1's per-frequency factors; llama.cpp takes them as the `rope_freqs.weight` tensor.
-        case llama3(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double, originalContext: Double)
-    }
-
-    init(config: [String: Any], file: String, component: String) throws {
-        func number(_ keys: [String]) -> NSNumber? { keys.lazy.compactMap { config[$0] as? NSNumber }.first }
-        func required(_ key: String) throws -> Int {
-            guard let v = number([key])?.intValue, v > 0 else {
-                throw FormatError(file, "\(component).config has no positive integer '\(key)'")
-            }
-            return v
-        }
-        let modelType = config["model_type"] as? String
-        let architectures = config["architectures"] as? [String] ?? []
-        guard modelType == "llama" || architectures.contains("LlamaForCausalLM") else {
-            throw FormatError(file, "component '\(component)' is not a LLaMA model (model_type '\(modelType ?? "none")', architectures \(architectures)); llama.cpp's 'llama' architecture cannot hold it")
-        }
-        hidden = try required("hidden_size")
-        layers = try required("num_hidden_layers")
-        heads = try required("num_attention_heads")
-        intermediate = try required("intermediate_size")
-        kvHeads = number(["num_key_value_heads"])?.intValue ?? heads
-        headDim = number(["head_dim"])?.intValue ?? hidden / heads
-        guard headDim % 2 == 0, heads % kvHeads == 0 else {
-            throw FormatError(file, "\(component).config: head_dim \(headDim) must be even and \(heads) heads a multiple of \(kvHeads) key/value heads")
-        }
-        // Vicuna v0's config predates max_position_embeddings and says max_sequence_length.
-        contextLength = number(["max_position_embeddings", "max_sequence_length"])?.intValue ?? 2048
-        rmsEpsilon = number(["rms_norm_eps"])?.floatValue ?? 1e-6
-        // Newer transformers nest RoPE settings under rope_parameters, older ones use rope_scaling.
-        let ropeParameters = config["rope_parameters"] as? [String: Any]
-        ropeTheta = (ropeParameters?["rope_theta"] as? NSNumber ?? number(["rope_theta"]))?.floatValue ?? 10000
-        let scaling = (config["rope_scaling"] as? [String: Any]) ?? ropeParameters ?? [:]
-        let kind = (scaling["rope_type"] ?? scaling["type"]) as? String ?? "default"
-        let factor = (scaling["factor"] as? NSNumber)?.doubleValue
-        switch kind {
-        case "default":
-            rope = .none
-        case "linear":
-            guard let factor else { throw FormatError(file, "\(component).config: linear rope_scaling without a factor") }
-            rope = .linear(factor: Float(factor))
-        case "llama3":
-            rope = .llama3(factor: factor ?? 8, lowFrequencyFactor: (scaling["low_freq_factor"] as? NSNumber)?.doubleValue ?? 1,
-                           highFrequencyFactor: (scaling["high_freq_factor"] as? NSNumber)?.doubleValue ?? 4,
-                           originalContext: (scaling["original_max_position_embeddings"] as? NSNumber)?.doubleValue ?? 8192)
-        default:
-            throw FormatError(file, "\(component).config: rope_scaling type '\(kind)' is not exported (default, linear and llama3 are)")
-        }
+    init(config json: [String: Any], file: String, component: String) throws {
+        config = try LlamaConfig(json: json, path: "\(file):\(component).config")
     }
 
     func metadata(vocabularySize: Int) -> [(String, GGUFValue)] {
@@ -87,25 +39,18 @@ struct LlamaHyperParameters {
             entries.append(("llama.attention.key_length", .uint32(UInt32(headDim))))
             entries.append(("llama.attention.value_length", .uint32(UInt32(headDim))))
         }
-        if case .linear(let factor) = rope {
+        if case .linear(let factor) = config.ropeScaling {
             entries.append(("llama.rope.scaling.type", .string("linear")))
             entries.append(("llama.rope.scaling.factor", .float32(factor)))
         }
         return entries
     }
 
-    /// One factor per rotated pair (head_dim / 2), by which llama.cpp divides each RoPE frequency.
+    /// One factor per rotated pair (head_dim / 2), by which llama.cpp divides each RoPE frequency
+    /// (Llama 3.1 scaling only; linear scaling has its own keys).
     func ropeFrequencyFactors() -> [Float]? {
-        guard case .llama3(let factor, let low, let high, let originalContext) = rope else { return nil }
-        let lowWavelength = originalContext / low, highWavelength = originalContext / high
-        return (0..<(headDim / 2)).map { i in
-            let frequency = 1 / pow(Double(ropeTheta), Double(2 * i) / Double(headDim))
-            let wavelength = 2 * Double.pi / frequency
-            if wavelength < highWavelength { return 1 }
-            if wavelength > lowWavelength { return Float(factor) }
-            let smooth = (originalContext / wavelength - low) / (high - low)
-            return Float(1 / ((1 - smooth) / factor + smooth))
-        }
+        guard case .llama3 = config.ropeScaling else { return nil }
+        return zip(config.inverseFrequencies(scaled: false), config.inverseFrequencies()).map { $0 / $1 }
     }
 }
 

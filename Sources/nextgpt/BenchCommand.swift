@@ -86,7 +86,7 @@ struct BenchCommand: ParsableCommand {
             firstToken.append(r.stats.firstTokenSeconds)
         }
         results["tg\(generate)"] = summary(decodeRates)
-        results["first_token_seconds"] = summary(firstToken.map { -$0 }).mapValues { -$0 }
+        results["first_token_seconds"] = ["best": firstToken.min() ?? 0, "mean": firstToken.reduce(0, +) / Double(max(firstToken.count, 1))]
         let memory = MemoryReport.current()
         results["peak_rss_bytes"] = memory.peakBytes
         results["rss_anon_bytes"] = memory.anonymousBytes

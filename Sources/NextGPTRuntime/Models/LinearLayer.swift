@@ -53,20 +53,22 @@ public final class LinearLayer: @unchecked Sendable {
         return y
     }
 
-    /// Keeps A and B beside the weight: y = W x + scale · B(A x).
-    public func addRuntimeLora(a: Tensor, b: Tensor, scale: Float) throws {
+    private func checkLoraShapes(_ a: Tensor, _ b: Tensor) throws {
         guard a.rank == 2, b.rank == 2, a.shape[1] == inFeatures, b.shape[0] == outFeatures, b.shape[1] == a.shape[0] else {
             throw FormatError(weight.name, "LoRA A \(a.shape) / B \(b.shape) do not fit the weight \(weight.shape)")
         }
+    }
+
+    /// Keeps A and B beside the weight: y = W x + scale · B(A x).
+    public func addRuntimeLora(a: Tensor, b: Tensor, scale: Float) throws {
+        try checkLoraShapes(a, b)
         runtimeLora.append(RuntimeLora(a: a, b: b, scale: scale))
     }
 
     /// W' = W + scale · B·A computed in f32 from the dequantized weight, then stored as `type`
     /// (the weight's own type unless told otherwise) in memory owned by this layer.
     public func mergeLora(a: Tensor, b: Tensor, scale: Float, storeAs type: GGMLType? = nil) throws {
-        guard a.rank == 2, b.rank == 2, a.shape[1] == inFeatures, b.shape[0] == outFeatures, b.shape[1] == a.shape[0] else {
-            throw FormatError(weight.name, "LoRA A \(a.shape) / B \(b.shape) do not fit the weight \(weight.shape)")
-        }
+        try checkLoraShapes(a, b)
         let target = type ?? weight.type
         guard let byteCount = target.byteCount(elements: inFeatures).map({ $0 * outFeatures }) else {
             throw FormatError(weight.name, "rows of \(inFeatures) cannot be stored as \(target)")

@@ -71,8 +71,7 @@ public final class LlamaGenerator: @unchecked Sendable {
             }
             generated.append(id)
             history.append(id)
-            let lastHidden = hidden.shape[0] == 1 ? hidden.reshaped([hidden.shape[1]])
-                : Shape.split(hidden, sizes: [hidden.shape[0] - 1, 1], dim: 0)[1].reshaped([hidden.shape[1]])
+            let lastHidden = LlamaForCausalLM.lastRow(hidden)
             if stopTokens.contains(id) { reason = .stopToken(id); break }
             if !onToken(id, lastHidden) { reason = .stopCondition; break }
             if generated.count == maxNewTokens { break }

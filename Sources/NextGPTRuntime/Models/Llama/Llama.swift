@@ -47,22 +47,7 @@ public struct LlamaRotaryEmbedding: Sendable {
     public let inverseFrequencies: [Float]
 
     public init(config: LlamaConfig) {
-        let d = config.headDim
-        var invFreq: [Float] = (0..<d / 2).map { i in 1 / Foundation.powf(config.ropeTheta, Float(2 * i) / Float(d)) }
-        switch config.ropeScaling {
-        case .none: break
-        case .linear(let factor): invFreq = invFreq.map { $0 / factor }
-        case .llama3(let factor, let low, let high, let original):
-            let lowWavelen = Float(original) / low, highWavelen = Float(original) / high
-            invFreq = invFreq.map { f in
-                let wavelen = 2 * Float.pi / f
-                if wavelen < highWavelen { return f }
-                if wavelen > lowWavelen { return f / factor }
-                let smooth = (Float(original) / wavelen - low) / (high - low)
-                return (1 - smooth) * f / factor + smooth * f
-            }
-        }
-        inverseFrequencies = invFreq
+        inverseFrequencies = config.inverseFrequencies()
     }
 
     /// cos/sin tables [positions.count, headDim/2].
@@ -207,9 +192,13 @@ public final class LlamaForCausalLM: @unchecked Sendable {
 
     /// Logits of the last position only [vocab].
     public func lastLogits(hidden: Tensor) -> Tensor {
-        let t = hidden.shape[0], d = hidden.shape[1]
-        let last = t == 1 ? hidden : Shape.split(hidden, sizes: [t - 1, 1], dim: 0)[1]
-        return lmHead(last.reshaped([1, d])).reshaped([vocabularySize])
+        lmHead(Self.lastRow(hidden).reshaped([1, hidden.shape[1]])).reshaped([vocabularySize])
+    }
+
+    /// The last position of hidden states [T, hidden] → [hidden].
+    public static func lastRow(_ hidden: Tensor) -> Tensor {
+        let t = hidden.shape[0]
+        return (t == 1 ? hidden : Shape.split(hidden, sizes: [t - 1, 1], dim: 0)[1]).reshaped([hidden.shape[1]])
     }
 
     /// Repacks every Q8_0 / Q4_0 linear weight for the decode kernels (after LoRA is applied)
@@ -237,5 +226,19 @@ public final class LlamaForCausalLM: @unchecked Sendable {
         }
         all.append(("lm_head", lmHead))
         return all
+    }
+}
+
+extension LlamaConfig {
+    /// The config stored for `component` in an opened container.
+    public static func load(_ model: ModelFile, component: String) throws -> LlamaConfig {
+        let key = "\(component).config"
+        guard case .string(let text)? = model.metadata[key] else {
+            throw FormatError(model.container.file.path, "component '\(component)' has no \(key) (is it a LLaMA component?)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw FormatError(model.container.file.path, "\(key) is not a JSON object")
+        }
+        return try LlamaConfig(json: object, path: "\(model.container.file.path):\(key)")
     }
 }

@@ -1,9 +1,8 @@
 import Foundation
 import NextGPTCore
-import NextGPTFormats
 
 /// Hugging Face `LlamaConfig`, read from the `config.json` text the converter stored
-/// (`<component>.config`). Absent keys take transformers' defaults, so a Vicuna v0 config
+/// (`<component>.config`). The runtime's model and the llama.cpp export both read it here. Absent keys take transformers' defaults, so a Vicuna v0 config
 /// (transformers 4.28: no `num_key_value_heads`, no `rope_theta`) reads like the library reads it.
 public struct LlamaConfig: Sendable, Equatable {
     public var hiddenSize: Int
@@ -36,8 +35,9 @@ public struct LlamaConfig: Sendable, Equatable {
         func int(_ key: String) -> Int? { (json[key] as? NSNumber)?.intValue }
         func float(_ key: String) -> Float? { (json[key] as? NSNumber)?.floatValue }
         func bool(_ key: String) -> Bool? { (json[key] as? NSNumber)?.boolValue }
-        if let type = json["model_type"] as? String, !["llama", "vicuna", "mistral"].contains(type) {
-            throw FormatError(path, "model_type '\(type)' is not a LLaMA-family model")
+        let architectures = json["architectures"] as? [String] ?? []
+        if let type = json["model_type"] as? String, type != "llama", !architectures.contains("LlamaForCausalLM") {
+            throw FormatError(path, "model_type '\(type)' (architectures \(architectures)) is not a LLaMA model")
         }
         if let act = json["hidden_act"] as? String, act != "silu" {
             throw FormatError(path, "hidden_act '\(act)' is not supported (LLaMA uses silu)")
@@ -50,7 +50,8 @@ public struct LlamaConfig: Sendable, Equatable {
         headDim = int("head_dim") ?? hiddenSize / max(numAttentionHeads, 1)
         rmsNormEps = float("rms_norm_eps") ?? 1e-6
         vocabSize = int("vocab_size") ?? 32000
-        maxPositionEmbeddings = int("max_position_embeddings") ?? 2048
+        // Vicuna v0's config predates max_position_embeddings and says max_sequence_length.
+        maxPositionEmbeddings = int("max_position_embeddings") ?? int("max_sequence_length") ?? 2048
         tieWordEmbeddings = bool("tie_word_embeddings") ?? false
         attentionBias = bool("attention_bias") ?? false
         mlpBias = bool("mlp_bias") ?? false
@@ -92,15 +93,24 @@ public struct LlamaConfig: Sendable, Equatable {
         }
     }
 
-    /// The config stored for `component` in an opened container.
-    public static func load(_ model: ModelFile, component: String) throws -> LlamaConfig {
-        let key = "\(component).config"
-        guard case .string(let text)? = model.metadata[key] else {
-            throw FormatError(model.container.file.path, "component '\(component)' has no \(key) (is it a LLaMA component?)")
+    /// RoPE inverse frequencies [headDim / 2] (`inv_freq` of HF's rotary embedding), with the
+    /// config's scaling applied unless `scaled` is false.
+    public func inverseFrequencies(scaled: Bool = true) -> [Float] {
+        let d = headDim
+        let plain: [Float] = (0..<d / 2).map { i in 1 / Foundation.powf(ropeTheta, Float(2 * i) / Float(d)) }
+        guard scaled else { return plain }
+        switch ropeScaling {
+        case .none: return plain
+        case .linear(let factor): return plain.map { $0 / factor }
+        case .llama3(let factor, let low, let high, let original):
+            let lowWavelen = Float(original) / low, highWavelen = Float(original) / high
+            return plain.map { f in
+                let wavelen = 2 * Float.pi / f
+                if wavelen < highWavelen { return f }
+                if wavelen > lowWavelen { return f / factor }
+                let smooth = (Float(original) / wavelen - low) / (high - low)
+                return (1 - smooth) * f / factor + smooth * f
+            }
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw FormatError(model.container.file.path, "\(key) is not a JSON object")
-        }
-        return try LlamaConfig(json: object, path: "\(model.container.file.path):\(key)")
     }
 }
