@@ -31,12 +31,20 @@ enum ModelsTestSupport {
         guard let typeName = options["--type"], let type = GGMLType(name: typeName) else { throw FormatError(bundle.path, "recipe without --type") }
         let delta = try options["--delta"].map { try NextGPTDelta(path: "\(root)/\($0)", loraAlpha: options["--delta-lora-alpha"].flatMap(Float.init)) }
         var plan = ConversionPlan()
-        guard let vicuna = options["--vicuna"] else { throw FormatError(bundle.path, "recipe without --vicuna") }
+        let pipelines = ["--sd15": "sd15", "--audioldm": "audioldm", "--zeroscope": "zeroscope"]
+        guard options["--vicuna"] != nil || pipelines.keys.contains(where: { options[$0] != nil }) else {
+            throw FormatError(bundle.path, "recipe names no --vicuna, --sd15, --audioldm or --zeroscope")
+        }
         // Relative paths as the generator gave them, so provenance matches.
         let cwd = FileManager.default.currentDirectoryPath
         FileManager.default.changeCurrentDirectoryPath(root)
         defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
-        plan.components += try LlamaComponent.load(folder: vicuna, delta: delta, mergeDeltaLora: false)
+        if let vicuna = options["--vicuna"] {
+            plan.components += try LlamaComponent.load(folder: vicuna, delta: delta, mergeDeltaLora: false)
+        }
+        for (flag, pipeline) in pipelines.sorted(by: { $0.key < $1.key }) {
+            if let source = options[flag] { try PipelineSource.load(source, pipeline: pipeline, into: &plan) }
+        }
         var conversion = ConversionOptions(policy: QuantizationPolicy(type: type, rules: []))
         conversion.hashSources = false
         _ = try Converter.convert(plan, options: conversion, to: path) { _ in }
