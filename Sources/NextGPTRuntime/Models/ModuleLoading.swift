@@ -1,0 +1,101 @@
+import Foundation
+import NextGPTCore
+import NextGPTKernels
+
+extension ModelFile {
+    /// A parameter as f32 in its PyTorch shape; the error names the file and tensor when the
+    /// stored shape is not the one the config implies.
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        let weight = try self.weight(name)
+        guard weight.shape == shape else {
+            throw FormatError(container.file.path, tensor: name, "has shape \(weight.shape), the config implies \(shape)")
+        }
+        return weight.dequantized()
+    }
+
+    /// The weight named `name`, checked against the shape the config implies (kept in its stored type).
+    public func weight(_ name: String, shape: [Int]) throws -> Weight {
+        let weight = try self.weight(name)
+        guard weight.shape == shape else {
+            throw FormatError(container.file.path, tensor: name, "has shape \(weight.shape), the config implies \(shape)")
+        }
+        return weight
+    }
+}
+
+/// `nn.GroupNorm(groups, channels, eps, affine=True)`.
+public struct GroupNorm: Sendable {
+    public let groups: Int
+    public let eps: Float
+    let weight: Tensor
+    let bias: Tensor
+
+    public init(_ file: ModelFile, _ prefix: String, groups: Int, channels: Int, eps: Float) throws {
+        guard groups > 0, channels % groups == 0 else {
+            throw FormatError(file.container.file.path, tensor: "\(prefix).weight", "\(channels) channels cannot form \(groups) groups")
+        }
+        self.groups = groups
+        self.eps = eps
+        weight = try file.tensor("\(prefix).weight", shape: [channels])
+        bias = try file.tensor("\(prefix).bias", shape: [channels])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// `nn.LayerNorm(dim, eps)` over the last dimension.
+public struct LayerNorm: Sendable {
+    public let eps: Float
+    let weight: Tensor
+    let bias: Tensor?
+
+    public init(_ file: ModelFile, _ prefix: String, dim: Int, eps: Float, hasBias: Bool = true) throws {
+        self.eps = eps
+        weight = try file.tensor("\(prefix).weight", shape: [dim])
+        bias = hasBias ? try file.tensor("\(prefix).bias", shape: [dim]) : nil
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// `nn.Conv2d(in, out, kernel, stride, padding)`. F32 kernels run im2col + sgemm on the mapped
+/// values; every other stored type (F16, and the quantized convolutions the converter stores as
+/// [out, in·kh·kw]) stays in its bytes and runs patch rows through the kernel layer's matmul.
+public final class Conv2d: @unchecked Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: [Int]
+    public let stride: [Int]
+    public let padding: [Int]
+    let weight: Weight
+    let f32Kernel: Tensor?
+    let bias: Tensor?
+
+    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int,
+                stride: Int = 1, padding: Int = 0, hasBias: Bool = true) throws {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = [kernel, kernel]
+        self.stride = [stride, stride]
+        self.padding = [padding, padding]
+        weight = try file.weight("\(prefix).weight", shape: [outChannels, inChannels, kernel, kernel])
+        f32Kernel = weight.type == .f32 ? weight.dequantized() : nil
+        bias = hasBias ? try file.tensor("\(prefix).bias", shape: [outChannels]) : nil
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d(\(weight.name)): input \(x.shape), \(inChannels) channels expected")
+        if let f32Kernel {
+            return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding)
+        }
+        let matrix = WeightMatrix(type: weight.type, rows: outChannels, columns: inChannels * kernel[0] * kernel[1],
+                                  data: weight.bytes.baseAddress!)
+        return withExtendedLifetime(weight) {
+            Convolution.conv2d(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding)
+        }
+    }
+}
