@@ -47,17 +47,21 @@ public struct Tolerance: Sendable, Equatable {
     public var maxAbs: Double?
     /// Cosine similarity at least this (optional).
     public var minCosine: Double?
+    /// PSNR in dB at least this, with peak 1 (images as floats in [0, 1]; optional).
+    public var minPSNR: Double?
 
-    public init(relL2: Double, maxAbs: Double? = nil, minCosine: Double? = nil) {
+    public init(relL2: Double, maxAbs: Double? = nil, minCosine: Double? = nil, minPSNR: Double? = nil) {
         self.relL2 = relL2
         self.maxAbs = maxAbs
         self.minCosine = minCosine
+        self.minPSNR = minPSNR
     }
 
     var json: [String: Any] {
         var o: [String: Any] = ["rel_l2": relL2]
         if let maxAbs { o["max_abs"] = maxAbs }
         if let minCosine { o["cosine"] = minCosine }
+        if let minPSNR { o["psnr"] = minPSNR }
         return o
     }
 }
@@ -150,6 +154,7 @@ public struct ReferenceBundle: Sendable {
             var tolerance = Tolerance(relL2: rel)
             if case .number(let m)? = t["max_abs"] { tolerance.maxAbs = m }
             if case .number(let c)? = t["cosine"] { tolerance.minCosine = c }
+            if case .number(let d)? = t["psnr"] { tolerance.minPSNR = d }
             parsed.append(Probe(name: name, component: try string("component"), call: call, args: args,
                                 inputs: try names("inputs", required: false), expect: expect, tolerance: tolerance))
         }

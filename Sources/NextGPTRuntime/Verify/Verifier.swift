@@ -13,6 +13,8 @@ public struct OutputComparison: Sendable {
     public var relL2: Double
     /// ⟨ours, ref⟩ / (‖ours‖‖ref‖) (1 when both are zero, 0 when one is).
     public var cosine: Double
+    /// 10·log10(1 / mean squared error): image PSNR for values in [0, 1] (∞ when equal).
+    public var psnr: Double
     public var passed: Bool
 
     /// Compares two equally shaped value arrays (in f64) against `tolerance`.
@@ -35,13 +37,15 @@ public struct OutputComparison: Sendable {
         var passed = !nonFinite && !maxAbs.isNaN && rel <= tolerance.relL2
         if let m = tolerance.maxAbs { passed = passed && maxAbs <= m }
         if let c = tolerance.minCosine { passed = passed && cosine >= c }
+        let psnr = diff2 > 0 ? 10 * log10(Double(max(reference.count, 1)) / diff2) : .infinity
+        if let d = tolerance.minPSNR { passed = passed && psnr >= d }
         return OutputComparison(output: output, tensor: tensor, shape: reference.shape, maxAbs: maxAbs, relL2: rel,
-                                cosine: cosine, passed: passed)
+                                cosine: cosine, psnr: psnr, passed: passed)
     }
 
     var json: [String: Any] {
         ["output": output, "tensor": tensor, "shape": shape, "max_abs": jsonNumber(maxAbs), "rel_l2": jsonNumber(relL2),
-         "cosine": jsonNumber(cosine), "passed": passed]
+         "cosine": jsonNumber(cosine), "psnr": jsonNumber(psnr), "passed": passed]
     }
 }
 
@@ -95,8 +99,9 @@ public struct VerifyReport: Sendable {
             for o in r.outputs {
                 let fields = [String(format: "%-10.3e", o.maxAbs), String(format: "%-10.3e", o.relL2),
                               String(format: "%-10.8f", o.cosine), String(format: "%-10.3e", r.probe.tolerance.relL2)]
+                let psnr = r.probe.tolerance.minPSNR.map { String(format: "  PSNR %.1f dB (≥ %.0f)", o.psnr, $0) } ?? ""
                 out.append("\(name)  \(call)  \(o.output.padding(toLength: 7, withPad: " ", startingAt: 0))  " +
-                           fields.joined(separator: "  ") + "  " + (o.passed ? "pass" : "FAIL"))
+                           fields.joined(separator: "  ") + "  " + (o.passed ? "pass" : "FAIL") + psnr)
             }
         }
         out.append("\(reference): \(results.count - failures.count)/\(results.count) probes passed against \(container)")
