@@ -7,6 +7,7 @@ import Glibc
 import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
+import NextGPTRuntime
 
 setvbuf(stdout, nil, _IOLBF, 0)
 
@@ -268,6 +269,25 @@ if sections.contains("crossover") {
             line += "\(String(format: "%.2f/%.2f", td * 1e3, tb * 1e3))\(td < tb ? "d" : "b")".padding(toLength: 14, withPad: " ", startingAt: 0)
         }
         print(line)
+    }
+}
+
+// ---------------------------------------------------------------- 3×3 convolutions (SD UNet / VAE shapes)
+if sections.contains("conv") {
+    Kernels.threads = 2
+    print("\n== conv2d 3×3 pad 1, 2 threads: ms per call, GFLOP/s counted as direct products (2·O·C·9·H·W)")
+    print("shape                         im2col+sgemm        winograd F(4,3)     speed-up  sgemm peer GFLOP/s")
+    for (n, c, o, h, w) in [(2, 320, 320, 64, 64), (2, 640, 640, 32, 32), (1, 512, 512, 64, 64), (1, 512, 512, 128, 128),
+                            (1, 256, 256, 256, 256), (1, 128, 128, 512, 512)] {
+        let x = Tensor(shape: [n, c, h, w]) { randomFloats($0.baseAddress!, $0.count) }
+        let weight = Tensor(shape: [o, c, 3, 3]) { randomFloats($0.baseAddress!, $0.count) }
+        let flops = 2.0 * Double(n * o * c * 9 * h * w)
+        NextGPTRuntime.Convolution.winogradEnabled = false
+        let tDirect = timeBest(budget: 0.5, minRuns: 1) { _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1]) }
+        NextGPTRuntime.Convolution.winogradEnabled = true
+        let tWino = timeBest(budget: 0.5, minRuns: 1) { _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1]) }
+        let label = "\(n)×\(c)×\(h)×\(w) → \(o)".padding(toLength: 28, withPad: " ", startingAt: 0)
+        print("\(label)  \(fmt(tDirect * 1e3)) ms \(fmt(flops / tDirect / 1e9))   \(fmt(tWino * 1e3)) ms \(fmt(flops / tWino / 1e9))   \(fmt(tDirect / tWino, 2))×  \(fmt(peerSgemm()))")
     }
 }
 bwBuffer.deallocate()

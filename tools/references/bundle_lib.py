@@ -60,7 +60,7 @@ class Bundle:
         self.tensors[name] = value.detach().to("cpu", torch.float32).contiguous().clone()
         return name
 
-    def probe(self, name, component, call, args, inputs, expect, rel_l2, max_abs=None, cosine=None):
+    def probe(self, name, component, call, args, inputs, expect, rel_l2, max_abs=None, cosine=None, psnr=None):
         """`inputs` / `expect` map call parameter / output names to tensors (added as
         `<probe>.<param>`) or to names of tensors already in the bundle."""
         if any(p["name"] == name for p in self.probes):
@@ -77,6 +77,8 @@ class Bundle:
             tolerance["max_abs"] = max_abs
         if cosine is not None:
             tolerance["cosine"] = cosine
+        if psnr is not None:
+            tolerance["psnr"] = psnr
         self.probes.append({"name": name, "component": component, "call": call, "args": args,
                             "inputs": bind(inputs), "expect": bind(expect), "tolerance": tolerance})
 

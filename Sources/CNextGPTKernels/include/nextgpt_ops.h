@@ -39,6 +39,20 @@ void ngo_gelu_tanh_row_ref(const float *x, float *y, size_t n);
 void ngo_gelu_erf_row(const float *x, float *y, size_t n);             // 0.5 x (1 + erf(x / sqrt 2)); AVX2: A&S 7.1.26 erf, |erf error| <= 1.5e-7
 void ngo_gelu_erf_row_ref(const float *x, float *y, size_t n);
 
+// Winograd F(4x4, 3x3) transforms for stride-1, padding-1 3x3 convolutions (winograd.c).
+// Tiles are the 4x4 output blocks of an H x W plane, row-major, ceil(H/4) x ceil(W/4) of them.
+// Weights [O][C][3][3] -> u [36][O][C].
+void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, float *u);
+// Input planes [C][H][W] (channels channel_begin..<channel_end of `channels`), tiles
+// tile_begin..<tile_begin+tile_count -> columns 0..<tile_count of v [36][channels][ld].
+void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
+                          size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld);
+// Columns 0..<tile_count of products m [36][channels][ld] -> output planes y [channels][H][W]
+// (+ bias[o], may be NULL).
+void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
+                           size_t tile_begin, size_t tile_count, size_t height, size_t width,
+                           const float *bias, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -92,6 +92,11 @@ public final class Conv2d: @unchecked Sendable {
         if let f32Kernel {
             return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding)
         }
+        if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
+                                   height: x.shape[2], width: x.shape[3]) {
+            // Winograd needs f32 kernels; widening them per call costs far less than the saved products.
+            return Convolution.winogradConv3x3(x, weight: weight.dequantized(), bias: bias)
+        }
         let matrix = WeightMatrix(type: weight.type, rows: outChannels, columns: inChannels * kernel[0] * kernel[1],
                                   data: weight.bytes.baseAddress!)
         return withExtendedLifetime(weight) {

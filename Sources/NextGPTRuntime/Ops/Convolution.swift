@@ -24,6 +24,11 @@ public enum Convolution {
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: [Int] = [1, 1], padding: [Int] = [0, 0],
                               dilation: [Int] = [1, 1], groups: Int = 1) -> Tensor {
         precondition(x.rank == 4 && weight.rank == 4, "conv2d: input \(x.shape), weight \(weight.shape)")
+        if groups == 1 && dilation == [1, 1] && weight.shape[1] == x.shape[1]
+            && useWinograd(channels: x.shape[1], kernel: Array(weight.shape[2...]), stride: stride, padding: padding,
+                           height: x.shape[2], width: x.shape[3]) {
+            return winogradConv3x3(x, weight: weight, bias: bias)
+        }
         let y = convNd(x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2], x.shape[3]]),
                        weight: weight.reshaped([weight.shape[0], weight.shape[1], 1, weight.shape[2], weight.shape[3]]),
                        bias: bias, stride: [1] + stride, padding: [0] + padding, dilation: [1] + dilation, groups: groups)

@@ -1,0 +1,34 @@
+import XCTest
+@testable import NextGPTRuntime
+
+/// Winograd F(4×4, 3×3) against the im2col + sgemm convolution (itself checked against PyTorch by
+/// the op bundle), on sizes that leave partial tiles and chunk the tile loop.
+final class WinogradTests: XCTestCase {
+    func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed
+        return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
+        })
+    }
+
+    func testMatchesIm2colConvolution() {
+        let budget = Convolution.columnBudget
+        defer { Convolution.columnBudget = budget; Convolution.winogradEnabled = true }
+        for (n, c, o, h, w, smallBudget) in [(1, 16, 8, 32, 32, false), (2, 24, 20, 33, 35, false), (2, 32, 16, 45, 31, true), (1, 16, 32, 64, 17, false)] {
+            let x = random([n, c, h, w], seed: UInt64(c * h)), weight = random([o, c, 3, 3], seed: UInt64(o + w))
+            let bias = random([o], seed: 5)
+            Convolution.columnBudget = smallBudget ? 36 * 32 * 10 / 4 : budget
+            Convolution.winogradEnabled = true
+            XCTAssertTrue(Convolution.useWinograd(channels: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: h, width: w))
+            let fast = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1])
+            Convolution.winogradEnabled = false
+            let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1])
+            XCTAssertEqual(fast.shape, direct.shape)
+            var diff = 0.0, ref = 0.0
+            for (a, b) in zip(fast.values, direct.values) { diff += Double(a - b) * Double(a - b); ref += Double(b) * Double(b) }
+            let rel = (diff / ref).squareRoot()
+            XCTAssertLessThan(rel, 2e-6, "\(n)×\(c)×\(h)×\(w) → \(o): rel L2 \(rel)")
+        }
+    }
+}
