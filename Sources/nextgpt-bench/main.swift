@@ -290,6 +290,20 @@ if sections.contains("conv") {
         print("\(label)  \(fmt(tDirect * 1e3)) ms \(fmt(flops / tDirect / 1e9))   \(fmt(tWino * 1e3)) ms \(fmt(flops / tWino / 1e9))   \(fmt(tDirect / tWino, 2))×  \(fmt(peerSgemm()))")
     }
 }
+
+// ---------------------------------------------------------------- attention (SD self-attention shapes)
+if sections.contains("attention") {
+    Kernels.threads = 2
+    print("\n== scaled dot-product attention, 2 threads: ms per call, GFLOP/s counted as 4·L·S·D·heads")
+    for (l, s, heads, d) in [(4096, 4096, 8, 40), (1024, 1024, 8, 80), (4096, 77, 8, 40), (4096, 4096, 1, 512)] {
+        let q = Tensor(shape: [l, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+        let k = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+        let v = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+        let t = timeBest(budget: 0.5, minRuns: 1) { _ = Attention.scaledDotProductAttention(query: q, key: k, value: v) }
+        let flops = 4.0 * Double(l * s * d * heads)
+        print("L \(l) S \(s) heads \(heads) d \(d):  \(fmt(t * 1e3)) ms  \(fmt(flops / t / 1e9)) GFLOP/s  (sgemm peer \(fmt(peerSgemm())))")
+    }
+}
 bwBuffer.deallocate()
 B.deallocate()
 print("\ndone")

@@ -157,6 +157,10 @@ public enum Attention {
         precondition(heads % kvHeads == 0, "attention: \(heads) query heads over \(kvHeads) key/value heads")
         let group = heads / kvHeads
         let alpha = scale ?? 1 / Float(d).squareRoot()
+        if causal == nil && mask == nil && padding == nil && tq >= fullRowsMinimum && tk >= fullRowsMinimum
+            && d >= fullRowsMinimumHeadDim && blocks.queries == 0 && blocks.keys == 0 {
+            return attendFullRows(query: query, keys: k, values: v, keyCount: tk, kvHeads: kvHeads, valueDim: dv, alpha: alpha)
+        }
         let bq = blocks.queryTile(queries: tq, headDim: d), bk = blocks.keyTile(queries: bq, headDim: d)
         let qTiles = (tq + bq - 1) / bq
         // Absolute key position of query 0's diagonal: query i sees keys j ≤ i + offset.
@@ -236,6 +240,53 @@ public enum Attention {
                             let inv = l[r] > 0 ? 1 / l[r] : 0
                             for i in 0..<dv { o[i] = a[i] * inv }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sequences from which unmasked attention takes whole score rows (below, the tiled kernel wins).
+    nonisolated(unsafe) static var fullRowsMinimum = 1024
+    /// Small heads (SD's 40, 80) stay tiled: their score products are too thin for sgemm to win.
+    static let fullRowsMinimumHeadDim = 128
+    static let fullRowsBudget = 1 << 22
+
+    /// Unmasked attention over long sequences (SD's 4096-position self-attention, the VAE's
+    /// single 512-wide head): per head, a block of queries gets its whole score rows from one
+    /// multi-threaded sgemm, an exact softmax, and one more sgemm with the values. Big products
+    /// run near sgemm speed where the tiled online-softmax kernel's small tiles do not
+    /// (head size 512: 4× on the 2-core EPYC; head sizes 40 and 80 were slower than tiles).
+    static func attendFullRows(query: Tensor, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, keyCount tk: Int,
+                               kvHeads: Int, valueDim dv: Int, alpha: Float) -> Tensor {
+        let tq = query.shape[0], heads = query.shape[1], d = query.shape[2]
+        let group = heads / kvHeads
+        let ldq = heads * d, ldk = kvHeads * d, ldv = kvHeads * dv, ldo = heads * dv
+        let bq = max(16, min(tq, fullRowsBudget / tk))
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: bq * tk)
+        defer { scores.deallocate() }
+        let shared = SendablePointer(scores)
+        return Tensor(shape: [tq, heads, dv]) { out in
+            let o = out.baseAddress!
+            query.readPointer { q in
+                for h in 0..<heads {
+                    let kvh = h / group
+                    var i0 = 0
+                    while i0 < tq {
+                        let rows = min(bq, tq - i0)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(tk), Int32(d), alpha,
+                                    q + i0 * ldq + h * d, Int32(ldq), k + kvh * d, Int32(ldk), 0, scores, Int32(tk))
+                        OpParallel.forEach(rows, costPerItem: tk * 4) { range in
+                            for r in range {
+                                let row = shared.base + r * tk
+                                let sum = ngo_exp_shift_row(row, tk, ngo_max_row(row, tk))
+                                let inv = 1 / sum
+                                for j in 0..<tk { row[j] *= inv }
+                            }
+                        }
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(dv), Int32(tk), 1,
+                                    scores, Int32(tk), v + kvh * dv, Int32(ldv), 0, o + i0 * ldo + h * dv, Int32(ldo))
+                        i0 += rows
                     }
                 }
             }
