@@ -8,6 +8,18 @@ public enum Activations {
     /// `F.silu` (SiLU / swish): x · sigmoid(x).
     public static func silu(_ x: Tensor) -> Tensor { map(x) { ngo_silu_row($0, $1, $2) } }
 
+    /// SiLU over `x`'s own storage (copied first only if shared): no second activation-sized buffer.
+    public static func siluInPlace(_ x: inout Tensor) {
+        let n = x.count, piece = 4096
+        x.withUnsafeMutableBufferPointer { buffer in
+            let p = SendablePointer(buffer.baseAddress!)
+            OpParallel.forEach((n + piece - 1) / piece, costPerItem: piece * 4) { range in
+                let lo = range.lowerBound * piece, hi = min(n, range.upperBound * piece)
+                ngo_silu_row(p.base + lo, p.base + lo, hi - lo)
+            }
+        }
+    }
+
     /// `F.gelu(x, approximate: "none" | "tanh")`.
     public static func gelu(_ x: Tensor, approximate: GELUApproximation = .none) -> Tensor {
         switch approximate {

@@ -13,6 +13,14 @@ public enum Elementwise {
         return out
     }
 
+    /// a += b, in a's storage (copied first only if shared).
+    public static func addInPlace(_ a: inout Tensor, _ b: Tensor) {
+        precondition(a.count == b.count, "add: \(a.shape) and \(b.shape)")
+        a.withUnsafeMutableBufferPointer { o in
+            b.withUnsafeBufferPointer { bb in for i in 0..<o.count { o[i] += bb[i] } }
+        }
+    }
+
     /// a += scale · b.
     public static func addScaled(_ a: inout Tensor, _ b: Tensor, scale: Float) {
         precondition(a.count == b.count, "addScaled: \(a.shape) and \(b.shape)")

@@ -45,7 +45,10 @@ public final class ResnetBlock2D: @unchecked Sendable {
 
     /// x [N, C, H, W]; temb [N, temb_channels] or nil.
     public func callAsFunction(_ input: Tensor, temb: Tensor?) -> Tensor {
-        var hidden = Activations.silu(norm1(input))
+        // Activations are updated in place where PyTorch makes new tensors, so a 512² VAE block
+        // holds about three activation-sized buffers at a time.
+        var hidden = norm1(input)
+        Activations.siluInPlace(&hidden)
         hidden = conv1(hidden)
         let projected = timeEmbProj.flatMap { proj in temb.map { proj(Activations.silu($0)) } }
         switch timeEmbeddingNorm {
@@ -59,11 +62,11 @@ public final class ResnetBlock2D: @unchecked Sendable {
                 hidden = ChannelAffine.scaleShift(hidden, scale: halves[0], shift: halves[1])
             }
         }
-        hidden = conv2(Activations.silu(hidden))
-        let shortcut = convShortcut.map { $0(input) } ?? input
-        var out = Elementwise.add(shortcut, hidden)
-        if outputScaleFactor != 1 { out = Elementwise.scale(out, by: 1 / outputScaleFactor) }
-        return out
+        Activations.siluInPlace(&hidden)
+        hidden = conv2(hidden)
+        Elementwise.addInPlace(&hidden, convShortcut.map { $0(input) } ?? input)
+        if outputScaleFactor != 1 { hidden = Elementwise.scale(hidden, by: 1 / outputScaleFactor) }
+        return hidden
     }
 }
 
