@@ -3,6 +3,7 @@
 // kernel g give a 4×4 output tile Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A: 36 multiplies per tile and
 // channel pair instead of 144. The 36 element-wise products over channels are 36 independent
 // GEMMs [O × C]·[C × tiles], which the caller runs with BLAS; these functions only transform.
+#include "nextgpt_kernels.h"
 #include "nextgpt_ops.h"
 
 // G (6×3), interpolation points 0, ±1, ±2, ∞.
@@ -40,8 +41,8 @@ static inline void input_1d(const float *d, size_t s, float *o, size_t os) {
     o[5 * os] = 4 * d1 - 5 * d3 + d5;
 }
 
-void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
-                          size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
+void ngk_winograd43_input_ref(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
+                              size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
     const size_t tiles_wide = (width + 3) / 4;
     const size_t stride_k = channels * ld;
     for (size_t c = channel_begin; c < channel_end; c++) {
@@ -75,9 +76,9 @@ static inline void output_1d(const float *m, size_t s, float *o, size_t os) {
     o[3 * os] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
 }
 
-void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
-                           size_t tile_begin, size_t tile_count, size_t height, size_t width,
-                           const float *bias, float *y) {
+void ngk_winograd43_output_ref(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
+                               size_t tile_begin, size_t tile_count, size_t height, size_t width,
+                               const float *bias, float *y) {
     const size_t tiles_wide = (width + 3) / 4;
     const size_t stride_k = channels * ld;
     for (size_t o = channel_begin; o < channel_end; o++) {
@@ -96,4 +97,140 @@ void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size
                     plane[(y0 + i) * width + x0 + j] = out[i * 4 + j] + shift;
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Eight tiles at a time: every transform step is the same arithmetic on 8 lanes, which the
+// compiler turns into one AVX2 instruction per step; the per-tile functions above are the
+// scalar twins the tests compare with.
+#define LANES 8
+
+static inline __attribute__((always_inline)) void input_lanes(const float *plane, size_t height, size_t width,
+                                                              size_t tiles_wide, size_t tile, size_t lanes,
+                                                              float *dst, size_t stride_k) {
+    float d[36][LANES], t[36][LANES], o[36][LANES];
+    for (size_t l = 0; l < LANES; l++) {
+        const size_t tl = tile + (l < lanes ? l : 0);
+        const long y0 = (long)(tl / tiles_wide) * 4 - 1, x0 = (long)(tl % tiles_wide) * 4 - 1;
+        const int inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= (long)height && x0 + 6 <= (long)width;
+        for (int i = 0; i < 6; i++) {
+            const long yy = y0 + i;
+            const float *line = plane + yy * (long)width;
+            for (int j = 0; j < 6; j++) {
+                const long xx = x0 + j;
+                d[i * 6 + j][l] = inside || (yy >= 0 && yy < (long)height && xx >= 0 && xx < (long)width) ? line[xx] : 0.0f;
+            }
+        }
+    }
+    for (int j = 0; j < 6; j++) {  // Bᵀ d, column j
+        for (size_t l = 0; l < LANES; l++) {
+            const float d0 = d[0 * 6 + j][l], d1 = d[1 * 6 + j][l], d2 = d[2 * 6 + j][l];
+            const float d3 = d[3 * 6 + j][l], d4 = d[4 * 6 + j][l], d5 = d[5 * 6 + j][l];
+            t[0 * 6 + j][l] = 4 * d0 - 5 * d2 + d4;
+            t[1 * 6 + j][l] = -4 * d1 - 4 * d2 + d3 + d4;
+            t[2 * 6 + j][l] = 4 * d1 - 4 * d2 - d3 + d4;
+            t[3 * 6 + j][l] = -2 * d1 - d2 + 2 * d3 + d4;
+            t[4 * 6 + j][l] = 2 * d1 - d2 - 2 * d3 + d4;
+            t[5 * 6 + j][l] = 4 * d1 - 5 * d3 + d5;
+        }
+    }
+    for (int i = 0; i < 6; i++) {  // (Bᵀ d) B, row i
+        for (size_t l = 0; l < LANES; l++) {
+            const float d0 = t[i * 6 + 0][l], d1 = t[i * 6 + 1][l], d2 = t[i * 6 + 2][l];
+            const float d3 = t[i * 6 + 3][l], d4 = t[i * 6 + 4][l], d5 = t[i * 6 + 5][l];
+            o[i * 6 + 0][l] = 4 * d0 - 5 * d2 + d4;
+            o[i * 6 + 1][l] = -4 * d1 - 4 * d2 + d3 + d4;
+            o[i * 6 + 2][l] = 4 * d1 - 4 * d2 - d3 + d4;
+            o[i * 6 + 3][l] = -2 * d1 - d2 + 2 * d3 + d4;
+            o[i * 6 + 4][l] = 2 * d1 - d2 - 2 * d3 + d4;
+            o[i * 6 + 5][l] = 4 * d1 - 5 * d3 + d5;
+        }
+    }
+    for (int k = 0; k < 36; k++)
+        for (size_t l = 0; l < lanes; l++) dst[k * stride_k + l] = o[k][l];
+}
+
+static inline __attribute__((always_inline)) void input_body(const float *x, size_t height, size_t width, size_t channel_begin,
+                                                             size_t channel_end, size_t channels, size_t tile_begin,
+                                                             size_t tile_count, float *v, size_t ld) {
+    const size_t tiles_wide = (width + 3) / 4;
+    for (size_t c = channel_begin; c < channel_end; c++)
+        for (size_t t = 0; t < tile_count; t += LANES) {
+            const size_t lanes = tile_count - t < LANES ? tile_count - t : LANES;
+            input_lanes(x + c * height * width, height, width, tiles_wide, tile_begin + t, lanes, v + c * ld + t, channels * ld);
+        }
+}
+
+static inline __attribute__((always_inline)) void output_lanes(const float *src, size_t stride_k, size_t lanes, size_t tiles_wide,
+                                                               size_t tile, size_t height, size_t width, float shift,
+                                                               float *plane) {
+    float a[36][LANES], t[24][LANES], o[16][LANES];
+    for (int k = 0; k < 36; k++)
+        for (size_t l = 0; l < LANES; l++) a[k][l] = l < lanes ? src[k * stride_k + l] : 0.0f;
+    for (int j = 0; j < 6; j++) {  // Aᵀ m, column j
+        for (size_t l = 0; l < LANES; l++) {
+            const float m0 = a[0 * 6 + j][l], m1 = a[1 * 6 + j][l], m2 = a[2 * 6 + j][l];
+            const float m3 = a[3 * 6 + j][l], m4 = a[4 * 6 + j][l], m5 = a[5 * 6 + j][l];
+            t[0 * 6 + j][l] = m0 + m1 + m2 + m3 + m4;
+            t[1 * 6 + j][l] = m1 - m2 + 2 * m3 - 2 * m4;
+            t[2 * 6 + j][l] = m1 + m2 + 4 * m3 + 4 * m4;
+            t[3 * 6 + j][l] = m1 - m2 + 8 * m3 - 8 * m4 + m5;
+        }
+    }
+    for (int i = 0; i < 4; i++) {  // (Aᵀ m) A, row i
+        for (size_t l = 0; l < LANES; l++) {
+            const float m0 = t[i * 6 + 0][l], m1 = t[i * 6 + 1][l], m2 = t[i * 6 + 2][l];
+            const float m3 = t[i * 6 + 3][l], m4 = t[i * 6 + 4][l], m5 = t[i * 6 + 5][l];
+            o[i * 4 + 0][l] = m0 + m1 + m2 + m3 + m4 + shift;
+            o[i * 4 + 1][l] = m1 - m2 + 2 * m3 - 2 * m4 + shift;
+            o[i * 4 + 2][l] = m1 + m2 + 4 * m3 + 4 * m4 + shift;
+            o[i * 4 + 3][l] = m1 - m2 + 8 * m3 - 8 * m4 + m5 + shift;
+        }
+    }
+    for (size_t l = 0; l < lanes; l++) {
+        const size_t tl = tile + l;
+        const size_t y0 = (tl / tiles_wide) * 4, x0 = (tl % tiles_wide) * 4;
+        for (int i = 0; i < 4 && y0 + i < height; i++)
+            for (int j = 0; j < 4 && x0 + j < width; j++) plane[(y0 + i) * width + x0 + j] = o[i * 4 + j][l];
+    }
+}
+
+static inline __attribute__((always_inline)) void output_body(const float *m, size_t ld, size_t channel_begin, size_t channel_end,
+                                                              size_t channels, size_t tile_begin, size_t tile_count,
+                                                              size_t height, size_t width, const float *bias, float *y) {
+    const size_t tiles_wide = (width + 3) / 4;
+    for (size_t o = channel_begin; o < channel_end; o++)
+        for (size_t t = 0; t < tile_count; t += LANES) {
+            const size_t lanes = tile_count - t < LANES ? tile_count - t : LANES;
+            output_lanes(m + o * ld + t, channels * ld, lanes, tiles_wide, tile_begin + t, height, width,
+                         bias ? bias[o] : 0.0f, y + o * height * width);
+        }
+}
+
+#define NGW_AVX2 __attribute__((target("avx2,fma")))
+
+NGW_AVX2 static void input_avx2(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
+                                size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
+    input_body(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+}
+
+NGW_AVX2 static void output_avx2(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
+                                 size_t tile_begin, size_t tile_count, size_t height, size_t width, const float *bias, float *y) {
+    output_body(m, ld, channel_begin, channel_end, channels, tile_begin, tile_count, height, width, bias, y);
+}
+
+void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
+                          size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
+#if defined(__x86_64__)
+    if (ngk_use_avx2()) { input_avx2(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld); return; }
+#endif
+    input_body(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+}
+
+void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
+                           size_t tile_begin, size_t tile_count, size_t height, size_t width, const float *bias, float *y) {
+#if defined(__x86_64__)
+    if (ngk_use_avx2()) { output_avx2(m, ld, channel_begin, channel_end, channels, tile_begin, tile_count, height, width, bias, y); return; }
+#endif
+    output_body(m, ld, channel_begin, channel_end, channels, tile_begin, tile_count, height, width, bias, y);
 }

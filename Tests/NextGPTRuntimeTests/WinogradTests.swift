@@ -1,3 +1,4 @@
+import CNextGPTKernels
 import XCTest
 @testable import NextGPTRuntime
 
@@ -15,7 +16,7 @@ final class WinogradTests: XCTestCase {
     func testMatchesIm2colConvolution() {
         let budget = Convolution.columnBudget
         defer { Convolution.columnBudget = budget; Convolution.winogradEnabled = true }
-        for (n, c, o, h, w, smallBudget) in [(1, 16, 8, 32, 32, false), (2, 24, 20, 33, 35, false), (2, 32, 16, 45, 31, true), (1, 16, 32, 64, 17, false)] {
+        for (n, c, o, h, w, smallBudget) in [(1, 16, 8, 48, 48, false), (2, 24, 20, 33, 35, false), (2, 32, 16, 45, 31, true), (1, 16, 32, 64, 33, false)] {
             let x = random([n, c, h, w], seed: UInt64(c * h)), weight = random([o, c, 3, 3], seed: UInt64(o + w))
             let bias = random([o], seed: 5)
             Convolution.columnBudget = smallBudget ? 36 * 32 * 10 / 4 : budget
@@ -30,5 +31,24 @@ final class WinogradTests: XCTestCase {
             let rel = (diff / ref).squareRoot()
             XCTAssertLessThan(rel, 2e-6, "\(n)×\(c)×\(h)×\(w) → \(o): rel L2 \(rel)")
         }
+    }
+
+    /// The 8-lane transforms against their one-tile scalar twins, on a plane with partial tiles
+    /// and a tile range that starts and ends mid-row.
+    func testTransformsMatchScalarTwins() {
+        let (c, h, w) = (3, 19, 23)
+        let tilesWide = (w + 3) / 4, tiles = ((h + 3) / 4) * tilesWide
+        let x = random([c, h, w], seed: 3).values
+        let (first, count) = (5, tiles - 7)
+        var fast = [Float](repeating: 0, count: 36 * c * count), twin = fast
+        ngk_winograd43_input(x, h, w, 0, c, c, first, count, &fast, count)
+        ngk_winograd43_input_ref(x, h, w, 0, c, c, first, count, &twin, count)
+        for (a, b) in zip(fast, twin) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
+        let products = random([36, c, count], seed: 4).values, bias: [Float] = [0.5, -1, 2]
+        var outFast = [Float](repeating: 0, count: c * h * w), outTwin = outFast
+        ngk_winograd43_output(products, count, 0, c, c, first, count, h, w, bias, &outFast)
+        ngk_winograd43_output_ref(products, count, 0, c, c, first, count, h, w, bias, &outTwin)
+        for (a, b) in zip(outFast, outTwin) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
+        XCTAssertGreaterThan(outTwin.filter { $0 != 0 }.count, c * h * w / 2)
     }
 }

@@ -52,6 +52,12 @@ void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t ch
 void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
                            size_t tile_begin, size_t tile_count, size_t height, size_t width,
                            const float *bias, float *y);
+// Scalar twins (one tile at a time).
+void ngk_winograd43_input_ref(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
+                              size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld);
+void ngk_winograd43_output_ref(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
+                               size_t tile_begin, size_t tile_count, size_t height, size_t width,
+                               const float *bias, float *y);
 
 #ifdef __cplusplus
 }
