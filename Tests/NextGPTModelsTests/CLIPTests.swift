@@ -75,7 +75,7 @@ final class CLIPTests: XCTestCase {
     func testBundlesMatchTransformers() throws {
         let dir = "\(ModelsTestSupport.bundles)/sd"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("clip-") && $0.hasSuffix(".safetensors") }.sorted()
-        XCTAssertEqual(names.count, 6, "CLIP bundles in \(dir)")
+        XCTAssertEqual(names.count, 8, "CLIP bundles in \(dir)")
         for name in names {
             let path = "\(dir)/\(name)"
             let bundle = try ReferenceBundle(path: path)
