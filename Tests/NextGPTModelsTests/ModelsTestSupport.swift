@@ -45,7 +45,8 @@ enum ModelsTestSupport {
         for (flag, pipeline) in pipelines.sorted(by: { $0.key < $1.key }) {
             if let source = options[flag] { try PipelineSource.load(source, pipeline: pipeline, into: &plan) }
         }
-        var conversion = ConversionOptions(policy: QuantizationPolicy(type: type, rules: []))
+        let rules = try options["--tensor-type"].map { [try QuantizationPolicy.Rule($0)] } ?? []
+        var conversion = ConversionOptions(policy: QuantizationPolicy(type: type, rules: rules))
         conversion.hashSources = false
         _ = try Converter.convert(plan, options: conversion, to: path) { _ in }
         return path

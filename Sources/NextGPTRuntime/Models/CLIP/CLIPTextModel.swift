@@ -1,0 +1,231 @@
+import Foundation
+import NextGPTCore
+import NextGPTFormats
+
+// transformers' `modeling_clip.py` text side on the container's weights. Modules follow the
+// checkpoint keys: `sd15.text_encoder.text_model.encoder.layers.0.self_attn.q_proj.weight` is
+// `CLIPTextModel.textModel.encoder.layers[0].selfAttn.qProj.weight`.
+
+/// `nn.LayerNorm` over the last dimension.
+public struct CLIPLayerNorm: Sendable {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let eps: Float
+
+    init(_ file: ModelFile, _ prefix: String, size: Int, eps: Float) throws {
+        func load(_ name: String) throws -> Tensor {
+            let w = try file.weight("\(prefix).\(name)")
+            guard w.shape == [size] else { throw FormatError(file.container.file.path, tensor: w.name, "has shape \(w.shape), expected [\(size)]") }
+            return w.dequantized()
+        }
+        weight = try load("weight")
+        bias = try load("bias")
+        self.eps = eps
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+}
+
+/// `CLIPTextEmbeddings`: token embedding plus learned absolute position embedding.
+public struct CLIPTextEmbeddings: Sendable {
+    public let tokenEmbedding: Weight
+    public let positionEmbedding: Tensor
+
+    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+        tokenEmbedding = try file.weight("\(prefix).token_embedding.weight")
+        guard tokenEmbedding.shape.count == 2, tokenEmbedding.shape[1] == c.hiddenSize else {
+            throw FormatError(file.container.file.path, tensor: tokenEmbedding.name,
+                              "has shape \(tokenEmbedding.shape), expected [vocab, \(c.hiddenSize)]")
+        }
+        let position = try file.weight("\(prefix).position_embedding.weight")
+        guard position.shape == [c.maxPositionEmbeddings, c.hiddenSize] else {
+            throw FormatError(file.container.file.path, tensor: position.name,
+                              "has shape \(position.shape), expected [\(c.maxPositionEmbeddings), \(c.hiddenSize)]")
+        }
+        positionEmbedding = position.dequantized()
+    }
+
+    public var vocabularySize: Int { tokenEmbedding.shape[0] }
+
+    /// ids [T] (already checked against the vocabulary and position count) → [T, hidden].
+    func callAsFunction(_ ids: [Int]) -> Tensor {
+        let tokens = Embeddings.embedding(ids, weight: tokenEmbedding)
+        let positions = Embeddings.embedding(Array(0..<ids.count), weight: positionEmbedding)
+        return Elementwise.add(tokens, positions)
+    }
+}
+
+/// `CLIPAttention` with the causal mask the text model always uses.
+public final class CLIPAttention: @unchecked Sendable {
+    public let qProj, kProj, vProj, outProj: LinearLayer
+    let heads: Int, headDim: Int
+
+    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+        let d = c.hiddenSize
+        qProj = try LinearLayer(file, "\(prefix).q_proj", out: d, in: d, hasBias: true)
+        kProj = try LinearLayer(file, "\(prefix).k_proj", out: d, in: d, hasBias: true)
+        vProj = try LinearLayer(file, "\(prefix).v_proj", out: d, in: d, hasBias: true)
+        outProj = try LinearLayer(file, "\(prefix).out_proj", out: d, in: d, hasBias: true)
+        heads = c.numAttentionHeads
+        headDim = c.headDim
+    }
+
+    /// x [T, hidden] → [T, hidden]; position i attends to positions ≤ i.
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let t = x.shape[0]
+        let q = qProj(x).reshaped([t, heads, headDim])
+        let k = kProj(x).reshaped([t, heads, headDim])
+        let v = vProj(x).reshaped([t, heads, headDim])
+        let o = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: .topLeft)
+        return outProj(o.reshaped([t, heads * headDim]))
+    }
+}
+
+/// `CLIPMLP`: fc2(act(fc1(x))).
+public final class CLIPMLP: @unchecked Sendable {
+    public let fc1, fc2: LinearLayer
+    let activation: CLIPTextConfig.HiddenAct
+
+    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+        fc1 = try LinearLayer(file, "\(prefix).fc1", out: c.intermediateSize, in: c.hiddenSize, hasBias: true)
+        fc2 = try LinearLayer(file, "\(prefix).fc2", out: c.hiddenSize, in: c.intermediateSize, hasBias: true)
+        activation = c.hiddenAct
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = fc1(x)
+        switch activation {
+        case .quickGELU: return fc2(Activations.quickGELU(h))
+        case .gelu: return fc2(Activations.gelu(h))
+        case .geluTanh: return fc2(Activations.gelu(h, approximate: .tanh))
+        }
+    }
+}
+
+/// `CLIPEncoderLayer`: pre-norm attention and MLP, each added to the residual stream.
+public final class CLIPEncoderLayer: @unchecked Sendable {
+    public let selfAttn: CLIPAttention
+    public let layerNorm1, layerNorm2: CLIPLayerNorm
+    public let mlp: CLIPMLP
+
+    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+        selfAttn = try CLIPAttention(file, "\(prefix).self_attn", config: c)
+        layerNorm1 = try CLIPLayerNorm(file, "\(prefix).layer_norm1", size: c.hiddenSize, eps: c.layerNormEps)
+        mlp = try CLIPMLP(file, "\(prefix).mlp", config: c)
+        layerNorm2 = try CLIPLayerNorm(file, "\(prefix).layer_norm2", size: c.hiddenSize, eps: c.layerNormEps)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = Elementwise.add(x, selfAttn(layerNorm1(x)))
+        return Elementwise.add(h, mlp(layerNorm2(h)))
+    }
+}
+
+public final class CLIPEncoder: @unchecked Sendable {
+    public let layers: [CLIPEncoderLayer]
+
+    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+        layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(file, "\(prefix).layers.\($0)", config: c) }
+    }
+}
+
+/// `CLIPTextTransformer`.
+public final class CLIPTextTransformer: @unchecked Sendable {
+    public let embeddings: CLIPTextEmbeddings
+    public let encoder: CLIPEncoder
+    public let finalLayerNorm: CLIPLayerNorm
+
+    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+        embeddings = try CLIPTextEmbeddings(file, "\(prefix).embeddings", config: c)
+        encoder = try CLIPEncoder(file, "\(prefix).encoder", config: c)
+        finalLayerNorm = try CLIPLayerNorm(file, "\(prefix).final_layer_norm", size: c.hiddenSize, eps: c.layerNormEps)
+    }
+}
+
+/// What one run of the text model gives for a batch of sequences.
+public struct CLIPTextOutput: Sendable {
+    /// [B, T, hidden]: the final layer norm of the last layer's output, or with clip skip k of
+    /// the output k layers before the last (diffusers' `encode_prompt(clip_skip=k)`).
+    public var lastHiddenState: Tensor
+    /// [B, hidden]: the normed last hidden state at each sequence's EOS (`pooler_output`),
+    /// always taken after the last layer as transformers does.
+    public var poolerOutput: Tensor?
+}
+
+/// transformers' `CLIPTextModel` (Stable Diffusion's and ZeroScope's text encoder).
+public final class CLIPTextModel: @unchecked Sendable {
+    public let config: CLIPTextConfig
+    public let textModel: CLIPTextTransformer
+    public let component: String
+
+    /// The CLIP text encoder `component` (e.g. `sd15.text_encoder`) of an opened container.
+    public init(_ file: ModelFile, component: String) throws {
+        config = try CLIPTextConfig.load(file, component: component)
+        self.component = component
+        textModel = try CLIPTextTransformer(file, "\(component).text_model", config: config)
+        guard textModel.embeddings.vocabularySize >= 1 else {
+            throw FormatError(file.container.file.path, tensor: textModel.embeddings.tokenEmbedding.name, "has no rows")
+        }
+    }
+
+    public enum InputError: Error, CustomStringConvertible {
+        case badLength(Int, max: Int)
+        case idOutOfRange(Int, vocabulary: Int)
+        case clipSkip(Int, layers: Int)
+        case ragged([Int])
+
+        public var description: String {
+            switch self {
+            case .badLength(let t, let max): return "CLIP text model: \(t) ids, the model takes 1…\(max)"
+            case .idOutOfRange(let id, let v): return "CLIP text model: id \(id) is outside the vocabulary 0..<\(v)"
+            case .clipSkip(let k, let layers): return "CLIP text model: clip_skip \(k) must be 0…\(layers)"
+            case .ragged(let lengths): return "CLIP text model: the sequences of one batch must have one length, got \(lengths)"
+            }
+        }
+    }
+
+    /// Runs every sequence of `batch` (each [T], all of one length) through the model.
+    /// - `clipSkip`: 0 for `last_hidden_state`; k > 0 for the output of layer (layers − k), final-normed.
+    /// - `pooled`: also compute `pooler_output`.
+    public func callAsFunction(_ batch: [[Int]], clipSkip: Int = 0, pooled: Bool = false) throws -> CLIPTextOutput {
+        let layers = textModel.encoder.layers
+        guard clipSkip >= 0, clipSkip <= layers.count else { throw InputError.clipSkip(clipSkip, layers: layers.count) }
+        let vocabulary = textModel.embeddings.vocabularySize
+        let t = batch.first?.count ?? 0, d = config.hiddenSize
+        guard !batch.isEmpty else { throw InputError.badLength(0, max: config.maxPositionEmbeddings) }
+        guard batch.allSatisfy({ $0.count == t }) else { throw InputError.ragged(batch.map(\.count)) }
+        var states: [Tensor] = [], pools: [Tensor] = []
+        for ids in batch {
+            guard !ids.isEmpty, ids.count <= config.maxPositionEmbeddings else {
+                throw InputError.badLength(ids.count, max: config.maxPositionEmbeddings)
+            }
+            if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) { throw InputError.idOutOfRange(bad, vocabulary: vocabulary) }
+            var h = textModel.embeddings(ids)
+            var skipped: Tensor?
+            for (i, layer) in layers.enumerated() {
+                if clipSkip > 0 && i == layers.count - clipSkip { skipped = h }
+                // Without the pooled output, layers past the clip-skip point are not needed.
+                if skipped != nil && !pooled { break }
+                h = layer(h)
+            }
+            let last = textModel.finalLayerNorm(h)
+            states.append(skipped.map { textModel.finalLayerNorm($0) } ?? last)
+            if pooled {
+                let row = eosPosition(ids)
+                pools.append(Tensor(shape: [1, d], values: Array(last.values[(row * d)..<((row + 1) * d)])))
+            }
+        }
+        let hidden = Shape.cat(states, dim: 0).reshaped([batch.count, t, d])
+        return CLIPTextOutput(lastHiddenState: hidden, poolerOutput: pooled ? Shape.cat(pools, dim: 0).reshaped([batch.count, d]) : nil)
+    }
+
+    /// transformers' pooling position: with the legacy `eos_token_id` 2 the first position of the
+    /// highest id, otherwise the first position of `eos_token_id` (0 when there is none, as argmax of zeros).
+    public func eosPosition(_ ids: [Int]) -> Int {
+        if config.eosTokenId == 2 {
+            guard let top = ids.max() else { return 0 }
+            return ids.firstIndex(of: top) ?? 0
+        }
+        return ids.firstIndex(of: config.eosTokenId) ?? 0
+    }
+}
