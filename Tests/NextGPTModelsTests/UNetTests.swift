@@ -32,7 +32,7 @@ final class UNetTests: XCTestCase {
     func testConfigVariantsMatchDiffusers() throws {
         let dir = "\(ModelsTestSupport.fixtures)/sd-variants"
         let variants = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-        XCTAssertEqual(variants.count, 6, "folders in \(dir)")
+        XCTAssertEqual(variants.count, 8, "folders in \(dir)")
         try run(variants.map { "unet-variant-\($0)-f32" })
     }
 

@@ -121,7 +121,11 @@ def variant(nextgpt, name, tmp):
     convert(nextgpt, args, "f32", container)
     unet = load_unet(folder, container, "sd15.unet")
     levels = len(unet.config.block_out_channels)
-    labels = (lambda n: torch.tensor([3.0, 700.0][:n])) if unet.config.class_embed_type == "timestep" else (lambda n: None)
+    sys.path.insert(0, os.path.join(ROOT, "tools", "fixtures"))
+    from fx_sd_variants import class_labels
+
+    def labels(n):
+        return class_labels(dict(unet.config), n, seed=n)
     b = Bundle()
     p = Probes(b, unet, "sd15.unet", [("runtime", 1e-5)])
     p.add("cfg_t999", 2, 8, 8, 999.0, seq=6, labels=labels(2))
