@@ -8,6 +8,15 @@ public struct UNetBlockSettings: Sendable {
     public var eps: Float
     public var timeEmbeddingNorm: ResnetBlock2D.TimeEmbeddingNorm
     public var useLinearProjection: Bool
+
+    public init(tembChannels: Int, groups: Int, eps: Float, timeEmbeddingNorm: ResnetBlock2D.TimeEmbeddingNorm,
+                useLinearProjection: Bool) {
+        self.tembChannels = tembChannels
+        self.groups = groups
+        self.eps = eps
+        self.timeEmbeddingNorm = timeEmbeddingNorm
+        self.useLinearProjection = useLinearProjection
+    }
 }
 
 /// The transformer part of a cross-attention block (`CrossAttnDownBlock2D`, `CrossAttnUpBlock2D`,
@@ -17,6 +26,13 @@ public struct UNetAttentionSettings: Sendable {
     public var transformerLayers: Int
     public var crossAttentionDim: Int
     public var onlyCrossAttention: Bool
+
+    public init(heads: Int, transformerLayers: Int, crossAttentionDim: Int, onlyCrossAttention: Bool) {
+        self.heads = heads
+        self.transformerLayers = transformerLayers
+        self.crossAttentionDim = crossAttentionDim
+        self.onlyCrossAttention = onlyCrossAttention
+    }
 
     func transformer(_ file: ModelFile, _ prefix: String, channels: Int, block: UNetBlockSettings) throws -> Transformer2DModel {
         guard heads > 0, channels >= heads else {
