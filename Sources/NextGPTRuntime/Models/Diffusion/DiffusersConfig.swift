@@ -37,13 +37,22 @@ public struct DiffusersConfig: @unchecked Sendable {
 
     public func has(_ key: String) -> Bool { present(key) != nil }
 
+    /// JSONSerialization gives numbers and true/false alike as NSNumber, and on Linux `0 is Bool`
+    /// and `1 is Bool` hold; only the booleans have the `char` type encoding.
+    static func isBoolean(_ value: Any) -> Bool {
+        guard let number = value as? NSNumber else { return value is Bool }
+        return String(cString: number.objCType) == "c"
+    }
+
+    static func isNumber(_ value: Any) -> Bool { value is NSNumber && !isBoolean(value) }
+
     public func int(_ key: String, default fallback: Int) throws -> Int {
         try optionalInt(key) ?? fallback
     }
 
     public func optionalInt(_ key: String) throws -> Int? {
         guard let value = present(key) else { return nil }
-        guard let number = value as? NSNumber, !(value is Bool), number.doubleValue == number.doubleValue.rounded() else {
+        guard let number = value as? NSNumber, !Self.isBoolean(value), number.doubleValue == number.doubleValue.rounded() else {
             throw FormatError(origin, "'\(key)' must be an integer, got \(value)")
         }
         return number.intValue
@@ -55,13 +64,13 @@ public struct DiffusersConfig: @unchecked Sendable {
 
     public func optionalDouble(_ key: String) throws -> Double? {
         guard let value = present(key) else { return nil }
-        guard let number = value as? NSNumber, !(value is Bool) else { throw FormatError(origin, "'\(key)' must be a number, got \(value)") }
+        guard let number = value as? NSNumber, !Self.isBoolean(value) else { throw FormatError(origin, "'\(key)' must be a number, got \(value)") }
         return number.doubleValue
     }
 
     public func bool(_ key: String, default fallback: Bool) throws -> Bool {
         guard let value = present(key) else { return fallback }
-        guard let flag = value as? Bool else { throw FormatError(origin, "'\(key)' must be true or false, got \(value)") }
+        guard Self.isBoolean(value), let flag = value as? Bool else { throw FormatError(origin, "'\(key)' must be true or false, got \(value)") }
         return flag
     }
 
@@ -83,7 +92,9 @@ public struct DiffusersConfig: @unchecked Sendable {
 
     public func ints(_ key: String, default fallback: [Int]) throws -> [Int] {
         guard let value = present(key) else { return fallback }
-        guard let list = value as? [NSNumber] else { throw FormatError(origin, "'\(key)' must be a list of integers, got \(value)") }
+        guard let list = value as? [NSNumber], list.allSatisfy(Self.isNumber) else {
+            throw FormatError(origin, "'\(key)' must be a list of integers, got \(value)")
+        }
         return list.map(\.intValue)
     }
 
@@ -91,8 +102,8 @@ public struct DiffusersConfig: @unchecked Sendable {
     /// with one entry per block (`attention_head_dim`, `cross_attention_dim`, `layers_per_block`…).
     public func perBlock(_ key: String, blocks: Int, default fallback: Int) throws -> [Int] {
         guard let value = present(key) else { return [Int](repeating: fallback, count: blocks) }
-        if let number = value as? NSNumber, !(value is Bool) { return [Int](repeating: number.intValue, count: blocks) }
-        guard let list = value as? [NSNumber], list.count == blocks else {
+        if let number = value as? NSNumber, !Self.isBoolean(value) { return [Int](repeating: number.intValue, count: blocks) }
+        guard let list = value as? [NSNumber], list.count == blocks, list.allSatisfy(Self.isNumber) else {
             throw FormatError(origin, "'\(key)' must be an integer or a list of \(blocks), got \(value)")
         }
         return list.map(\.intValue)
@@ -101,8 +112,8 @@ public struct DiffusersConfig: @unchecked Sendable {
     /// As `perBlock`, for flags (`only_cross_attention`).
     public func perBlockFlag(_ key: String, blocks: Int, default fallback: Bool) throws -> [Bool] {
         guard let value = present(key) else { return [Bool](repeating: fallback, count: blocks) }
-        if let flag = value as? Bool { return [Bool](repeating: flag, count: blocks) }
-        guard let list = value as? [Bool], list.count == blocks else {
+        if Self.isBoolean(value), let flag = value as? Bool { return [Bool](repeating: flag, count: blocks) }
+        guard let items = value as? [Any], items.count == blocks, items.allSatisfy(Self.isBoolean), let list = value as? [Bool] else {
             throw FormatError(origin, "'\(key)' must be true/false or a list of \(blocks), got \(value)")
         }
         return list

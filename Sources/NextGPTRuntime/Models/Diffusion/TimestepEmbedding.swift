@@ -1,0 +1,72 @@
+import Foundation
+import NextGPTCore
+
+/// The activations diffusers' `get_activation(name)` builds, as far as the UNet configs use them.
+public enum DiffusersActivation: String, Sendable {
+    case silu, swish, gelu, relu
+
+    /// `name` from config key `key`; an unknown name is an error naming the key.
+    public init(_ name: String, key: String, config: DiffusersConfig) throws {
+        guard let activation = DiffusersActivation(rawValue: name.lowercased()) else {
+            throw FormatError(config.origin, "'\(key)': activation '\(name)' is not supported (silu, swish, gelu, relu)")
+        }
+        self = activation
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        switch self {
+        case .silu, .swish: return Activations.silu(x)
+        case .gelu: return Activations.gelu(x)
+        case .relu: return Activations.relu(x)
+        }
+    }
+}
+
+/// diffusers `Timesteps`: the sinusoidal projection of (possibly fractional) timesteps, which
+/// diffusers casts to f32 before multiplying by the frequencies.
+public struct Timesteps: Sendable {
+    public let numChannels: Int
+    public let flipSinToCos: Bool
+    public let downscaleFreqShift: Float
+    public let scale: Float
+
+    public init(numChannels: Int, flipSinToCos: Bool, downscaleFreqShift: Float, scale: Float = 1) {
+        self.numChannels = numChannels
+        self.flipSinToCos = flipSinToCos
+        self.downscaleFreqShift = downscaleFreqShift
+        self.scale = scale
+    }
+
+    /// timesteps → [count, numChannels].
+    public func callAsFunction(_ timesteps: [Float]) -> Tensor {
+        Embeddings.getTimestepEmbedding(timesteps, dim: numChannels, flipSinToCos: flipSinToCos,
+                                        downscaleFreqShift: downscaleFreqShift, scale: scale)
+    }
+}
+
+/// diffusers `TimestepEmbedding`: `linear_1` → act → `linear_2` (→ optional `post_act`).
+public final class TimestepEmbedding: @unchecked Sendable {
+    let linear1: LinearLayer
+    let act: DiffusersActivation?
+    let linear2: LinearLayer
+    let postAct: DiffusersActivation?
+
+    public var inFeatures: Int { linear1.inFeatures }
+
+    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, timeEmbedDim: Int, outDim: Int? = nil,
+                act: DiffusersActivation? = .silu, postAct: DiffusersActivation? = nil) throws {
+        linear1 = try LinearLayer(file, "\(prefix).linear_1", out: timeEmbedDim, in: inChannels, hasBias: true)
+        linear2 = try LinearLayer(file, "\(prefix).linear_2", out: outDim ?? timeEmbedDim, in: timeEmbedDim, hasBias: true)
+        self.act = act
+        self.postAct = postAct
+    }
+
+    /// [N, in] → [N, out].
+    public func callAsFunction(_ sample: Tensor) -> Tensor {
+        var hidden = linear1(sample)
+        if let act { hidden = act(hidden) }
+        hidden = linear2(hidden)
+        if let postAct { hidden = postAct(hidden) }
+        return hidden
+    }
+}
