@@ -304,6 +304,27 @@ if sections.contains("attention") {
         print("L \(l) S \(s) heads \(heads) d \(d):  \(fmt(t * 1e3)) ms  \(fmt(flops / t / 1e9)) GFLOP/s  (sgemm peer \(fmt(peerSgemm())))")
     }
 }
+
+// ---------------------------------------------------------------- UNet evaluation (BENCH_MODEL=container.gguf)
+if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cString: $0) }) {
+    Kernels.threads = 2
+    let component = getenv("BENCH_COMPONENT").map { String(cString: $0) } ?? "sd15.unet"
+    let file = try! ModelFile(path: path)
+    let unet = try! UNet2DConditionModel(file, component: component)
+    let sizes = (getenv("BENCH_LATENTS").map { String(cString: $0) } ?? "32,64").split(separator: ",").compactMap { Int($0) }
+    print("\n== \(component) of \(path), batch 2 (classifier-free guidance), 2 threads: seconds per evaluation")
+    for size in sizes {
+        let sample = Tensor(shape: [2, 4, size, size]) { randomFloats($0.baseAddress!, $0.count) }
+        let context = Tensor(shape: [2, 77, 768]) { randomFloats($0.baseAddress!, $0.count) }
+        var times: [Double] = []
+        for _ in 0..<2 {
+            let t0 = now()
+            _ = try! unet(sample: sample, timestep: [500], encoderHiddenStates: context)
+            times.append(now() - t0)
+        }
+        print("latent \(size)×\(size) (\(size * 8)² pixels): \(times.map { String(format: "%.2f", $0) }.joined(separator: ", ")) s")
+    }
+}
 bwBuffer.deallocate()
 B.deallocate()
 print("\ndone")
