@@ -2,9 +2,9 @@ import CFFmpeg
 import Foundation
 
 /// Still images (JPEG and anything else libavformat's image demuxers know) decoded with
-/// libavcodec and converted to RGB24 by libswscale with full chroma interpolation and accurate
-/// rounding. JPEG IDCT and chroma upsampling differ from libjpeg's, so values can differ from
-/// Pillow's by a few levels.
+/// libavcodec. Full-range YCbCr pictures (JPEG) take libjpeg's colour path (JPEGColor); other
+/// pixel formats are converted to RGB24 by libswscale. The IDCT is libavcodec's, so JPEG values
+/// can still differ from Pillow's (libjpeg-turbo) by a level or two.
 public enum FFmpegImageDecoder {
     public static func read(path: String) throws -> RGBImage {
         var format: UnsafeMutablePointer<AVFormatContext>?
@@ -67,6 +67,20 @@ public enum FFmpegImageDecoder {
     private static func convert(_ frame: UnsafeMutablePointer<AVFrame>, path: String) throws -> RGBImage {
         let width = Int(frame.pointee.width), height = Int(frame.pointee.height)
         guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "empty picture") }
+        let shifts: (Int, Int)?
+        switch AVPixelFormat(frame.pointee.format) {
+        case AV_PIX_FMT_YUVJ420P: shifts = (1, 1)
+        case AV_PIX_FMT_YUVJ422P: shifts = (1, 0)
+        case AV_PIX_FMT_YUVJ444P: shifts = (0, 0)
+        default: shifts = nil
+        }
+        if let shifts, let y = frame.pointee.data.0, let cb = frame.pointee.data.1, let cr = frame.pointee.data.2 {
+            let l = frame.pointee.linesize
+            let planes = JPEGColor.Planes(
+                width: width, height: height, chromaShiftX: shifts.0, chromaShiftY: shifts.1,
+                y: (UnsafePointer(y), Int(l.0)), cb: (UnsafePointer(cb), Int(l.1)), cr: (UnsafePointer(cr), Int(l.2)))
+            return try RGBImage(width: width, height: height, pixels: JPEGColor.rgb(planes))
+        }
         let flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT
         guard let scaler = sws_getContext(
             Int32(width), Int32(height), AVPixelFormat(frame.pointee.format), Int32(width), Int32(height),

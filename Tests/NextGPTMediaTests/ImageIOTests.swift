@@ -55,8 +55,8 @@ final class ImageIOTests: XCTestCase {
             let worst = differences.max() ?? 0
             let mean = Double(differences.reduce(0, +)) / Double(differences.count)
             print(String(format: "JPEG %@: max |ours − Pillow| %d levels, mean %.3f", name, worst, mean))
-            XCTAssertLessThanOrEqual(worst, 8, name)
-            XCTAssertLessThanOrEqual(mean, 1.5, name)
+            XCTAssertLessThanOrEqual(worst, 4, name)
+            XCTAssertLessThanOrEqual(mean, 0.2, name)
         }
     }
 
