@@ -134,10 +134,14 @@ int nextgpt_png_write_rgb8(const char *path, const unsigned char *pixels, int wi
         text = calloc((size_t)text_count, sizeof(png_text));
         if (!text) png_error(png, "out of memory");
         for (int i = 0; i < text_count; i++) {
-            text[i].compression = PNG_TEXT_COMPRESSION_NONE;
+            /* tEXt holds Latin-1; values with other characters go in an iTXt chunk as UTF-8. */
+            int ascii = 1;
+            for (const unsigned char *c = (const unsigned char *)values[i]; *c; c++) ascii &= *c < 0x80;
+            text[i].compression = ascii ? PNG_TEXT_COMPRESSION_NONE : PNG_ITXT_COMPRESSION_NONE;
             text[i].key = (png_charp)keys[i];
             text[i].text = (png_charp)values[i];
-            text[i].text_length = strlen(values[i]);
+            text[i].text_length = ascii ? strlen(values[i]) : 0;
+            text[i].itxt_length = ascii ? 0 : strlen(values[i]);
         }
         png_set_text(png, info, text, text_count);
     }

@@ -30,7 +30,8 @@ public enum PNGImage {
         return try RGBImage(width: Int(width), height: Int(height), pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
     }
 
-    /// Writes 8-bit RGB with `tEXt` chunks in the given order (e.g. prompt, seed, steps). The file
+    /// Writes 8-bit RGB with text chunks in the given order (e.g. prompt, seed, steps): `tEXt` for
+    /// ASCII values, `iTXt` (UTF-8) for the others. The file
     /// is written beside its destination and renamed into place, so a failed write leaves nothing.
     public static func write(_ image: RGBImage, to path: String, text: [(key: String, value: String)] = []) throws {
         for (key, value) in text {
@@ -43,7 +44,6 @@ public enum PNGImage {
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).\(UUID().uuidString).tmp").path
         var error = [CChar](repeating: 0, count: 256)
-        // tEXt is Latin-1: characters beyond it are written as their UTF-8 bytes.
         let keys = text.map { strdup($0.key) }, values = text.map { strdup($0.value) }
         defer { (keys + values).forEach { free($0) } }
         let ok = image.pixels.withUnsafeBufferPointer { pixels in

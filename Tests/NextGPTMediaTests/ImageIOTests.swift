@@ -65,7 +65,7 @@ final class ImageIOTests: XCTestCase {
         let path = directory + "/out.png"
         let pixels = (0..<(5 * 3 * 3)).map { UInt8(($0 * 37) % 256) }
         let image = try RGBImage(width: 5, height: 3, pixels: pixels)
-        let text = [(key: "prompt", value: "a red fox, oil painting"), (key: "seed", value: "4294967301"), (key: "steps", value: "25")]
+        let text = [(key: "prompt", value: "a red fox, oil painting"), (key: "negative", value: "café ☕, blurry"), (key: "seed", value: "4294967301"), (key: "steps", value: "25")]
         try PNGImage.write(image, to: path, text: text)
         XCTAssertEqual(try PNGImage.read(path: path), image)
         let chunks = try PNGImage.textChunks(path: path)

@@ -11,7 +11,8 @@
 int nextgpt_png_decode_rgb8(const unsigned char *data, size_t size, unsigned char **pixels,
                             int *width, int *height, char *error, size_t error_size);
 
-/* Writes 8-bit RGB rows to an open path with tEXt chunks (Latin-1 keys of 1…79 bytes). */
+/* Writes 8-bit RGB rows to `path` with text chunks (keys of 1…79 ASCII bytes; ASCII values in
+   tEXt, other UTF-8 values in iTXt). */
 int nextgpt_png_write_rgb8(const char *path, const unsigned char *pixels, int width, int height,
                            const char *const *keys, const char *const *values, int text_count,
                            char *error, size_t error_size);
