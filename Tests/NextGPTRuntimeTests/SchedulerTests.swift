@@ -34,11 +34,7 @@ final class SchedulerTests: XCTestCase {
         let rollout = (meta["rollout"] as! NSNumber).intValue
         let strength = (meta["strength"] as? NSNumber)?.doubleValue
 
-        var scheduler = try Scheduler.from(config: SchedulerConfig(dictionary: config, as: override))
-        if var ddim = scheduler as? DDIMScheduler {
-            ddim.eta = eta
-            scheduler = ddim
-        }
+        var scheduler = try Scheduler.from(config: SchedulerConfig(dictionary: config, as: override), eta: eta)
         try scheduler.setTimesteps(steps)
 
         let expectTimesteps = try tensor(file, "\(name).timesteps").values.map(Double.init)

@@ -42,26 +42,27 @@ extension DiffusionScheduler {
 /// Makes a scheduler from a pipeline's scheduler config, optionally swapping the class as
 /// `XScheduler.from_config(pipe.scheduler.config)` does.
 public enum Scheduler {
-    public static func from(config json: String, override: SchedulerKind? = nil) throws -> any DiffusionScheduler {
-        try from(config: SchedulerConfig(json: json, as: override))
+    /// `eta` is the pipeline's DDIM `eta` (ignored by the other schedulers, as diffusers ignores it).
+    public static func from(config json: String, override: SchedulerKind? = nil, eta: Float = 0) throws -> any DiffusionScheduler {
+        try from(config: SchedulerConfig(json: json, as: override), eta: eta)
     }
 
-    public static func from(config: SchedulerConfig) throws -> any DiffusionScheduler {
+    public static func from(config: SchedulerConfig, eta: Float = 0) throws -> any DiffusionScheduler {
         switch config.kind {
         case .pndm: return PNDMScheduler(config: config)
-        case .ddim: return DDIMScheduler(config: config)
+        case .ddim: return DDIMScheduler(config: config, eta: eta)
         case .euler: return EulerDiscreteScheduler(config: config)
         case .eulerAncestral: return EulerAncestralDiscreteScheduler(config: config)
         }
     }
 
     /// From a container's `<pipeline>.scheduler.config` metadata (e.g. pipeline `sd15`).
-    public static func from(file: ModelFile, pipeline: String, override: SchedulerKind? = nil) throws -> any DiffusionScheduler {
+    public static func from(file: ModelFile, pipeline: String, override: SchedulerKind? = nil, eta: Float = 0) throws -> any DiffusionScheduler {
         let key = "\(pipeline).scheduler.config"
         guard let value = file.metadata[key], case .string(let json) = value else {
             throw SchedulerError.badConfig("container has no string metadata \(key)")
         }
-        return try from(config: json, override: override)
+        return try from(config: json, override: override, eta: eta)
     }
 }
 
