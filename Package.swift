@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "NextGPTConvert", targets: ["NextGPTConvert"]),
         .library(name: "NextGPTKernels", targets: ["NextGPTKernels"]),
         .library(name: "NextGPTRuntime", targets: ["NextGPTRuntime"]),
+        .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,6 +52,12 @@ let package = Package(
             name: "NextGPTRuntime",
             dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels", "COpenBLAS"]),
 
+        // libpng calls whose longjmp error path must stay in C.
+        .target(name: "CImageShims", dependencies: ["CPNG"]),
+
+        // Image files: PNG (libpng) and everything else through FFmpeg; VAE tensor conversions.
+        .target(name: "NextGPTMedia", dependencies: ["NextGPTRuntime", "CImageShims", "CPNG", "CFFmpeg"]),
+
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
             name: "nextgpt-bench",
@@ -59,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "nextgpt",
             dependencies: [
-                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTRuntime",
+                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTRuntime", "NextGPTMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -69,6 +76,7 @@ let package = Package(
         .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
         .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels"]),
         .testTarget(name: "NextGPTModelsTests", dependencies: ["NextGPTRuntime", "NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
+        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTRuntime", "CImageShims"]),
         .testTarget(name: "NextGPTRuntimeTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
     ],
     swiftLanguageModes: [.v5]
