@@ -6,7 +6,8 @@ extension Convolution {
     /// (quantized convolutions are stored that way). Output positions are gathered into patch
     /// rows ("im2row": one row of C·kh·kw values per output position, a bounded tile at a time)
     /// and multiplied by `Matmul`, which picks integer kernels or dequantized panels + sgemm by
-    /// batch; the [positions, O] tile is then written back channel-major.
+    /// batch (`Linear.matmulPath` forces one, as for linear layers); the [positions, O] tile is
+    /// then written back channel-major.
     public static func conv2d(_ x: Tensor, matrix: WeightMatrix, kernel: [Int], bias: Tensor?,
                               stride: [Int] = [1, 1], padding: [Int] = [0, 0]) -> Tensor {
         precondition(x.rank == 4 && kernel.count == 2 && matrix.columns == x.shape[1] * kernel[0] * kernel[1],
@@ -31,7 +32,7 @@ extension Convolution {
                     while p0 < p {
                         let count = min(tile, p - p0)
                         geometry.gather(input, first: p0, count: count, into: rows)
-                        Matmul.multiply(matrix, rows, batch: count, into: products)
+                        Matmul.multiply(matrix, rows, batch: count, into: products, path: Linear.matmulPath)
                         scatterChannelMajor(products, count: count, channels: o, bias: bias, into: y + b * o * p + p0, stride: p)
                         p0 += count
                     }

@@ -106,7 +106,7 @@ public struct VerifyReport: Sendable {
 
 extension VerifyCalls {
     /// Op-level calls and model calls.
-    public static var allCalls: [VerifyCall] { all + VerifyLlamaCalls.all }
+    public static var allCalls: [VerifyCall] { all + VerifyLlamaCalls.all + VerifyVAECalls.all }
     static let everything: [String: VerifyCall] = Dictionary(uniqueKeysWithValues: allCalls.map { ($0.name, $0) })
 }
 

@@ -37,13 +37,22 @@ public struct DiffusersConfig: @unchecked Sendable {
 
     public func has(_ key: String) -> Bool { present(key) != nil }
 
+    /// JSON true/false. `value is Bool` cannot tell: swift-corelibs-foundation bridges every
+    /// NSNumber holding 0 or 1 to Bool, so JSON's `1` would pass for a flag. JSONSerialization
+    /// gives booleans as char-typed NSNumbers ("c"), integers as "i"/"q", reals as "d".
+    static func isBoolean(_ value: Any) -> Bool {
+        if type(of: value) == Bool.self { return true }
+        guard let number = value as? NSNumber else { return false }
+        return String(cString: number.objCType) == "c"
+    }
+
     public func int(_ key: String, default fallback: Int) throws -> Int {
         try optionalInt(key) ?? fallback
     }
 
     public func optionalInt(_ key: String) throws -> Int? {
         guard let value = present(key) else { return nil }
-        guard let number = value as? NSNumber, !(value is Bool), number.doubleValue == number.doubleValue.rounded() else {
+        guard let number = value as? NSNumber, !Self.isBoolean(value), number.doubleValue == number.doubleValue.rounded() else {
             throw FormatError(origin, "'\(key)' must be an integer, got \(value)")
         }
         return number.intValue
@@ -55,7 +64,7 @@ public struct DiffusersConfig: @unchecked Sendable {
 
     public func optionalDouble(_ key: String) throws -> Double? {
         guard let value = present(key) else { return nil }
-        guard let number = value as? NSNumber, !(value is Bool) else { throw FormatError(origin, "'\(key)' must be a number, got \(value)") }
+        guard let number = value as? NSNumber, !Self.isBoolean(value) else { throw FormatError(origin, "'\(key)' must be a number, got \(value)") }
         return number.doubleValue
     }
 
@@ -91,7 +100,7 @@ public struct DiffusersConfig: @unchecked Sendable {
     /// with one entry per block (`attention_head_dim`, `cross_attention_dim`, `layers_per_block`…).
     public func perBlock(_ key: String, blocks: Int, default fallback: Int) throws -> [Int] {
         guard let value = present(key) else { return [Int](repeating: fallback, count: blocks) }
-        if let number = value as? NSNumber, !(value is Bool) { return [Int](repeating: number.intValue, count: blocks) }
+        if let number = value as? NSNumber, !Self.isBoolean(value) { return [Int](repeating: number.intValue, count: blocks) }
         guard let list = value as? [NSNumber], list.count == blocks else {
             throw FormatError(origin, "'\(key)' must be an integer or a list of \(blocks), got \(value)")
         }
