@@ -4,7 +4,8 @@ import NextGPTRuntime
 import XCTest
 
 /// `AutoencoderKL` against diffusers 0.42: every bundle made by tools/references/bundle_vae.py
-/// (the sd15 fixture at f32, f16, q8_0; every Tests/Fixtures/sd-variants VAE at f32), each run on
+/// (the sd15 fixture at f32, f16, q8_0; every Tests/Fixtures/sd-variants VAE and the AudioLDM and
+/// ZeroScope fixtures' VAEs at f32), each run on
 /// the container its recipe makes.
 final class VAETests: XCTestCase {
     static let folder = ModelsTestSupport.temporaryDirectory()
@@ -32,6 +33,8 @@ final class VAETests: XCTestCase {
     func testWithoutQuantConvolutions() throws { try run("vae-noquant-f32") }
     func testWithoutMidBlockAttention() throws { try run("vae-noattn-f32") }
     func testLegacyAttentionNames() throws { try run("vae-legacy-f32") }
+    func testAudioLDMFixture() throws { try run("vae-audioldm-f32") }
+    func testZeroScopeFixture() throws { try run("vae-zeroscope-f32") }
 
     /// The converter stores the legacy `query/key/value/proj_attn` under the current names.
     func testLegacyNamesAreStoredModern() throws {

@@ -3,7 +3,8 @@
 float32 on the CPU, decoding and encoding the committed VAE fixtures:
 
 - `Tests/Fixtures/sd15` (legacy `.bin` attention names) at f32, f16 and q8_0;
-- every `Tests/Fixtures/sd-variants/vae-*` folder at f32.
+- every `Tests/Fixtures/sd-variants/vae-*` folder at f32;
+- the AudioLDM (1 channel, 8 latents) and ZeroScope fixtures' VAEs at f32.
 
 Probes (calls `vae_decode`, `vae_encode`, formats/reference-bundle.md): decode of 2×C×8×8 and odd
 9×7 latents, encode of a 64×64 and odd 72×56 and 37×29 images (mean, logvar; sample = mean + std·noise
@@ -33,12 +34,14 @@ sys.path.insert(0, HERE)
 from bundle_lib import Bundle, load_container_weights  # noqa: E402
 
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "references", "bundles", "sd")
-COMPONENT = "sd15.vae"
 
-# (bundle name, pipeline folder, container types)
-CASES = [("vae-sd15", "Tests/Fixtures/sd15", ["f32", "f16", "q8_0"])] + [
-    (name, f"Tests/Fixtures/sd-variants/{name}", ["f32"])
+# (bundle name, convert flag, pipeline folder, container types); the component is `<pipeline>.vae`.
+CASES = [("vae-sd15", "--sd15", "Tests/Fixtures/sd15", ["f32", "f16", "q8_0"])] + [
+    (name, "--sd15", f"Tests/Fixtures/sd-variants/{name}", ["f32"])
     for name in ["vae-3level", "vae-noquant", "vae-noattn", "vae-legacy"]
+] + [
+    ("vae-audioldm", "--audioldm", "Tests/Fixtures/audioldm", ["f32"]),
+    ("vae-zeroscope", "--zeroscope", "Tests/Fixtures/zeroscope", ["f32"]),
 ]
 # rel L2 bars: f32 and f16 weights run f32 arithmetic on exactly the reference weights; q8_0
 # convolutions run with 8-bit activations in the integer kernels for small position tiles (the
@@ -48,15 +51,15 @@ TOLERANCE = {"f32": 1e-5, "f16": 1e-5, "q8_0": 2e-2}
 EXACT = 1e-5
 
 
-def convert(nextgpt, folder, qtype, out):
-    subprocess.run([nextgpt, "convert", "--sd15", folder, "--type", qtype, "--no-source-hash", "-o", out],
+def convert(nextgpt, flag, folder, qtype, out):
+    subprocess.run([nextgpt, "convert", flag, folder, "--type", qtype, "--no-source-hash", "-o", out],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def load_vae(folder, container):
+def load_vae(folder, container, component):
     from diffusers import AutoencoderKL
     vae = AutoencoderKL.from_pretrained(os.path.join(ROOT, folder, "vae"), torch_dtype=torch.float32).eval()
-    _, missing = load_container_weights(vae, container, COMPONENT)
+    _, missing = load_container_weights(vae, container, component)
     assert not missing, f"container lacks {missing}"
     return vae
 
@@ -69,10 +72,11 @@ def set_tiling(vae, sample_size=None):
     vae.tile_latent_min_size = int(size / (2 ** (len(vae.config.block_out_channels) - 1)))
 
 
-def make_bundle(nextgpt, name, folder, qtype, tmp):
+def make_bundle(nextgpt, name, flag, folder, qtype, tmp):
     container = os.path.join(tmp, f"{name}-{qtype}.gguf")
-    convert(nextgpt, folder, qtype, container)
-    vae = load_vae(folder, container)
+    convert(nextgpt, flag, folder, qtype, container)
+    component = flag[2:] + ".vae"
+    vae = load_vae(folder, container, component)
     cfg = vae.config
     factor = 2 ** (len(cfg.block_out_channels) - 1)
     latent, channels = cfg.latent_channels, cfg.in_channels
@@ -82,10 +86,10 @@ def make_bundle(nextgpt, name, folder, qtype, tmp):
     quantized = qtype not in ("f32", "f16")
 
     def probe(name, call, args, inputs, expect):
-        b.probe(name, COMPONENT, call, args, inputs, expect, rel_l2=tol)
+        b.probe(name, component, call, args, inputs, expect, rel_l2=tol)
         if quantized:
             recorded = b.probes[-1]
-            b.probe(f"{name}_f32_activations", COMPONENT, call, dict(args, activations="f32"), dict(recorded["inputs"]),
+            b.probe(f"{name}_f32_activations", component, call, dict(args, activations="f32"), dict(recorded["inputs"]),
                     dict(recorded["expect"]), rel_l2=EXACT)
 
     def randn(*shape):
@@ -128,7 +132,7 @@ def make_bundle(nextgpt, name, folder, qtype, tmp):
         vae.disable_tiling()
 
     path = os.path.join(OUT, f"{name}-{qtype}.safetensors")
-    b.save(path, {"nextgpt.reference.convert": json.dumps(["--sd15", folder, "--type", qtype]),
+    b.save(path, {"nextgpt.reference.convert": json.dumps([flag, folder, "--type", qtype]),
                   "nextgpt.reference.generator": "tools/references/bundle_vae.py",
                   "nextgpt.reference.torch": torch.__version__})
     return path
@@ -142,11 +146,11 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, folder, types in CASES:
+        for name, flag, folder, types in CASES:
             if args.only and not name.startswith(args.only):
                 continue
             for qtype in types:
-                path = make_bundle(os.path.abspath(args.nextgpt), name, folder, qtype, tmp)
+                path = make_bundle(os.path.abspath(args.nextgpt), name, flag, folder, qtype, tmp)
                 print(path, f"{os.path.getsize(path) / 1024:.0f} KB")
 
 
