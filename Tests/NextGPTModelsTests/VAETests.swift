@@ -56,6 +56,8 @@ final class VAETests: XCTestCase {
         XCTAssertTrue(vae.config.useQuantConv && vae.config.usePostQuantConv && vae.config.midBlockAddAttention)
         XCTAssertEqual(vae.tiling(), VAETiling(sampleSize: 16, downscaleFactor: 2))
         XCTAssertEqual(vae.tiling().latentSize, 8)
+        XCTAssertTrue(vae.config.canEncode(side: 2) && vae.config.canEncode(side: 37))
+        XCTAssertFalse(vae.config.canEncode(side: 1))
     }
 
     func testUnsupportedBlockTypeIsAClearError() throws {

@@ -31,6 +31,9 @@ enum VerifyVAECalls {
         let vae = try AutoencoderKL(ctx.model, component: ctx.probe.component)
         let image = try ctx.input("image")
         try check(image, channels: vae.config.inChannels, name: "image")
+        guard vae.config.canEncode(side: image.shape[2]), vae.config.canEncode(side: image.shape[3]) else {
+            throw ProbeError("input 'image' \(image.shape) is too small for \(vae.config.blockOutChannels.count) encoder levels")
+        }
         let tiling = try tiling(ctx, vae)
         let posterior = try withActivations(ctx) { tiling.map { vae.encodeTiled(image, tiling: $0) } ?? vae.encode(image) }
         var outputs = ["mean": posterior.mean, "logvar": posterior.logvar]

@@ -23,6 +23,17 @@ public struct AutoencoderKLConfig: Sendable {
     /// The resolution factor between image and latents: 2^(levels − 1).
     public var downscaleFactor: Int { 1 << (blockOutChannels.count - 1) }
 
+    /// Whether an image side survives the encoder: each downsampling pads one row/column and takes
+    /// a stride-2 3×3 window, so it needs ≥ 2 positions and leaves ⌈side/2⌉.
+    public func canEncode(side: Int) -> Bool {
+        var side = side
+        for _ in 1..<blockOutChannels.count {
+            guard side >= 2 else { return false }
+            side = (side + 1) / 2
+        }
+        return side >= 1
+    }
+
     public init(_ config: DiffusersConfig) throws {
         inChannels = try config.int("in_channels", default: 3)
         outChannels = try config.int("out_channels", default: 3)
@@ -141,7 +152,8 @@ public final class AutoencoderKL: @unchecked Sendable {
             ? try Conv2d(file, "\(component).post_quant_conv", in: latent, out: latent, kernel: 1) : nil
     }
 
-    /// `vae.encode(image).latent_dist` for image [N, in, H, W] in [−1, 1] (any H, W ≥ 1).
+    /// `vae.encode(image).latent_dist` for image [N, in, H, W] in [−1, 1], any H, W that
+    /// `config.canEncode(side:)` accepts (≥ 2^(levels−2) + 1; odd sizes are fine).
     public func encode(_ image: Tensor) -> DiagonalGaussianDistribution {
         DiagonalGaussianDistribution(moments: moments(image))
     }
