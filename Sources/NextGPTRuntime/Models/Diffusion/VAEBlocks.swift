@@ -1,0 +1,86 @@
+import Foundation
+import NextGPTCore
+
+/// diffusers `DownEncoderBlock2D` (models/unets/unet_2d_blocks.py): `resnets` without time
+/// embedding, then (except in the last block) `downsamplers.0`, which the VAE encoder builds with
+/// `downsample_padding=0` (pad bottom/right, stride-2 convolution).
+public final class DownEncoderBlock2D: @unchecked Sendable {
+    let resnets: [ResnetBlock2D]
+    let downsampler: Downsample2D?
+
+    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, out outChannels: Int, layers: Int, groups: Int,
+                eps: Float, addDownsample: Bool, downsamplePadding: Int) throws {
+        resnets = try (0..<layers).map { i in
+            try ResnetBlock2D(file, "\(prefix).resnets.\(i)", in: i == 0 ? inChannels : outChannels, out: outChannels,
+                              tembChannels: nil, groups: groups, eps: eps)
+        }
+        downsampler = addDownsample
+            ? try Downsample2D(file, "\(prefix).downsamplers.0", channels: outChannels, padding: downsamplePadding) : nil
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        var hidden = input
+        for resnet in resnets { hidden = resnet(hidden, temb: nil) }
+        if let downsampler { hidden = downsampler(hidden) }
+        return hidden
+    }
+}
+
+/// diffusers `UpDecoderBlock2D`: `resnets` without time embedding, then (except in the last
+/// block) `upsamplers.0` (nearest ×2 + 3×3 convolution).
+public final class UpDecoderBlock2D: @unchecked Sendable {
+    let resnets: [ResnetBlock2D]
+    let upsampler: Upsample2D?
+
+    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, out outChannels: Int, layers: Int, groups: Int,
+                eps: Float, addUpsample: Bool) throws {
+        resnets = try (0..<layers).map { i in
+            try ResnetBlock2D(file, "\(prefix).resnets.\(i)", in: i == 0 ? inChannels : outChannels, out: outChannels,
+                              tembChannels: nil, groups: groups, eps: eps)
+        }
+        upsampler = addUpsample ? try Upsample2D(file, "\(prefix).upsamplers.0", channels: outChannels) : nil
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        var hidden = input
+        for resnet in resnets { hidden = resnet(hidden, temb: nil) }
+        if let upsampler { hidden = upsampler(hidden) }
+        return hidden
+    }
+}
+
+/// diffusers `UNetMidBlock2D` as the VAE builds it (one layer, `resnet_time_scale_shift="default"`,
+/// no time embedding): `resnets.0`, then `attentions.0` (GroupNorm + self-attention + residual;
+/// absent with `mid_block_add_attention=false`) and `resnets.1`. The attention has
+/// `in_channels / attention_head_dim` heads of `attention_head_dim`, which the VAE sets to the
+/// channel count: one head.
+public final class UNetMidBlock2D: @unchecked Sendable {
+    let resnets: [ResnetBlock2D]
+    let attentions: [CrossAttention?]
+
+    public init(_ file: ModelFile, _ prefix: String, channels: Int, groups: Int, eps: Float, addAttention: Bool,
+                attentionHeadDim: Int? = nil, layers: Int = 1) throws {
+        let headDim = attentionHeadDim ?? channels
+        guard headDim > 0, channels % headDim == 0 else {
+            throw FormatError(file.container.file.path, tensor: "\(prefix).attentions.0.to_q.weight",
+                              "\(channels) channels do not split into heads of \(headDim)")
+        }
+        resnets = try (0...layers).map { i in
+            try ResnetBlock2D(file, "\(prefix).resnets.\(i)", in: channels, out: channels, tembChannels: nil, groups: groups, eps: eps)
+        }
+        attentions = try (0..<layers).map { i in
+            guard addAttention else { return nil }
+            return try CrossAttention(file, "\(prefix).attentions.\(i)", queryDim: channels, heads: channels / headDim,
+                                      dimHead: headDim, bias: true, normGroups: groups, eps: eps, residualConnection: true)
+        }
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        var hidden = resnets[0](input, temb: nil)
+        for (attention, resnet) in zip(attentions, resnets.dropFirst()) {
+            if let attention { hidden = attention.spatial(hidden) }
+            hidden = resnet(hidden, temb: nil)
+        }
+        return hidden
+    }
+}
