@@ -14,13 +14,14 @@
 # 4. out/bench/bench_sd.jsonl, then the table of tools/bench/summarize_sd_bench.py
 # Run it on an otherwise idle machine. Environment: PYTHON (default /work/venv/bin/python or
 # tools/.venv/bin/python), OUT (out/bench), SCRATCH (swift scratch path, .build), THREADS (2), CFG (7.5),
-# NEXTGPT (a prebuilt nextgpt binary: no swift build).
+# NEXTGPT (a prebuilt nextgpt binary: no swift build), SDCPP_SAMPLER (euler; ipndm is its PNDM-like one).
 set -eu
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/bench}
 SCRATCH=${SCRATCH:-.build}
 THREADS=${THREADS:-2}
 CFG=${CFG:-7.5}
+SDCPP_SAMPLER=${SDCPP_SAMPLER:-euler}
 PYTHON=${PYTHON:-$( [ -x /work/venv/bin/python ] && echo /work/venv/bin/python || echo tools/.venv/bin/python )}
 SIZES=256,512
 STEPS=3
@@ -109,12 +110,12 @@ while [ "$round" -le "$REPEAT" ]; do
             for p in $PEER_TYPES; do
                 measure --runtime sd.cpp --type "$p" --size "$s" -- \
                     "$PYTHON" tools/bench/sdcpp_sd_bench.py -m "$WEIGHTS/sd15-full.safetensors" --wtype "$p" \
-                    --size "$s" --steps "$STEPS" --threads "$THREADS" --cfg "$CFG" --prompt "$PROMPT" \
+                    --sample-method "$SDCPP_SAMPLER" --size "$s" --steps "$STEPS" --threads "$THREADS" --cfg "$CFG" --prompt "$PROMPT" \
                     -o "$OUT/sd-sdcpp-$p-$s.png" --log "$OUT/sd-sdcpp-$p-$s.log"
                 if [ "$PEER_FLASH" = 1 ]; then
                     measure --runtime sd.cpp+fa --type "$p" --size "$s" -- \
                         "$PYTHON" tools/bench/sdcpp_sd_bench.py -m "$WEIGHTS/sd15-full.safetensors" --wtype "$p" \
-                        --size "$s" --steps "$STEPS" --threads "$THREADS" --cfg "$CFG" --prompt "$PROMPT" --flash-attn \
+                        --sample-method "$SDCPP_SAMPLER" --size "$s" --steps "$STEPS" --threads "$THREADS" --cfg "$CFG" --prompt "$PROMPT" --flash-attn \
                         -o "$OUT/sd-sdcpp-fa-$p-$s.png" --log "$OUT/sd-sdcpp-fa-$p-$s.log"
                 fi
             done

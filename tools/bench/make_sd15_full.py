@@ -19,7 +19,7 @@ The tokenizer is CLIP's real BPE (49408 tokens) when `bpe_simple_vocab_16e6.txt.
 imagebind and open_clip packages ship it); otherwise the committed tiny tokenizer padded with synthetic
 tokens up to 49408, `<|startoftext|>` 49406 and `<|endoftext|>` 49407 as in CLIP.
 
-    /work/venv/bin/python tools/bench/make_sd15_full.py out/bench/sd15-full [--seed 0] [--check]
+    /work/venv/bin/python tools/bench/make_sd15_full.py out/bench/sd15-full [--seed 0] [--check | --check-only]
 """
 
 import argparse
@@ -180,11 +180,12 @@ def write_tokenizer(folder):
 # --- sanity check ---------------------------------------------------------------------------------
 
 def check(folder):
-    """One CFG step at 256x256 through the diffusers pipeline; prints the sizes of what flows."""
+    """Two CFG steps at 256x256 through the diffusers pipeline; prints the sizes of what flows."""
     from diffusers import StableDiffusionPipeline
     torch.set_num_threads(2)
     pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, safety_checker=None)
-    seen = {}
+    seen, predictions = {}, []
+    pipe.unet.register_forward_hook(lambda module, inputs, output: predictions.append(output[0].detach().clone()))
 
     def on_step(p, i, t, kwargs):
         seen[i] = kwargs["latents"].clone()
@@ -194,6 +195,9 @@ def check(folder):
         image = pipe("a photograph of an astronaut riding a horse", num_inference_steps=2, height=256, width=256,
                      guidance_scale=7.5, generator=torch.Generator().manual_seed(0), output_type="np",
                      callback_on_step_end=on_step).images
+    for i, eps in enumerate(predictions):
+        print(f"UNet call {i}: noise prediction std {eps.std():.3f} max|x| {eps.abs().max():.3f} "
+              f"uncond-cond rms {(eps[0] - eps[1]).pow(2).mean().sqrt():.3f}")
     for i, lat in seen.items():
         print(f"latents after step {i}: std {lat.std():.3f} max|x| {lat.abs().max():.3f} finite {torch.isfinite(lat).all().item()}")
     print(f"image: mean {image.mean():.3f} std {image.std():.3f} finite {bool((image == image).all())}")
@@ -203,9 +207,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", nargs="?", default=os.path.join(REPO, "out", "bench", "sd15-full"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--check", action="store_true", help="afterwards run one diffusers step at 256² and print stats")
+    ap.add_argument("--check", action="store_true", help="afterwards run two diffusers steps at 256² and print stats")
+    ap.add_argument("--check-only", action="store_true", help="only the check, on an existing OUT")
     args = ap.parse_args()
     folder = os.path.join(args.out, "diffusers")
+    if args.check_only:
+        return check(folder)
     for sub in ("unet", "vae", "text_encoder", "scheduler"):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     torch.set_num_threads(2)
