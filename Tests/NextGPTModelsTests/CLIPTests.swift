@@ -77,17 +77,7 @@ final class CLIPTests: XCTestCase {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("clip-") && $0.hasSuffix(".safetensors") }.sorted()
         XCTAssertEqual(names.count, 8, "CLIP bundles in \(dir)")
         for name in names {
-            let path = "\(dir)/\(name)"
-            let bundle = try ReferenceBundle(path: path)
-            let container = try ModelsTestSupport.container(for: bundle, in: Self.folder)
-            let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle)
-            XCTAssertGreaterThanOrEqual(report.results.count, 6, name)
-            for result in report.results {
-                XCTAssertNil(result.error, "\(name): \(result.probe.name): \(result.error ?? "")")
-                for output in result.outputs {
-                    XCTAssertTrue(output.passed, "\(name): \(result.probe.name).\(output.output): rel L2 \(output.relL2)")
-                }
-            }
+            try ModelsTestSupport.verify(bundle: "sd/\(name.replacingOccurrences(of: ".safetensors", with: ""))", in: Self.folder, minimumProbes: 6)
         }
     }
 

@@ -51,4 +51,24 @@ enum ModelsTestSupport {
         _ = try Converter.convert(plan, options: conversion, to: path) { _ in }
         return path
     }
+
+    /// Runs every probe of `bundles/<name>.safetensors` on the container its recipe makes (kept
+    /// in `folder` between tests) and requires each to pass; returns the report for extra checks.
+    @discardableResult
+    static func verify(bundle name: String, in folder: String, minimumProbes: Int = 1,
+                       file: StaticString = #filePath, line: UInt = #line) throws -> VerifyReport {
+        let bundle = try ReferenceBundle(path: "\(bundles)/\(name).safetensors")
+        let container = try container(for: bundle, in: folder)
+        let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle)
+        XCTAssertGreaterThanOrEqual(report.results.count, minimumProbes, "probes in \(name)", file: file, line: line)
+        for result in report.results {
+            XCTAssertNil(result.error, "\(name): \(result.probe.name): \(result.error ?? "")", file: file, line: line)
+            for output in result.outputs {
+                XCTAssertTrue(output.passed, "\(name): \(result.probe.name).\(output.output): rel L2 \(output.relL2), cosine \(output.cosine), PSNR \(output.psnr)",
+                              file: file, line: line)
+            }
+        }
+        return report
+    }
 }
+

@@ -10,19 +10,7 @@ final class UNetTests: XCTestCase {
     static let folder = ModelsTestSupport.temporaryDirectory()
 
     func run(_ names: [String]) throws {
-        for name in names {
-            let path = "\(ModelsTestSupport.bundles)/sd/\(name).safetensors"
-            let bundle = try ReferenceBundle(path: path)
-            let container = try ModelsTestSupport.container(for: bundle, in: Self.folder)
-            let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle)
-            XCTAssertGreaterThanOrEqual(report.results.count, 3, name)
-            for result in report.results {
-                XCTAssertNil(result.error, "\(name): \(result.probe.name): \(result.error ?? "")")
-                for output in result.outputs {
-                    XCTAssertTrue(output.passed, "\(name): \(result.probe.name).\(output.output): rel L2 \(output.relL2), cosine \(output.cosine)")
-                }
-            }
-        }
+        for name in names { try ModelsTestSupport.verify(bundle: "sd/\(name)", in: Self.folder, minimumProbes: 3) }
     }
 
     func testSD15MatchesDiffusers() throws {

@@ -12,15 +12,9 @@ final class VAETests: XCTestCase {
     static let directory = "\(ModelsTestSupport.bundles)/sd"
 
     func run(_ name: String) throws {
-        let path = "\(Self.directory)/\(name).safetensors"
-        let bundle = try ReferenceBundle(path: path)
-        let container = try ModelsTestSupport.container(for: bundle, in: Self.folder)
-        let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle)
-        XCTAssertGreaterThanOrEqual(report.results.count, 9, "probes in \(name)")
+        let report = try ModelsTestSupport.verify(bundle: "sd/\(name)", in: Self.folder, minimumProbes: 9)
         for result in report.results {
-            XCTAssertNil(result.error, "\(name): \(result.probe.name): \(result.error ?? "")")
             for output in result.outputs {
-                XCTAssertTrue(output.passed, "\(name): \(result.probe.name).\(output.output): rel L2 \(output.relL2)")
                 print("VAE parity \(name) \(result.probe.name).\(output.output): rel L2 \(String(format: "%.2e", output.relL2)), max |Δ| \(String(format: "%.2e", output.maxAbs))")
             }
         }

@@ -29,7 +29,7 @@ from bundle_lib import Bundle, container_weights  # noqa: E402
 
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "references", "bundles", "sd")
 FIXTURE = "Tests/Fixtures/sd15"
-TYPES = ["f32", "q8_0"]
+TYPES = ["f32", "q8_0", "q4_0"]
 SCHEDULERS = {
     "pndm": "PNDMScheduler",
     "ddim": "DDIMScheduler",
@@ -81,7 +81,8 @@ def make_bundle(nextgpt, qtype, tmp):
     default_scheduler = pipe.scheduler
     b = Bundle()
     exact = qtype == "f32"
-    tol = dict(rel_l2=1e-2, psnr=60) if exact else dict(rel_l2=0.5, psnr=20)
+    # quantized: diffusers runs the same (dequantized) weights; the gap is the 8-bit activations
+    tol = dict(rel_l2=1e-2, psnr=60) if exact else dict(rel_l2=0.1, psnr=30)
     cases = []
     for name in SCHEDULERS:
         cases.append((f"txt2img_{name}_seed", name, dict(steps=4, guidance_scale=7.5, height=16, width=16, seed=7), None))
