@@ -14,7 +14,8 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt verify-file nextgpt-q4_0.gguf
           nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: Hello ### Assistant:" --stop "###"
           nextgpt export-llama-gguf -m nextgpt-q4_0.gguf -o vicuna-nextgpt-q4_0.gguf   # for llama.cpp
+          nextgpt sd -m nextgpt-q4_0.gguf -p "a red fox in the snow" --steps 20 --seed 1 -o fox.png
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self, BenchCommand.self, ExportLlamaCommand.self])
+                      GenerateCommand.self, ChatCommand.self, SDCommand.self, BenchCommand.self, ExportLlamaCommand.self])
 }

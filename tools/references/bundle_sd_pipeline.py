@@ -109,6 +109,24 @@ def make_bundle(nextgpt, qtype, tmp):
         if given is not None:
             inputs["latents"] = b.tensor(f"{probe}.latents", given)
         b.probe(probe, "sd15.unet", "txt2img", call_args, inputs, {"image": image}, **tol)
+    # img2img: StableDiffusionImg2ImgPipeline over the same components, the init image given as a
+    # tensor in [-1, 1] (what its VaeImageProcessor makes of a picture); strength 0.6 of 5 steps.
+    from diffusers import StableDiffusionImg2ImgPipeline
+    init = torch.rand((1, 3, 24, 16), generator=torch.Generator("cpu").manual_seed(5)) * 2 - 1
+    for scheduler in ("pndm", "euler-a"):
+        pipe.scheduler = default_scheduler
+        if scheduler != "pndm":
+            with_scheduler(pipe, diffusers, scheduler)
+        img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
+        img2img.set_progress_bar_config(disable=True)
+        args = dict(steps=5, guidance_scale=7.5, strength=0.6, seed=21)
+        with torch.no_grad():
+            image = torch.from_numpy(img2img(prompt=PROMPT, negative_prompt=NEGATIVE, image=init.clone(), strength=0.6,
+                                             num_inference_steps=5, guidance_scale=7.5, output_type="np",
+                                             generator=torch.Generator("cpu").manual_seed(21)).images[0])
+        probe = f"img2img_{scheduler}"
+        b.probe(probe, "sd15.unet", "txt2img", dict(prompt=PROMPT, negative_prompt=NEGATIVE, scheduler=scheduler, **args),
+                {"init_image": init}, {"image": image}, **tol)
     pipe.scheduler = default_scheduler
     path = os.path.join(OUT, f"txt2img-{qtype}.safetensors")
     b.save(path, {"nextgpt.reference.convert": json.dumps(["--sd15", FIXTURE, "--type", qtype]),

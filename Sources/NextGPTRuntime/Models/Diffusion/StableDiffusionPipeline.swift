@@ -76,7 +76,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// `imageFromDecoded` makes diffusers' `output_type="np"` image of it.
     public func generate(_ request: StableDiffusionRequest,
                          onStep: (Int, Int, StableDiffusionStats) -> Void = { _, _, _ in }) throws -> (decoded: Tensor, stats: StableDiffusionStats) {
-        let height = request.height ?? defaultSize, width = request.width ?? defaultSize
+        // img2img keeps the init image's size unless told otherwise, as diffusers does.
+        let height = request.height ?? request.initImage.map { $0.shape[2] } ?? defaultSize
+        let width = request.width ?? request.initImage.map { $0.shape[3] } ?? defaultSize
         guard height % 8 == 0, width % 8 == 0, height > 0, width > 0 else {
             throw FormatError(model.container.file.path, "height and width must be positive multiples of 8, got \(height)×\(width)")
         }
