@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the committed tiny system: build, convert every component into one
 # container, inspect it, verify its checksums, check the language model against transformers'
-# reference outputs, and generate text with it (the tiny weights are random: the text is noise).
+# and Stable Diffusion against diffusers' reference outputs, generate text and render an image
+# with it (the tiny weights are random: the text and the picture are noise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -18,3 +19,7 @@ type=${1:-q4_0}
 bundle="$fx/references/bundles/llama/vicuna-delta-$type.safetensors"
 if [ -f "$bundle" ]; then "$bin" verify -m "out/nextgpt-tiny-$type.gguf" --reference "$bundle"; fi
 "$bin" generate -m "out/nextgpt-tiny-$type.gguf" -p $'### Human: Draw me a cat.\n### Assistant:' -n 24 --temp 0.7 --seed 1 --stop "###"
+sd_bundle="$fx/references/bundles/sd/txt2img-$type.safetensors"
+if [ -f "$sd_bundle" ]; then "$bin" verify -m "out/nextgpt-tiny-$type.gguf" --reference "$sd_bundle"; fi
+"$bin" sd -m "out/nextgpt-tiny-$type.gguf" -p "a photograph of an astronaut riding a horse" --negative "blurry" \
+  --steps 20 --seed 42 -W 64 -H 64 -o "out/nextgpt-tiny-$type.png"
