@@ -16,9 +16,9 @@ static const float G[6][3] = {
     {0, 0, 1},
 };
 
-void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, float *u) {
+void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, size_t begin, size_t end, float *u) {
     const size_t plane = out_channels * in_channels;
-    for (size_t oc = 0; oc < plane; oc++) {
+    for (size_t oc = begin; oc < end && oc < plane; oc++) {
         const float *g = w + oc * 9;
         float t[6][3];  // G g
         for (int i = 0; i < 6; i++)

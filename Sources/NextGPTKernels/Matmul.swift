@@ -34,6 +34,16 @@ public enum Matmul {
         }
     }
 
+    /// The batch from which `.automatic` dequantizes repacked weights for sgemm.
+    public static let packedBLASThreshold = 4096
+
+    /// The whole matrix as f32 values [rows, columns], whatever its layout (row-parallel on the pool).
+    public static func dequantized(_ w: WeightMatrix, into out: UnsafeMutablePointer<Float>) {
+        Kernels.pool.parallelFor(w.rows, minimumPerThread: 16) { range in
+            dequantizeRows(w, row: range.lowerBound, count: range.count, into: out + range.lowerBound * w.columns)
+        }
+    }
+
     /// y[b, r] = Σ_c W[r, c] · x[b, c] for b < batch; x is [batch, columns] row-major f32, y is [batch, rows].
     public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>) {
         multiply(w, x, batch: batch, into: y, path: .automatic)
@@ -50,7 +60,9 @@ public enum Matmul {
         // Repacked Q8_0/Q4_0: the direct kernels take 4 activations per weight load and beat
         // dequantize + sgemm at every batch measured (7B Q4_0, 2 threads: 64 tokens 11.4 vs 7.3
         // tok/s, 512 tokens 12.2 vs 9.3).
-        case .automatic: useBLAS = w.layout == .rowMajor && batch >= blasThreshold(for: w.type)
+        // Very large batches (SD's 4096-position layers ×2) still go to sgemm on dequantized
+        // panels: the UNet's linears at 8192 rows ran 7.6 s that way against 8.2 s direct.
+        case .automatic: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type) : packedBLASThreshold)
         case .direct: useBLAS = false
         case .blas: useBLAS = true
         }
@@ -160,8 +172,8 @@ public enum Matmul {
         let pool = Kernels.pool
         let rows = w.rows, columns = w.columns
         if w.type == .f32 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(rows), Int32(columns), 1,
-                        x, Int32(columns), w.data.assumingMemoryBound(to: Float.self), Int32(columns), 0, y, Int32(rows))
+            Kernels.sgemm(transB: true, m: batch, n: rows, k: columns, a: x, lda: columns,
+                          b: w.data.assumingMemoryBound(to: Float.self), ldb: columns, c: y, ldc: rows)
             return
         }
         // Panels of ~8 MB of f32 weights: big enough for sgemm to run at full speed, small enough
@@ -176,8 +188,8 @@ public enum Matmul {
             pool.parallelFor(n, minimumPerThread: 16) { range in
                 dequantizeRows(w, row: p0 + range.lowerBound, count: range.count, into: panel + range.lowerBound * columns)
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(n), Int32(columns), 1,
-                        x, Int32(columns), panel, Int32(columns), 0, y + p0, Int32(rows))
+            Kernels.sgemm(transB: true, m: batch, n: n, k: columns, a: x, lda: columns, b: panel, ldb: columns,
+                          c: y + p0, ldc: rows)
             p0 += n
         }
     }

@@ -142,8 +142,8 @@ public enum Kernels {
     nonisolated(unsafe) private static var blasConfigured = false
     private static let lock = Mutex<Void>(())
 
-    /// Worker threads for every kernel (default: the machine's cores). Setting it also sets
-    /// OpenBLAS's thread count, so BLAS calls made by the kernels never oversubscribe the cores.
+    /// Worker threads for every kernel (default: the machine's cores). OpenBLAS itself runs one
+    /// thread per call: `Kernels.sgemm` splits big products over this pool instead.
     /// Change it only while no kernel runs.
     public static var threads: Int {
         get { pool.threads }
@@ -151,7 +151,7 @@ public enum Kernels {
             lock.withLock { _ in
                 let n = max(1, newValue)
                 if n != sharedPool.threads { sharedPool = ThreadPool(threads: n) }
-                openblas_set_num_threads(Int32(n))
+                openblas_set_num_threads(1)
                 blasConfigured = true
             }
         }
@@ -162,7 +162,7 @@ public enum Kernels {
         if !blasConfigured {
             lock.withLock { _ in
                 if !blasConfigured {
-                    openblas_set_num_threads(Int32(sharedPool.threads))
+                    openblas_set_num_threads(1)
                     blasConfigured = true
                 }
             }

@@ -164,7 +164,8 @@ for threads in [1, 2] {
 /// sgemm peer re-measured beside each batch row.
 func peerSgemm() -> Double {
     let t = timeBest(budget: 0.8, minRuns: 2) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, A, Int32(K), B, Int32(K), 0, C, Int32(N))
+        // OpenBLAS runs one thread per call in this package; the pool splits the product.
+        Kernels.sgemm(transB: true, m: M, n: N, k: K, a: A, lda: K, b: B, ldb: K, c: C, ldc: N)
     }
     return 2.0 * Double(M * N * K) / t / 1e9
 }
@@ -285,6 +286,7 @@ if sections.contains("conv") {
         NextGPTRuntime.Convolution.winogradEnabled = false
         let tDirect = timeBest(budget: 0.5, minRuns: 1) { _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1]) }
         NextGPTRuntime.Convolution.winogradEnabled = true
+        NextGPTRuntime.Convolution.winogradMinimumTiles = 1
         let tWino = timeBest(budget: 0.5, minRuns: 1) { _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1]) }
         let label = "\(n)×\(c)×\(h)×\(w) → \(o)".padding(toLength: 28, withPad: " ", startingAt: 0)
         print("\(label)  \(fmt(tDirect * 1e3)) ms \(fmt(flops / tDirect / 1e9))   \(fmt(tWino * 1e3)) ms \(fmt(flops / tWino / 1e9))   \(fmt(tDirect / tWino, 2))×  \(fmt(peerSgemm()))")
@@ -310,6 +312,7 @@ if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cStr
     Kernels.threads = 2
     let component = getenv("BENCH_COMPONENT").map { String(cString: $0) } ?? "sd15.unet"
     let file = try! ModelFile(path: path)
+    file.repackQuantized = getenv("BENCH_REPACK").map { String(cString: $0) == "1" } ?? false
     let unet = try! UNet2DConditionModel(file, component: component)
     let sizes = (getenv("BENCH_LATENTS").map { String(cString: $0) } ?? "32,64").split(separator: ",").compactMap { Int($0) }
     print("\n== \(component) of \(path), batch 2 (classifier-free guidance), 2 threads: seconds per evaluation")
@@ -323,6 +326,7 @@ if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cStr
             times.append(now() - t0)
         }
         print("latent \(size)×\(size) (\(size * 8)² pixels): \(times.map { String(format: "%.2f", $0) }.joined(separator: ", ")) s")
+        if OpProfile.enabled { print(OpProfile.report()) }
     }
 }
 bwBuffer.deallocate()

@@ -72,6 +72,9 @@ struct SDCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Keep Q8_0/Q4_0 weights mapped instead of copying them into the integer kernels' interleaved layout (slower; large batches then use f32 activations).")
+    var noRepack = false
+
     @Option(help: "Write timings (s/step, text encode, VAE decode, peak RSS) as JSON to this file.")
     var statsJson: String?
 
@@ -88,6 +91,7 @@ struct SDCommand: ParsableCommand {
     func run() throws {
         if let threads { Kernels.threads = threads }
         let file = try ModelFile(path: model)
+        file.repackQuantized = !noRepack
         let sd = try StableDiffusionPipeline(file, pipeline: pipeline)
         var request = StableDiffusionRequest(prompt: prompt)
         request.negativePrompt = negative

@@ -41,8 +41,8 @@ void ngo_gelu_erf_row_ref(const float *x, float *y, size_t n);
 
 // Winograd F(4x4, 3x3) transforms for stride-1, padding-1 3x3 convolutions (winograd.c).
 // Tiles are the 4x4 output blocks of an H x W plane, row-major, ceil(H/4) x ceil(W/4) of them.
-// Weights [O][C][3][3] -> u [36][O][C].
-void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, float *u);
+// Weights [O][C][3][3] -> u [36][O][C], for the (o, c) pairs begin..<end of the O*C (row-major).
+void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, size_t begin, size_t end, float *u);
 // Input planes [C][H][W] (channels channel_begin..<channel_end of `channels`), tiles
 // tile_begin..<tile_begin+tile_count -> columns 0..<tile_count of v [36][channels][ld].
 void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,

@@ -42,9 +42,25 @@ public final class LinearLayer: @unchecked Sendable {
             bias = b.dequantized()
         }
         self.init(weight: weight, bias: bias)
+        if file.repackQuantized, repack() { file.releasePages(of: weight) }
+    }
+
+    /// The interleaved copy of a Q8_0 / Q4_0 matrix (nil for other types), the mapped pages
+    /// under the original dropped.
+    static func repacked(_ weight: Weight, rows: Int, columns: Int, file: ModelFile) -> WeightMatrix? {
+        guard let data = weight.bytes.baseAddress else { return nil }
+        let matrix = WeightMatrix(type: weight.type, rows: rows, columns: columns, data: data)
+        guard matrix.isRepackable else { return nil }
+        let copy = withExtendedLifetime(weight) { matrix.repacked() }
+        file.releasePages(of: weight)
+        return copy
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        OpProfile.measure("linear \(weight.type)") { forward(x) }
+    }
+
+    func forward(_ x: Tensor) -> Tensor {
         var y = packed.map { Linear.linear(x, matrix: $0, bias: bias) } ?? Linear.linear(x, weight: weight, bias: bias)
         for lora in runtimeLora {
             let down = Linear.linear(x, weight: lora.a, bias: nil)

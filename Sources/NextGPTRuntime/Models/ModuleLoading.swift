@@ -41,7 +41,7 @@ public struct GroupNorm: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
+        OpProfile.measure("group_norm") { Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps) }
     }
 }
 
@@ -58,7 +58,7 @@ public struct LayerNorm: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps)
+        OpProfile.measure("layer_norm") { Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps) }
     }
 }
 
@@ -73,6 +73,8 @@ public final class Conv2d: @unchecked Sendable {
     public let padding: [Int]
     let weight: Weight
     let f32Kernel: Tensor?
+    /// Q8_0 / Q4_0 kernels copied into the interleaved layout of the integer kernels (`ModelFile.repackQuantized`).
+    let packed: WeightMatrix?
     let bias: Tensor?
 
     public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int,
@@ -85,9 +87,21 @@ public final class Conv2d: @unchecked Sendable {
         weight = try file.weight("\(prefix).weight", shape: [outChannels, inChannels, kernel, kernel])
         f32Kernel = weight.type == .f32 ? weight.dequantized() : nil
         bias = hasBias ? try file.tensor("\(prefix).bias", shape: [outChannels]) : nil
+        packed = file.repackQuantized ? LinearLayer.repacked(weight, rows: outChannels, columns: inChannels * kernel * kernel, file: file) : nil
+    }
+
+    /// The kernel as f32 [O, C, kh, kw], from the repacked copy when there is one (the mapped
+    /// pages were dropped).
+    func widenedKernel() -> Tensor {
+        guard let packed else { return weight.dequantized() }
+        return Tensor(shape: weight.shape) { Matmul.dequantized(packed, into: $0.baseAddress!) }
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        OpProfile.measure("conv\(kernel[0])x\(kernel[1]) \(weight.type) \(x.shape[2] * x.shape[3] >= 4096 ? "≥64²" : "<64²")") { forward(x) }
+    }
+
+    func forward(_ x: Tensor) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d(\(weight.name)): input \(x.shape), \(inChannels) channels expected")
         if let f32Kernel {
             return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding)
@@ -95,7 +109,10 @@ public final class Conv2d: @unchecked Sendable {
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
                                    height: x.shape[2], width: x.shape[3]) {
             // Winograd needs f32 kernels; widening them per call costs far less than the saved products.
-            return Convolution.winogradConv3x3(x, weight: weight.dequantized(), bias: bias)
+            return Convolution.winogradConv3x3(x, weight: f32Kernel ?? widenedKernel(), bias: bias)
+        }
+        if let packed {
+            return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding)
         }
         let matrix = WeightMatrix(type: weight.type, rows: outChannels, columns: inChannels * kernel[0] * kernel[1],
                                   data: weight.bytes.baseAddress!)

@@ -1,6 +1,7 @@
 import CNextGPTKernels
 import COpenBLAS
 import Foundation
+import NextGPTKernels
 
 /// Scaled dot-product attention (`F.scaled_dot_product_attention`) in the runtime layout:
 /// queries [Tq, heads, headDim], keys [Tk, kvHeads, headDim], values [Tk, kvHeads, valueDim],
@@ -274,8 +275,8 @@ public enum Attention {
                     var i0 = 0
                     while i0 < tq {
                         let rows = min(bq, tq - i0)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(tk), Int32(d), alpha,
-                                    q + i0 * ldq + h * d, Int32(ldq), k + kvh * d, Int32(ldk), 0, scores, Int32(tk))
+                        Kernels.sgemm(transB: true, m: rows, n: tk, k: d, alpha: alpha, a: q + i0 * ldq + h * d, lda: ldq,
+                                      b: k + kvh * d, ldb: ldk, c: scores, ldc: tk)
                         OpParallel.forEach(rows, costPerItem: tk * 4) { range in
                             for r in range {
                                 let row = shared.base + r * tk
@@ -284,8 +285,8 @@ public enum Attention {
                                 for j in 0..<tk { row[j] *= inv }
                             }
                         }
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(dv), Int32(tk), 1,
-                                    scores, Int32(tk), v + kvh * dv, Int32(ldv), 0, o + i0 * ldo + h * dv, Int32(ldo))
+                        Kernels.sgemm(m: rows, n: dv, k: tk, a: scores, lda: tk, b: v + kvh * dv, ldb: ldv,
+                                      c: o + i0 * ldo + h * dv, ldc: ldo)
                         i0 += rows
                     }
                 }

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import NextGPTKernels
 
 /// Convolutions as PyTorch computes them (cross-correlation), through im2col + cblas_sgemm.
 /// Inputs are [N, C, *spatial]; weights are PyTorch's [O, C/groups, *kernel] (transposed:
@@ -80,8 +81,7 @@ public enum Convolution {
                             let wg = w + g * og * kc
                             let yg = y + (b * o + g * og) * p
                             if pointwise {
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(og), Int32(p), Int32(kc), 1,
-                                            wg, Int32(kc), input, Int32(p), beta, yg, Int32(p))
+                                Kernels.sgemm(m: og, n: p, k: kc, a: wg, lda: kc, b: input, ldb: p, beta: beta, c: yg, ldc: p)
                                 continue
                             }
                             var p0 = 0
@@ -89,8 +89,8 @@ public enum Convolution {
                                 let pc = min(tile, p - p0)
                                 im2col(input, inS: inS, outS: outS, k: k, stride: stride, padding: padding,
                                        dilation: dilation, rows: kc, first: p0, count: pc, into: column!)
-                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(og), Int32(pc), Int32(kc), 1,
-                                            wg, Int32(kc), column!, Int32(pc), beta, yg + p0, Int32(p))
+                                Kernels.sgemm(m: og, n: pc, k: kc, a: wg, lda: kc, b: column!, ldb: pc, beta: beta,
+                                              c: yg + p0, ldc: p)
                                 p0 += pc
                             }
                         }

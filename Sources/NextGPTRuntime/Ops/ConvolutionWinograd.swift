@@ -1,14 +1,16 @@
 import CNextGPTKernels
 import COpenBLAS
 import Foundation
+import NextGPTKernels
 
 extension Convolution {
     /// Whether `conv2d` takes the Winograd path for a 3×3 kernel on an H×W input. Winograd
     /// F(4×4, 3×3) does 36 multiplies per 4×4 output tile and channel pair instead of 144, at the
     /// cost of transforms that only pay on planes of many tiles and enough channels.
     nonisolated(unsafe) public static var winogradEnabled = true
-    // 32×32 planes (64 tiles) measured no faster than im2col + sgemm; 64×64 and up, 1.5–3.6×.
-    static let winogradMinimumTiles = 128
+    // 32×32 planes (64 tiles): measured no faster than im2col + sgemm with a single-threaded
+    // weight transform; 64×64 and up, 1.5–3.6×.
+    nonisolated(unsafe) public static var winogradMinimumTiles = 128
     static let winogradMinimumChannels = 16
 
     static func useWinograd(channels: Int, kernel: [Int], stride: [Int], padding: [Int], height: Int, width: Int) -> Bool {
@@ -27,7 +29,12 @@ extension Convolution {
         if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * o * c)
         defer { transformed.deallocate() }
-        weight.readPointer { ngk_winograd43_weights($0, o, c, transformed) }
+        let target = SendablePointer(transformed)
+        weight.readPointer { w in
+            OpParallel.forEach(o * c, costPerItem: 200) { range in
+                ngk_winograd43_weights(w, o, c, range.lowerBound, range.upperBound, target.base)
+            }
+        }
         // Tiles of every sample form one sequence, so small planes still give the GEMMs wide panels.
         let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
         // The 36 GEMMs run at full speed only with a few hundred columns: 4× the im2col budget.
@@ -59,10 +66,12 @@ extension Convolution {
                                                  first, length, vs.base + column, count)
                         }
                     }
-                    for k in 0..<36 {
+                    // 36 independent products: one single-threaded sgemm each, spread over the pool.
+                    let (u, vIn, mOut) = (SendablePointer(transformed), vs, ms)
+                    Kernels.pool.parallelFor(each: 36) { k in
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
-                                    transformed + k * o * c, Int32(c), v + k * c * count, Int32(count), 0,
-                                    m + k * o * count, Int32(count))
+                                    u.base + k * o * c, Int32(c), vIn.base + k * c * count, Int32(count), 0,
+                                    mOut.base + k * o * count, Int32(count))
                     }
                     biasValues.withOptionalBaseAddress { biasPointer in
                         let shared = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }

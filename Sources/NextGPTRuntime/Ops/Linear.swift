@@ -61,8 +61,8 @@ public enum Linear {
             }
             x.readPointer { a in
                 weight.readPointer { w in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                                1, a, Int32(k), w, Int32(k), bias == nil ? 0 : 1, c, Int32(n))
+                    Kernels.sgemm(transB: true, m: m, n: n, k: k, a: a, lda: k, b: w, ldb: k, beta: bias == nil ? 0 : 1,
+                                  c: c, ldc: n)
                 }
             }
         }

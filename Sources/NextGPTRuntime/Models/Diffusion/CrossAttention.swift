@@ -46,10 +46,10 @@ public final class CrossAttention: @unchecked Sendable {
         let q = toQ(normed), k = toK(context), v = toV(context)
         let inner = heads * dimHead
         let (qs, ks, vs) = (Shape.chunk(q, b, dim: 0), Shape.chunk(k, b, dim: 0), Shape.chunk(v, b, dim: 0))
-        let attended = (0..<b).map { i in
+        let attended = OpProfile.measure("attention core \(s == l ? "self" : "cross")") { (0..<b).map { i in
             Attention.scaledDotProductAttention(query: qs[i].reshaped([l, heads, dimHead]), key: ks[i].reshaped([s, heads, dimHead]),
                                                 value: vs[i].reshaped([s, heads, dimHead])).reshaped([1, l, inner])
-        }
+        } }
         var out = toOut(b == 1 ? attended[0] : Shape.cat(attended, dim: 0))
         if residualConnection { out = Elementwise.add(out, hidden) }
         if rescaleOutputFactor != 1 { out = Elementwise.scale(out, by: 1 / rescaleOutputFactor) }
