@@ -141,4 +141,25 @@ final class SchedulerTests: XCTestCase {
         XCTAssertThrowsError(try pndm.step(modelOutput: Tensor(zeros: [1]), timestep: 1, sample: Tensor(zeros: [1]), generator: &generator))
         XCTAssertThrowsError(try pndm.setTimesteps(0))
     }
+
+    /// PNDM (skip_prk_steps, SD 1.5 config) at very few steps, as diffusers 0.42's
+    /// `set_timesteps(n)` gives them: one step runs once, two steps repeat the middle timestep.
+    func testPNDMTimestepsAtFewSteps() throws {
+        let config = """
+        {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+         "num_train_timesteps": 1000, "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1}
+        """
+        for (steps, expected) in [(1, [1.0]), (2, [501, 1, 1]), (3, [667, 334, 334, 1])] {
+            var scheduler = try Scheduler.from(config: config)
+            try scheduler.setTimesteps(steps)
+            XCTAssertEqual(scheduler.timesteps, expected, "\(steps) steps")
+            var generator = TorchGenerator(seed: 0)
+            var sample = Tensor(shape: [1, 4, 2, 2], values: (0..<16).map { Float($0) / 16 })
+            for t in scheduler.timesteps {
+                sample = try scheduler.step(modelOutput: sample, timestep: t, sample: sample, generator: &generator)
+            }
+            XCTAssertTrue(sample.values.allSatisfy(\.isFinite))
+        }
+    }
 }
+

@@ -44,7 +44,9 @@ public struct PNDMScheduler: DiffusionScheduler {
         if config.skipPrkSteps {
             prkTimesteps = []
             // The second-to-last timestep twice: PLMS's first step is a two-stage one.
-            plms = Array((base.dropLast() + base.suffix(2).prefix(1) + base.suffix(1)).reversed())
+            // (numpy's `_timesteps[-2:-1]` is empty for a single step.)
+            let secondToLast = base.count >= 2 ? [base[base.count - 2]] : []
+            plms = Array((base.dropLast() + secondToLast + base.suffix(1)).reversed())
         } else {
             guard base.count >= 4 else {
                 throw SchedulerError.unsupported("PNDM with Runge–Kutta steps needs at least 4 inference steps")
