@@ -142,6 +142,7 @@ struct SDCommand: ParsableCommand {
             format: "%@: %d×%d, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s, total %.1f s; %@\n",
             output, w, h, steps.count, mean, stats.unetEvaluations, stats.textEncodeSeconds, stats.vaeDecodeSeconds,
             Date().timeIntervalSince(started), memory.description).utf8))
+        if OpProfile.enabled { FileHandle.standardError.write(Data((OpProfile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [
                 "step_seconds": steps, "text_encode_seconds": stats.textEncodeSeconds, "vae_encode_seconds": stats.vaeEncodeSeconds,

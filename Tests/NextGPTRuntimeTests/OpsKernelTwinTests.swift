@@ -40,6 +40,17 @@ final class OpsKernelTwinTests: XCTestCase {
         }
     }
 
+    func testGroupStatisticsMatchScalarTwin() {
+        for n in sizes + [100_003] {
+            let a = pseudoRandom(n, seed: UInt64(n) * 7, scale: 3).map { $0 + 5 }
+            var (m1, v1, m2, v2) = (0.0, 0.0, 0.0, 0.0)
+            ngo_mean_var(a, n, &m1, &v1)
+            ngo_mean_var_ref(a, n, &m2, &v2)
+            XCTAssertEqual(m1, m2, accuracy: 1e-12 * max(1, abs(m2)), "mean n=\(n)")
+            XCTAssertEqual(v1, v2, accuracy: 1e-12 * max(1, abs(v2)), "variance n=\(n)")
+        }
+    }
+
     func testSoftmaxAndExpRows() {
         for n in sizes {
             var a = pseudoRandom(n, seed: UInt64(n) * 3, scale: 30), b = a

@@ -39,6 +39,10 @@ void ngo_gelu_tanh_row_ref(const float *x, float *y, size_t n);
 void ngo_gelu_erf_row(const float *x, float *y, size_t n);             // 0.5 x (1 + erf(x / sqrt 2)); AVX2: A&S 7.1.26 erf, |erf error| <= 1.5e-7
 void ngo_gelu_erf_row_ref(const float *x, float *y, size_t n);
 
+// Mean and (biased) variance of n floats, accumulated in double (GroupNorm statistics).
+void ngo_mean_var(const float *x, size_t n, double *mean, double *variance);
+void ngo_mean_var_ref(const float *x, size_t n, double *mean, double *variance);
+
 // Winograd F(4x4, 3x3) transforms for stride-1, padding-1 3x3 convolutions (winograd.c).
 // Tiles are the 4x4 output blocks of an H x W plane, row-major, ceil(H/4) x ceil(W/4) of them.
 // Weights [O][C][3][3] -> u [36][O][C], for the (o, c) pairs begin..<end of the O*C (row-major).

@@ -106,6 +106,10 @@ public final class Conv2d: @unchecked Sendable {
         if let f32Kernel {
             return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding)
         }
+        if kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] && x.shape[2] * x.shape[3] >= 4096 {
+            // Pointwise over a large plane: one sgemm on the input as it lies beats gathering rows.
+            return Convolution.conv2d(x, weight: f32Kernel ?? widenedKernel(), bias: bias)
+        }
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
                                    height: x.shape[2], width: x.shape[3]) {
             // Winograd needs f32 kernels; widening them per call costs far less than the saved products.

@@ -45,12 +45,9 @@ public enum Normalization {
                             for ng in range {
                                 let base = ng * span
                                 let p = src + base
-                                var sum = 0.0
-                                for i in 0..<span { sum += Double(p[i]) }
-                                let mean = sum / Double(span)
-                                var v = 0.0
-                                for i in 0..<span { let dd = Double(p[i]) - mean; v += dd * dd }
-                                let rstd = Float(1.0 / (v / Double(span) + Double(eps)).squareRoot())
+                                var mean = 0.0, variance = 0.0
+                                ngo_mean_var(p, span, &mean, &variance)
+                                let rstd = Float(1.0 / (variance + Double(eps)).squareRoot())
                                 let meanF = Float(mean)
                                 let g = ng % groups
                                 for ch in 0..<cg {

@@ -147,6 +147,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             onStep(index + 1, timesteps.count, stats)
         }
 
+        if OpProfile.enabled { FileHandle.standardError.write(Data(("denoising:\n" + OpProfile.report() + "\nVAE decode:\n").utf8)) }
         start = Date()
         let z = Elementwise.scale(latents, by: Float(1 / vae.config.scalingFactor))
         let decoded = request.vaeTiling ? vae.decodeTiled(z) : vae.decode(z)
