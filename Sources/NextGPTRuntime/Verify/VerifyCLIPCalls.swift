@@ -39,16 +39,10 @@ enum VerifyCLIPCalls {
         let t = input.shape.last!
         let batch = stride(from: 0, to: values.count, by: t).map { values[$0..<($0 + t)].map { Int($0) } }
         let wantsPooled = ctx.probe.expect["pooled"] != nil
-        let previous = Linear.matmulPath
-        defer { Linear.matmulPath = previous }
-        switch try ctx.string("activations", default: "runtime") {
-        case "runtime": Linear.matmulPath = .automatic
-        case "f32": Linear.matmulPath = .blas
-        case let other: throw ProbeError("argument 'activations' must be \"runtime\" or \"f32\", got \"\(other)\"")
-        }
         do {
             let model = try CLIPTextModel(ctx.model, component: ctx.probe.component)
-            let output = try model(batch, clipSkip: try ctx.int("clip_skip", default: 0), pooled: wantsPooled)
+            let clipSkip = try ctx.int("clip_skip", default: 0)
+            let output = try ctx.withActivations { try model(batch, clipSkip: clipSkip, pooled: wantsPooled) }
             var result = ["hidden": output.lastHiddenState]
             if let pooled = output.poolerOutput { result["pooled"] = pooled }
             return result

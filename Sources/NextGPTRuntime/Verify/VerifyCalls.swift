@@ -10,6 +10,20 @@ public struct ProbeContext {
 
     public var args: [String: JSONValue] { probe.args }
 
+    /// Runs `body` with the matmul path that argument `activations` asks for: `"runtime"` (default:
+    /// the runtime's own choice, 8-bit activations for small batches of quantized weights) or
+    /// `"f32"` (f32 activations against dequantized weights, isolating weight quantization).
+    public func withActivations<R>(_ body: () throws -> R) throws -> R {
+        let previous = Linear.matmulPath
+        defer { Linear.matmulPath = previous }
+        switch try string("activations", default: "runtime") {
+        case "runtime": Linear.matmulPath = .automatic
+        case "f32": Linear.matmulPath = .blas
+        case let other: throw ProbeError("argument 'activations' must be \"runtime\" or \"f32\", got \"\(other)\"")
+        }
+        return try body()
+    }
+
     /// The bundle tensor bound to call parameter `parameter`, as f32.
     public func input(_ parameter: String) throws -> Tensor {
         guard let name = probe.inputs[parameter] else { throw ProbeError("input '\(parameter)' is not given") }

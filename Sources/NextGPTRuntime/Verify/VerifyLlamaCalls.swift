@@ -91,14 +91,7 @@ enum VerifyLlamaCalls {
         }
         if includeAdapters { try model.applyLora(try loraSpecs(ctx)) }
         if try ctx.bool("repack", default: true) { model.repackWeights() }
-        let previous = Linear.matmulPath
-        defer { Linear.matmulPath = previous }
-        switch try ctx.string("activations", default: "runtime") {
-        case "runtime": Linear.matmulPath = .automatic
-        case "f32": Linear.matmulPath = .blas
-        case let other: throw ProbeError("argument 'activations' must be \"runtime\" or \"f32\", got \"\(other)\"")
-        }
-        return try body(model)
+        return try ctx.withActivations { try body(model) }
     }
 
     static func loraMode(_ text: String) throws -> LoraSpec.Mode {

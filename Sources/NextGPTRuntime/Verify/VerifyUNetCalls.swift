@@ -20,16 +20,11 @@ enum VerifyUNetCalls {
             throw ProbeError("give the timestep as input 'timestep' or argument 'timestep'")
         }
         let model = try UNet2DConditionModel(ctx.model, component: ctx.probe.component)
-        let previous = Linear.matmulPath
-        defer { Linear.matmulPath = previous }
-        switch try ctx.string("activations", default: "runtime") {
-        case "runtime": Linear.matmulPath = .automatic
-        case "f32": Linear.matmulPath = .blas
-        case let other: throw ProbeError("argument 'activations' must be \"runtime\" or \"f32\", got \"\(other)\"")
-        }
+        let (encoderHiddenStates, classLabels) = (try ctx.optionalInput("encoder_hidden_states"), try ctx.optionalInput("class_labels"))
         do {
-            return ["out": try model(sample: sample, timestep: timesteps, encoderHiddenStates: try ctx.optionalInput("encoder_hidden_states"),
-                                     classLabels: try ctx.optionalInput("class_labels"))]
+            return ["out": try ctx.withActivations {
+                try model(sample: sample, timestep: timesteps, encoderHiddenStates: encoderHiddenStates, classLabels: classLabels)
+            }]
         } catch let error as UNetInputError {
             throw ProbeError(error.description)
         }

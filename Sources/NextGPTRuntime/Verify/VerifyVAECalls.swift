@@ -47,14 +47,7 @@ enum VerifyVAECalls {
     }
 
     static func withActivations<R>(_ ctx: ProbeContext, _ body: () throws -> R) throws -> R {
-        let previous = Linear.matmulPath
-        defer { Linear.matmulPath = previous }
-        switch try ctx.string("activations", default: "runtime") {
-        case "runtime": Linear.matmulPath = .automatic
-        case "f32": Linear.matmulPath = .blas
-        case let other: throw ProbeError("argument 'activations' must be \"runtime\" or \"f32\", got \"\(other)\"")
-        }
-        return try body()
+        try ctx.withActivations(body)
     }
 
     static func check(_ x: Tensor, channels: Int, name: String) throws {
