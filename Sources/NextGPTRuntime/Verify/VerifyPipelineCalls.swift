@@ -9,7 +9,7 @@ enum VerifyPipelineCalls {
 
     static let txt2img = VerifyCall(
         "txt2img", inputs: [], optionalInputs: ["latents", "init_image"], outputs: ["image"],
-        summary: "prompt → image [H, W, 3] in [0, 1]; args prompt, negative_prompt, steps, guidance_scale, scheduler, height, width, seed, eta, clip_skip, strength (with init_image [1, 3, H, W] in [-1, 1])"
+        summary: "prompt → image [H, W, 3] in [0, 1]; args prompt, negative_prompt, steps, guidance_scale, scheduler, height, width, seed, eta, clip_skip, strength (with init_image [1, 3, H, W] in [-1, 1]), repack (true)"
     ) { ctx in
         let pipelineName = String(ctx.probe.component.split(separator: ".").first ?? "sd15")
         var request = StableDiffusionRequest(prompt: try ctx.string("prompt", default: ""))
@@ -29,8 +29,13 @@ enum VerifyPipelineCalls {
         request.initImage = try ctx.optionalInput("init_image")
         request.strength = try ctx.double("strength") ?? 0.8
         request.vaeTiling = try ctx.bool("vae_tiling", default: false)
+        // As `nextgpt sd` runs by default: Q8_0/Q4_0 weights in the integer kernels' layout.
+        // A fresh mapping, so the copies and dropped pages do not outlive the probe.
+        let repack = try ctx.bool("repack", default: true)
         do {
-            let pipeline = try StableDiffusionPipeline(ctx.model, pipeline: pipelineName)
+            let file = repack ? try ModelFile(path: ctx.model.container.file.path) : ctx.model
+            file.repackQuantized = repack
+            let pipeline = try StableDiffusionPipeline(file, pipeline: pipelineName)
             return ["image": StableDiffusionPipeline.imageFromDecoded(try pipeline.generate(request).decoded)]
         } catch let error as ProbeError {
             throw error
