@@ -40,7 +40,7 @@ let package = Package(
             dependencies: ["NextGPTCore", "CNextGPTKernels", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
-        .target(name: "NextGPTConvert", dependencies: ["NextGPTFormats", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "NextGPTConvert", dependencies: ["NextGPTFormats", "NextGPTCore", "NextGPTKernels", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Kernel layer: matrix products for every weight type, thread pool, BLAS; knows no model.
         .target(

@@ -1,5 +1,6 @@
 import CNextGPTKernels
 import COpenBLAS
+import NextGPTKernels
 import Crypto
 import Dispatch
 import Foundation
@@ -164,9 +165,10 @@ public enum Converter {
             let rank = pair.a.shape[0], columns = pair.a.shape[1]
             precondition(rows.count * columns == weight.count)
             b.withUnsafeBufferPointer { b in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows.count), Int32(columns), Int32(rank),
-                            pair.scale, b.baseAddress! + rows.lowerBound * rank, Int32(rank), a, Int32(columns),
-                            1, weight.baseAddress, Int32(columns))
+                a.withUnsafeBufferPointer { a in
+                    LowRank.add(scale: pair.scale, b: b.baseAddress! + rows.lowerBound * rank, a: a.baseAddress!, rank: rank,
+                                      rows: rows.count, columns: columns, into: weight.baseAddress!)
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import NextGPTKernels
 import Foundation
 import NextGPTCore
 import NextGPTFormats
@@ -324,8 +325,7 @@ struct LowRankUpdate {
         let rows = bShape[0], columns = aShape[1]
         precondition(weight.count == rows * columns)
         weight.withUnsafeMutableBufferPointer { w in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(columns), Int32(rank),
-                        scale, b, Int32(rank), a, Int32(columns), 1, w.baseAddress, Int32(columns))
+            LowRank.add(scale: scale, b: b, a: a, rank: rank, rows: rows, columns: columns, into: w.baseAddress!)
         }
     }
 }

@@ -15,11 +15,6 @@ public final class ModelFile: @unchecked Sendable {
 
     public var metadata: [String: GGUFValue] { container.file.metadata }
 
-    /// Whether layers built from this file copy Q8_0 / Q4_0 weights into the interleaved layout
-    /// of the integer kernels (all batch sizes, 8-bit activations) and drop the mapped pages.
-    /// Off: weights stay mapped and large batches dequantize them for sgemm (f32 activations).
-    public var repackQuantized = false
-
     /// The weight named `name` (full container name, e.g. `vicuna.model.norm.weight`).
     public func weight(_ name: String) throws -> Weight {
         guard let tensor = container.file[tensor: name] else {

@@ -312,8 +312,8 @@ if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cStr
     Kernels.threads = 2
     let component = getenv("BENCH_COMPONENT").map { String(cString: $0) } ?? "sd15.unet"
     let file = try! ModelFile(path: path)
-    file.repackQuantized = getenv("BENCH_REPACK").map { String(cString: $0) == "1" } ?? false
-    let unet = try! UNet2DConditionModel(file, component: component)
+    let repack = getenv("BENCH_REPACK").map { String(cString: $0) == "1" } ?? false
+    let unet = try! UNet2DConditionModel(file, component: component, options: LoadOptions(repackQuantized: repack))
     let sizes = (getenv("BENCH_LATENTS").map { String(cString: $0) } ?? "32,64").split(separator: ",").compactMap { Int($0) }
     print("\n== \(component) of \(path), batch 2 (classifier-free guidance), 2 threads: seconds per evaluation")
     for size in sizes {

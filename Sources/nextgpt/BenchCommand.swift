@@ -60,8 +60,7 @@ struct BenchCommand: ParsableCommand {
         let llm: LlamaForCausalLM
         do {
             let file = try ModelFile(path: model)
-            llm = try LlamaForCausalLM(file, component: component)
-            if !noRepack { llm.repackWeights(releasingPagesOf: file) }
+            llm = try LlamaForCausalLM(file, component: component, options: LoadOptions(repackQuantized: !noRepack))
         } catch let error as FormatError { throw Failure(error.description) }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var random = SeededIds(seed: 42, vocabulary: llm.vocabularySize)

@@ -63,17 +63,20 @@ struct LlamaOptions: ParsableArguments {
         }
         do {
             let file = try ModelFile(path: model)
-            let llm = try LlamaForCausalLM(file, component: component)
-            if !noDeltaLora {
-                let n = try llm.applyStoredDeltaLora(file, mode: mode)
-                if n > 0 { FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(mode.rawValue))\n".utf8)) }
-            }
+            var options = LoadOptions(repackQuantized: !noRepack)
+            if !noDeltaLora { options.lora.append(.storedDelta(mode: mode)) }
             let specs = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
+            options.lora += specs.map { .adapter($0) }
+            let llm = try LlamaForCausalLM(file, component: component, options: options)
+            var applied = llm.loadReport.loraPairs
+            if !noDeltaLora, let stored = applied.first, stored.source == file.container.file.path {
+                applied.removeFirst()
+                FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(stored.count) pairs, \(mode.rawValue))\n".utf8))
+            }
             if !specs.isEmpty {
-                let n = try llm.applyLora(specs)
+                let n = applied.reduce(0) { $0 + $1.count }
                 FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
             }
-            if !noRepack { llm.repackWeights(releasingPagesOf: file) }
             let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, component: component)
             return (file, llm, tokenizer)
         } catch let error as FormatError {

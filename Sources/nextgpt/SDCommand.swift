@@ -91,8 +91,7 @@ struct SDCommand: ParsableCommand {
     func run() throws {
         if let threads { Kernels.threads = threads }
         let file = try ModelFile(path: model)
-        file.repackQuantized = !noRepack
-        let sd = try StableDiffusionPipeline(file, pipeline: pipeline)
+        let sd = try StableDiffusionPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack))
         var request = StableDiffusionRequest(prompt: prompt)
         request.negativePrompt = negative
         request.steps = steps

@@ -1,18 +1,18 @@
-import COpenBLAS
 import Foundation
 import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
 
 /// `nn.Linear` over a container weight (any container type, usually a view into the mapping),
-/// with LoRA updates either merged into the weight or applied at run time.
-public final class LinearLayer: @unchecked Sendable {
-    public private(set) var weight: Weight
+/// with its LoRA updates either merged into the weight or kept beside it. Built once by the
+/// loader (`Weights.linear`) and never changed after.
+public final class LinearLayer: Sendable {
+    public let weight: Weight
     public let bias: Tensor?
     /// Runtime LoRA: y += scale · B(A x), the weight untouched.
-    public private(set) var runtimeLora: [RuntimeLora] = []
-    /// The weight in the decode kernels' interleaved layout, once `repack()` made it.
-    public private(set) var packed: WeightMatrix?
+    public let runtimeLora: [RuntimeLora]
+    /// The weight in the integer kernels' interleaved layout, when the load repacked it.
+    public let packed: WeightMatrix?
 
     public struct RuntimeLora: Sendable {
         public let a: Tensor  // [rank, in]
@@ -23,30 +23,39 @@ public final class LinearLayer: @unchecked Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    public init(weight: Weight, bias: Tensor? = nil) {
+    public init(weight: Weight, bias: Tensor? = nil, runtimeLora: [RuntimeLora] = [], packed: WeightMatrix? = nil) {
         self.weight = weight
         self.bias = bias
+        self.runtimeLora = runtimeLora
+        self.packed = packed
     }
 
-    /// `<prefix>.weight` [out, in] and, when `hasBias`, `<prefix>.bias` from the container; the
-    /// error names the file and tensor when a shape differs from what the config implies.
-    public convenience init(_ file: ModelFile, _ prefix: String, out: Int, in inFeatures: Int, hasBias: Bool = false) throws {
-        let weight = try file.weight("\(prefix).weight")
-        guard weight.shape == [out, inFeatures] else {
-            throw FormatError(file.container.file.path, tensor: weight.name, "has shape \(weight.shape), the config implies [\(out), \(inFeatures)]")
+    /// The layer a load builds: `updates` applied in order (merged or kept at run time, by their
+    /// mode), then the result repacked when asked, the mapped pages under a replaced weight dropped.
+    convenience init(weight original: Weight, bias: Tensor?, lora updates: [LoraUpdate], repack: Bool, file: ModelFile) throws {
+        var weight = original
+        var runtime: [RuntimeLora] = []
+        for update in updates {
+            let (a, b) = (update.a, update.b)
+            guard a.rank == 2, b.rank == 2, a.shape[1] == weight.shape[1], b.shape[0] == weight.shape[0], b.shape[1] == a.shape[0] else {
+                throw FormatError(update.source, tensor: update.target,
+                                  "LoRA A \(a.shape) / B \(b.shape) do not fit the weight \(weight.name) \(weight.shape)")
+            }
+            switch update.mode {
+            case .automatic where weight.type == .f32, .merge:
+                weight = try Self.merged(weight, a: a, b: b, scale: update.scale, storeAs: weight.type)
+            case .mergeF16:
+                weight = try Self.merged(weight, a: a, b: b, scale: update.scale, storeAs: weight.type == .f32 ? .f32 : .f16)
+            case .automatic, .runtime:
+                runtime.append(RuntimeLora(a: a, b: b, scale: update.scale))
+            }
         }
-        var bias: Tensor?
-        if hasBias {
-            let b = try file.weight("\(prefix).bias")
-            guard b.shape == [out] else { throw FormatError(file.container.file.path, tensor: b.name, "has shape \(b.shape), expected [\(out)]") }
-            bias = b.dequantized()
-        }
-        self.init(weight: weight, bias: bias)
-        if file.repackQuantized, repack() { file.releasePages(of: weight) }
+        let packed = repack ? Self.repacked(weight, rows: weight.shape[0], columns: weight.shape[1], file: file) : nil
+        self.init(weight: weight, bias: bias, runtimeLora: runtime, packed: packed)
     }
 
     /// The interleaved copy of a Q8_0 / Q4_0 matrix (nil for other types), the mapped pages
-    /// under the original dropped.
+    /// under the original dropped (they return on next use if something still reads them).
     static func repacked(_ weight: Weight, rows: Int, columns: Int, file: ModelFile) -> WeightMatrix? {
         guard let data = weight.bytes.baseAddress else { return nil }
         let matrix = WeightMatrix(type: weight.type, rows: rows, columns: columns, data: data)
@@ -54,6 +63,26 @@ public final class LinearLayer: @unchecked Sendable {
         let copy = withExtendedLifetime(weight) { matrix.repacked() }
         file.releasePages(of: weight)
         return copy
+    }
+
+    /// W' = W + scale · B·A computed in f32 from the dequantized weight, stored as `type` in
+    /// memory the new weight owns.
+    static func merged(_ weight: Weight, a: Tensor, b: Tensor, scale: Float, storeAs type: GGMLType) throws -> Weight {
+        let (rows, columns) = (weight.shape[0], weight.shape[1])
+        guard let byteCount = type.byteCount(elements: columns).map({ $0 * rows }) else {
+            throw FormatError(weight.name, "rows of \(columns) cannot be stored as \(type)")
+        }
+        var merged = weight.dequantized()
+        merged.withUnsafeMutableBufferPointer { w in
+            a.readPointer { ap in
+                b.readPointer { bp in
+                    LowRank.add(scale: scale, b: bp, a: ap, rank: a.shape[0], rows: rows, columns: columns, into: w.baseAddress!)
+                }
+            }
+        }
+        let storage = OwnedBytes(count: byteCount)
+        merged.withUnsafeBufferPointer { TensorEncoding.encode($0, as: type, into: storage.buffer) }
+        return Weight(name: weight.name, type: type, shape: weight.shape, bytes: UnsafeRawBufferPointer(storage.buffer), owner: storage)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -68,57 +97,10 @@ public final class LinearLayer: @unchecked Sendable {
         }
         return y
     }
-
-    private func checkLoraShapes(_ a: Tensor, _ b: Tensor) throws {
-        guard a.rank == 2, b.rank == 2, a.shape[1] == inFeatures, b.shape[0] == outFeatures, b.shape[1] == a.shape[0] else {
-            throw FormatError(weight.name, "LoRA A \(a.shape) / B \(b.shape) do not fit the weight \(weight.shape)")
-        }
-    }
-
-    /// Keeps A and B beside the weight: y = W x + scale · B(A x).
-    public func addRuntimeLora(a: Tensor, b: Tensor, scale: Float) throws {
-        try checkLoraShapes(a, b)
-        runtimeLora.append(RuntimeLora(a: a, b: b, scale: scale))
-    }
-
-    /// W' = W + scale · B·A computed in f32 from the dequantized weight, then stored as `type`
-    /// (the weight's own type unless told otherwise) in memory owned by this layer.
-    public func mergeLora(a: Tensor, b: Tensor, scale: Float, storeAs type: GGMLType? = nil) throws {
-        try checkLoraShapes(a, b)
-        let target = type ?? weight.type
-        guard let byteCount = target.byteCount(elements: inFeatures).map({ $0 * outFeatures }) else {
-            throw FormatError(weight.name, "rows of \(inFeatures) cannot be stored as \(target)")
-        }
-        var merged = weight.dequantized()
-        let rank = a.shape[0]
-        merged.withUnsafeMutableBufferPointer { w in
-            a.readPointer { ap in
-                b.readPointer { bp in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), Int32(rank),
-                                scale, bp, Int32(rank), ap, Int32(inFeatures), 1, w.baseAddress, Int32(inFeatures))
-                }
-            }
-        }
-        let storage = OwnedBytes(count: byteCount)
-        merged.withUnsafeBufferPointer { TensorEncoding.encode($0, as: target, into: storage.buffer) }
-        weight = Weight(name: weight.name, type: target, shape: weight.shape, bytes: UnsafeRawBufferPointer(storage.buffer), owner: storage)
-        packed = nil
-    }
-
-    /// Copies a Q8_0 / Q4_0 weight into the interleaved layout the decode kernels stream fastest
-    /// (anonymous memory of the weight's size); returns whether it did. The caller may then drop
-    /// the mapped pages of the original (`ModelFile.releasePages(of:)`).
-    @discardableResult
-    public func repack() -> Bool {
-        guard packed == nil, let data = weight.bytes.baseAddress else { return false }
-        let matrix = WeightMatrix(type: weight.type, rows: outFeatures, columns: inFeatures, data: data)
-        guard matrix.isRepackable else { return false }
-        packed = withExtendedLifetime(weight) { matrix.repacked() }
-        return true
-    }
 }
 
 /// Anonymous, 64-byte aligned bytes that a `Weight` can point into (merged or repacked weights).
+/// Safe to share: written once before the owning `Weight` exists, read-only after.
 final class OwnedBytes: @unchecked Sendable {
     let buffer: UnsafeMutableRawBufferPointer
     init(count: Int) { buffer = .allocate(byteCount: max(count, 1), alignment: 64) }

@@ -2,27 +2,6 @@ import Foundation
 import NextGPTCore
 import NextGPTKernels
 
-extension ModelFile {
-    /// A parameter as f32 in its PyTorch shape; the error names the file and tensor when the
-    /// stored shape is not the one the config implies.
-    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
-        let weight = try self.weight(name)
-        guard weight.shape == shape else {
-            throw FormatError(container.file.path, tensor: name, "has shape \(weight.shape), the config implies \(shape)")
-        }
-        return weight.dequantized()
-    }
-
-    /// The weight named `name`, checked against the shape the config implies (kept in its stored type).
-    public func weight(_ name: String, shape: [Int]) throws -> Weight {
-        let weight = try self.weight(name)
-        guard weight.shape == shape else {
-            throw FormatError(container.file.path, tensor: name, "has shape \(weight.shape), the config implies \(shape)")
-        }
-        return weight
-    }
-}
-
 /// `nn.GroupNorm(groups, channels, eps, affine=True)`.
 public struct GroupNorm: Sendable {
     public let groups: Int
@@ -30,14 +9,14 @@ public struct GroupNorm: Sendable {
     let weight: Tensor
     let bias: Tensor
 
-    public init(_ file: ModelFile, _ prefix: String, groups: Int, channels: Int, eps: Float) throws {
+    public init(_ w: Weights, groups: Int, channels: Int, eps: Float) throws {
         guard groups > 0, channels % groups == 0 else {
-            throw FormatError(file.container.file.path, tensor: "\(prefix).weight", "\(channels) channels cannot form \(groups) groups")
+            throw w.error("weight", "\(channels) channels cannot form \(groups) groups")
         }
         self.groups = groups
         self.eps = eps
-        weight = try file.tensor("\(prefix).weight", shape: [channels])
-        bias = try file.tensor("\(prefix).bias", shape: [channels])
+        weight = try w.tensor("weight", shape: [channels])
+        bias = try w.tensor("bias", shape: [channels])
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -51,10 +30,10 @@ public struct LayerNorm: Sendable {
     let weight: Tensor
     let bias: Tensor?
 
-    public init(_ file: ModelFile, _ prefix: String, dim: Int, eps: Float, hasBias: Bool = true) throws {
+    public init(_ w: Weights, dim: Int, eps: Float, hasBias: Bool = true) throws {
         self.eps = eps
-        weight = try file.tensor("\(prefix).weight", shape: [dim])
-        bias = hasBias ? try file.tensor("\(prefix).bias", shape: [dim]) : nil
+        weight = try w.tensor("weight", shape: [dim])
+        bias = hasBias ? try w.tensor("bias", shape: [dim]) : nil
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -65,7 +44,7 @@ public struct LayerNorm: Sendable {
 /// `nn.Conv2d(in, out, kernel, stride, padding)`. F32 kernels run im2col + sgemm on the mapped
 /// values; every other stored type (F16, and the quantized convolutions the converter stores as
 /// [out, in·kh·kw]) stays in its bytes and runs patch rows through the kernel layer's matmul.
-public final class Conv2d: @unchecked Sendable {
+public final class Conv2d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let kernel: [Int]
@@ -73,21 +52,22 @@ public final class Conv2d: @unchecked Sendable {
     public let padding: [Int]
     let weight: Weight
     let f32Kernel: Tensor?
-    /// Q8_0 / Q4_0 kernels copied into the interleaved layout of the integer kernels (`ModelFile.repackQuantized`).
+    /// Q8_0 / Q4_0 kernels copied into the interleaved layout of the integer kernels (`LoadOptions.repackQuantized`).
     let packed: WeightMatrix?
     let bias: Tensor?
 
-    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, out outChannels: Int, kernel: Int,
+    public init(_ w: Weights, in inChannels: Int, out outChannels: Int, kernel: Int,
                 stride: Int = 1, padding: Int = 0, hasBias: Bool = true) throws {
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernel = [kernel, kernel]
         self.stride = [stride, stride]
         self.padding = [padding, padding]
-        weight = try file.weight("\(prefix).weight", shape: [outChannels, inChannels, kernel, kernel])
+        weight = try w.weight("weight", shape: [outChannels, inChannels, kernel, kernel])
         f32Kernel = weight.type == .f32 ? weight.dequantized() : nil
-        bias = hasBias ? try file.tensor("\(prefix).bias", shape: [outChannels]) : nil
-        packed = file.repackQuantized ? LinearLayer.repacked(weight, rows: outChannels, columns: inChannels * kernel * kernel, file: file) : nil
+        bias = hasBias ? try w.tensor("bias", shape: [outChannels]) : nil
+        packed = w.options.repackQuantized
+            ? LinearLayer.repacked(weight, rows: outChannels, columns: inChannels * kernel * kernel, file: w.file) : nil
     }
 
     /// The kernel as f32 [O, C, kh, kw], from the repacked copy when there is one (the mapped
@@ -123,5 +103,38 @@ public final class Conv2d: @unchecked Sendable {
         return withExtendedLifetime(weight) {
             Convolution.conv2d(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding)
         }
+    }
+}
+
+extension Weights {
+    /// `nn.Linear(in, out, bias)` at `<path>.<name>`, with the LoRA updates the load options give
+    /// that layer and the repack they ask for.
+    public func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool) throws -> LinearLayer {
+        let module = pp(name)
+        let weight = try module.weight("weight", shape: [out, inFeatures])
+        let bias = bias ? try module.tensor("bias", shape: [out]) : nil
+        return try LinearLayer(weight: weight, bias: bias, lora: ledger.lora.take(module.prefix),
+                               repack: options.repackQuantized, file: file)
+    }
+
+    /// A linear layer over a weight another module already read (a tied `lm_head`).
+    public func tiedLinear(_ name: String, weight: Weight) throws -> LinearLayer {
+        try LinearLayer(weight: weight, bias: nil, lora: ledger.lora.take(pp(name).prefix), repack: options.repackQuantized, file: file)
+    }
+
+    /// `nn.Conv2d(in, out, kernel, stride, padding, bias)` at `<path>.<name>`.
+    public func conv2d(_ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                       bias: Bool = true) throws -> Conv2d {
+        try Conv2d(pp(name), in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding, hasBias: bias)
+    }
+
+    /// `nn.LayerNorm(dim, eps)` at `<path>.<name>`.
+    public func layerNorm(_ name: String, dim: Int, eps: Float, bias: Bool = true) throws -> LayerNorm {
+        try LayerNorm(pp(name), dim: dim, eps: eps, hasBias: bias)
+    }
+
+    /// `nn.GroupNorm(groups, channels, eps)` at `<path>.<name>`.
+    public func groupNorm(_ name: String, groups: Int, channels: Int, eps: Float) throws -> GroupNorm {
+        try GroupNorm(pp(name), groups: groups, channels: channels, eps: eps)
     }
 }

@@ -84,13 +84,12 @@ enum VerifyLlamaCalls {
     }
 
     static func withModel<R>(_ ctx: ProbeContext, includeAdapters: Bool = true, _ body: (LlamaForCausalLM) throws -> R) throws -> R {
-        let model = try LlamaForCausalLM(ctx.model, component: ctx.probe.component)
+        var options = LoadOptions(repackQuantized: try ctx.bool("repack", default: true))
         if includeAdapters, try ctx.bool("delta_lora", default: true) {
-            let mode = try loraMode(try ctx.string("delta_lora_mode", default: "auto"))
-            try model.applyStoredDeltaLora(ctx.model, mode: mode)
+            options.lora.append(.storedDelta(mode: try loraMode(try ctx.string("delta_lora_mode", default: "auto"))))
         }
-        if includeAdapters { try model.applyLora(try loraSpecs(ctx)) }
-        if try ctx.bool("repack", default: true) { model.repackWeights() }
+        if includeAdapters { options.lora += try loraSpecs(ctx).map { .adapter($0) } }
+        let model = try LlamaForCausalLM(ctx.model, component: ctx.probe.component, options: options)
         return try ctx.withActivations { try body(model) }
     }
 

@@ -34,8 +34,7 @@ enum VerifyPipelineCalls {
         let repack = try ctx.bool("repack", default: true)
         do {
             let file = repack ? try ModelFile(path: ctx.model.container.file.path) : ctx.model
-            file.repackQuantized = repack
-            let pipeline = try StableDiffusionPipeline(file, pipeline: pipelineName)
+            let pipeline = try StableDiffusionPipeline(file, pipeline: pipelineName, options: LoadOptions(repackQuantized: repack))
             return ["image": StableDiffusionPipeline.imageFromDecoded(try pipeline.generate(request).decoded)]
         } catch let error as ProbeError {
             throw error

@@ -12,14 +12,9 @@ public struct CLIPLayerNorm: Sendable {
     public let bias: Tensor
     public let eps: Float
 
-    init(_ file: ModelFile, _ prefix: String, size: Int, eps: Float) throws {
-        func load(_ name: String) throws -> Tensor {
-            let w = try file.weight("\(prefix).\(name)")
-            guard w.shape == [size] else { throw FormatError(file.container.file.path, tensor: w.name, "has shape \(w.shape), expected [\(size)]") }
-            return w.dequantized()
-        }
-        weight = try load("weight")
-        bias = try load("bias")
+    init(_ w: Weights, size: Int, eps: Float) throws {
+        weight = try w.tensor("weight", shape: [size])
+        bias = try w.tensor("bias", shape: [size])
         self.eps = eps
     }
 
@@ -31,18 +26,9 @@ public struct CLIPTextEmbeddings: Sendable {
     public let tokenEmbedding: Weight
     public let positionEmbedding: Tensor
 
-    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
-        tokenEmbedding = try file.weight("\(prefix).token_embedding.weight")
-        guard tokenEmbedding.shape.count == 2, tokenEmbedding.shape[1] == c.hiddenSize else {
-            throw FormatError(file.container.file.path, tensor: tokenEmbedding.name,
-                              "has shape \(tokenEmbedding.shape), expected [vocab, \(c.hiddenSize)]")
-        }
-        let position = try file.weight("\(prefix).position_embedding.weight")
-        guard position.shape == [c.maxPositionEmbeddings, c.hiddenSize] else {
-            throw FormatError(file.container.file.path, tensor: position.name,
-                              "has shape \(position.shape), expected [\(c.maxPositionEmbeddings), \(c.hiddenSize)]")
-        }
-        positionEmbedding = position.dequantized()
+    init(_ w: Weights, config c: CLIPTextConfig) throws {
+        tokenEmbedding = try w.weight("token_embedding.weight", shape: [-1, c.hiddenSize])
+        positionEmbedding = try w.tensor("position_embedding.weight", shape: [c.maxPositionEmbeddings, c.hiddenSize])
     }
 
     public var vocabularySize: Int { tokenEmbedding.shape[0] }
@@ -56,16 +42,16 @@ public struct CLIPTextEmbeddings: Sendable {
 }
 
 /// `CLIPAttention` with the causal mask the text model always uses.
-public final class CLIPAttention: @unchecked Sendable {
+public final class CLIPAttention: Sendable {
     public let qProj, kProj, vProj, outProj: LinearLayer
     let heads: Int, headDim: Int
 
-    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
+    init(_ w: Weights, config c: CLIPTextConfig) throws {
         let d = c.hiddenSize
-        qProj = try LinearLayer(file, "\(prefix).q_proj", out: d, in: d, hasBias: true)
-        kProj = try LinearLayer(file, "\(prefix).k_proj", out: d, in: d, hasBias: true)
-        vProj = try LinearLayer(file, "\(prefix).v_proj", out: d, in: d, hasBias: true)
-        outProj = try LinearLayer(file, "\(prefix).out_proj", out: d, in: d, hasBias: true)
+        qProj = try w.linear("q_proj", out: d, in: d, bias: true)
+        kProj = try w.linear("k_proj", out: d, in: d, bias: true)
+        vProj = try w.linear("v_proj", out: d, in: d, bias: true)
+        outProj = try w.linear("out_proj", out: d, in: d, bias: true)
         heads = c.numAttentionHeads
         headDim = c.headDim
     }
@@ -82,13 +68,13 @@ public final class CLIPAttention: @unchecked Sendable {
 }
 
 /// `CLIPMLP`: fc2(act(fc1(x))).
-public final class CLIPMLP: @unchecked Sendable {
+public final class CLIPMLP: Sendable {
     public let fc1, fc2: LinearLayer
     let activation: CLIPTextConfig.HiddenAct
 
-    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
-        fc1 = try LinearLayer(file, "\(prefix).fc1", out: c.intermediateSize, in: c.hiddenSize, hasBias: true)
-        fc2 = try LinearLayer(file, "\(prefix).fc2", out: c.hiddenSize, in: c.intermediateSize, hasBias: true)
+    init(_ w: Weights, config c: CLIPTextConfig) throws {
+        fc1 = try w.linear("fc1", out: c.intermediateSize, in: c.hiddenSize, bias: true)
+        fc2 = try w.linear("fc2", out: c.hiddenSize, in: c.intermediateSize, bias: true)
         activation = c.hiddenAct
     }
 
@@ -103,16 +89,16 @@ public final class CLIPMLP: @unchecked Sendable {
 }
 
 /// `CLIPEncoderLayer`: pre-norm attention and MLP, each added to the residual stream.
-public final class CLIPEncoderLayer: @unchecked Sendable {
+public final class CLIPEncoderLayer: Sendable {
     public let selfAttn: CLIPAttention
     public let layerNorm1, layerNorm2: CLIPLayerNorm
     public let mlp: CLIPMLP
 
-    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
-        selfAttn = try CLIPAttention(file, "\(prefix).self_attn", config: c)
-        layerNorm1 = try CLIPLayerNorm(file, "\(prefix).layer_norm1", size: c.hiddenSize, eps: c.layerNormEps)
-        mlp = try CLIPMLP(file, "\(prefix).mlp", config: c)
-        layerNorm2 = try CLIPLayerNorm(file, "\(prefix).layer_norm2", size: c.hiddenSize, eps: c.layerNormEps)
+    init(_ w: Weights, config c: CLIPTextConfig) throws {
+        selfAttn = try CLIPAttention(w.pp("self_attn"), config: c)
+        layerNorm1 = try CLIPLayerNorm(w.pp("layer_norm1"), size: c.hiddenSize, eps: c.layerNormEps)
+        mlp = try CLIPMLP(w.pp("mlp"), config: c)
+        layerNorm2 = try CLIPLayerNorm(w.pp("layer_norm2"), size: c.hiddenSize, eps: c.layerNormEps)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -121,24 +107,24 @@ public final class CLIPEncoderLayer: @unchecked Sendable {
     }
 }
 
-public final class CLIPEncoder: @unchecked Sendable {
+public final class CLIPEncoder: Sendable {
     public let layers: [CLIPEncoderLayer]
 
-    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
-        layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(file, "\(prefix).layers.\($0)", config: c) }
+    init(_ w: Weights, config c: CLIPTextConfig) throws {
+        layers = try (0..<c.numHiddenLayers).map { try CLIPEncoderLayer(w.pp("layers").pp($0), config: c) }
     }
 }
 
 /// `CLIPTextTransformer`.
-public final class CLIPTextTransformer: @unchecked Sendable {
+public final class CLIPTextTransformer: Sendable {
     public let embeddings: CLIPTextEmbeddings
     public let encoder: CLIPEncoder
     public let finalLayerNorm: CLIPLayerNorm
 
-    init(_ file: ModelFile, _ prefix: String, config c: CLIPTextConfig) throws {
-        embeddings = try CLIPTextEmbeddings(file, "\(prefix).embeddings", config: c)
-        encoder = try CLIPEncoder(file, "\(prefix).encoder", config: c)
-        finalLayerNorm = try CLIPLayerNorm(file, "\(prefix).final_layer_norm", size: c.hiddenSize, eps: c.layerNormEps)
+    init(_ w: Weights, config c: CLIPTextConfig) throws {
+        embeddings = try CLIPTextEmbeddings(w.pp("embeddings"), config: c)
+        encoder = try CLIPEncoder(w.pp("encoder"), config: c)
+        finalLayerNorm = try CLIPLayerNorm(w.pp("final_layer_norm"), size: c.hiddenSize, eps: c.layerNormEps)
     }
 }
 
@@ -153,19 +139,24 @@ public struct CLIPTextOutput: Sendable {
 }
 
 /// transformers' `CLIPTextModel` (Stable Diffusion's and ZeroScope's text encoder).
-public final class CLIPTextModel: @unchecked Sendable {
+public final class CLIPTextModel: Sendable {
     public let config: CLIPTextConfig
     public let textModel: CLIPTextTransformer
     public let component: String
 
     /// The CLIP text encoder `component` (e.g. `sd15.text_encoder`) of an opened container.
-    public init(_ file: ModelFile, component: String) throws {
-        config = try CLIPTextConfig.load(file, component: component)
-        self.component = component
-        textModel = try CLIPTextTransformer(file, "\(component).text_model", config: config)
+    public convenience init(_ file: ModelFile, component: String, options: LoadOptions = LoadOptions()) throws {
+        try self.init(try Weights.component(file, component, options: options), config: try CLIPTextConfig.load(file, component: component))
+    }
+
+    init(_ w: Weights, config: CLIPTextConfig) throws {
+        self.config = config
+        component = w.prefix
+        textModel = try CLIPTextTransformer(w.pp("text_model"), config: config)
         guard textModel.embeddings.vocabularySize >= 1 else {
-            throw FormatError(file.container.file.path, tensor: textModel.embeddings.tokenEmbedding.name, "has no rows")
+            throw FormatError(w.file.container.file.path, tensor: textModel.embeddings.tokenEmbedding.name, "has no rows")
         }
+        try w.finish()
     }
 
     public enum InputError: Error, CustomStringConvertible {

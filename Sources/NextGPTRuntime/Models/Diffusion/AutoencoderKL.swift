@@ -130,7 +130,7 @@ public struct DiagonalGaussianDistribution: Sendable {
 /// Diffusion, AudioLDM and ZeroScope: `encoder` + `quant_conv` (1×1) give the posterior of an image
 /// in [−1, 1]; `post_quant_conv` (1×1) + `decoder` turn latents back into an image. Scaling by
 /// `scaling_factor` is the caller's business, as in the pipelines.
-public final class AutoencoderKL: @unchecked Sendable {
+public final class AutoencoderKL: Sendable {
     public let config: AutoencoderKLConfig
     public let component: String
     let encoder: VAEEncoder
@@ -139,17 +139,20 @@ public final class AutoencoderKL: @unchecked Sendable {
     let postQuantConv: Conv2d?
 
     /// The VAE stored as `component` (e.g. `sd15.vae`), built from `<component>.config`.
-    public init(_ file: ModelFile, component: String) throws {
+    public convenience init(_ file: ModelFile, component: String, options: LoadOptions = LoadOptions()) throws {
         let config = try AutoencoderKLConfig(DiffusersConfig.load(file, component: component))
+        try self.init(try Weights.component(file, component, options: options), config: config)
+    }
+
+    public init(_ w: Weights, config: AutoencoderKLConfig) throws {
         self.config = config
-        self.component = component
-        encoder = try VAEEncoder(file, "\(component).encoder", config: config)
-        decoder = try VAEDecoder(file, "\(component).decoder", config: config)
+        component = w.prefix
+        encoder = try VAEEncoder(w.pp("encoder"), config: config)
+        decoder = try VAEDecoder(w.pp("decoder"), config: config)
         let latent = config.latentChannels
-        quantConv = config.useQuantConv
-            ? try Conv2d(file, "\(component).quant_conv", in: 2 * latent, out: 2 * latent, kernel: 1) : nil
-        postQuantConv = config.usePostQuantConv
-            ? try Conv2d(file, "\(component).post_quant_conv", in: latent, out: latent, kernel: 1) : nil
+        quantConv = config.useQuantConv ? try w.conv2d("quant_conv", in: 2 * latent, out: 2 * latent, kernel: 1) : nil
+        postQuantConv = config.usePostQuantConv ? try w.conv2d("post_quant_conv", in: latent, out: latent, kernel: 1) : nil
+        try w.finish()
     }
 
     /// `vae.encode(image).latent_dist` for image [N, in, H, W] in [−1, 1], any H, W that

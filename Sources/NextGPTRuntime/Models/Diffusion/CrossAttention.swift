@@ -7,7 +7,7 @@ import NextGPTCore
 /// scaled dot-product attention over `heads` heads of `dim_head`, `to_out.0`, then the optional
 /// residual and `rescale_output_factor`. UNet transformer blocks use it without norm or residual,
 /// the VAE's mid block with both and a single head.
-public final class CrossAttention: @unchecked Sendable {
+public final class CrossAttention: Sendable {
     public let heads: Int
     public let dimHead: Int
     let groupNorm: GroupNorm?
@@ -18,17 +18,17 @@ public final class CrossAttention: @unchecked Sendable {
     let residualConnection: Bool
     let rescaleOutputFactor: Float
 
-    public init(_ file: ModelFile, _ prefix: String, queryDim: Int, crossAttentionDim: Int? = nil, heads: Int, dimHead: Int,
+    public init(_ w: Weights, queryDim: Int, crossAttentionDim: Int? = nil, heads: Int, dimHead: Int,
                 bias: Bool = false, outBias: Bool = true, outDim: Int? = nil, normGroups: Int? = nil, eps: Float = 1e-5,
                 residualConnection: Bool = false, rescaleOutputFactor: Float = 1) throws {
         let inner = heads * dimHead
         self.heads = heads
         self.dimHead = dimHead
-        groupNorm = try normGroups.map { try GroupNorm(file, "\(prefix).group_norm", groups: $0, channels: queryDim, eps: eps) }
-        toQ = try LinearLayer(file, "\(prefix).to_q", out: inner, in: queryDim, hasBias: bias)
-        toK = try LinearLayer(file, "\(prefix).to_k", out: inner, in: crossAttentionDim ?? queryDim, hasBias: bias)
-        toV = try LinearLayer(file, "\(prefix).to_v", out: inner, in: crossAttentionDim ?? queryDim, hasBias: bias)
-        toOut = try LinearLayer(file, "\(prefix).to_out.0", out: outDim ?? queryDim, in: inner, hasBias: outBias)
+        groupNorm = try normGroups.map { try w.groupNorm("group_norm", groups: $0, channels: queryDim, eps: eps) }
+        toQ = try w.linear("to_q", out: inner, in: queryDim, bias: bias)
+        toK = try w.linear("to_k", out: inner, in: crossAttentionDim ?? queryDim, bias: bias)
+        toV = try w.linear("to_v", out: inner, in: crossAttentionDim ?? queryDim, bias: bias)
+        toOut = try w.linear("to_out.0", out: outDim ?? queryDim, in: inner, bias: outBias)
         self.residualConnection = residualConnection
         self.rescaleOutputFactor = rescaleOutputFactor
     }

@@ -4,7 +4,7 @@ import NextGPTCore
 /// diffusers `ResnetBlock2D` (models/resnet.py): GroupNorm → SiLU → conv1 (+ time embedding) →
 /// GroupNorm → SiLU → conv2, plus the (1×1-convolved when the width changes) input, divided by
 /// `output_scale_factor`. The VAE's blocks have no time embedding (`temb_channels=None`).
-public final class ResnetBlock2D: @unchecked Sendable {
+public final class ResnetBlock2D: Sendable {
     public enum TimeEmbeddingNorm: String, Sendable {
         /// `hidden + temb` before norm2.
         case `default`
@@ -22,25 +22,25 @@ public final class ResnetBlock2D: @unchecked Sendable {
     let outputScaleFactor: Float
     public let outChannels: Int
 
-    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, out outChannels: Int?, tembChannels: Int?,
+    public init(_ w: Weights, in inChannels: Int, out outChannels: Int?, tembChannels: Int?,
                 groups: Int, groupsOut: Int? = nil, eps: Float, timeEmbeddingNorm: TimeEmbeddingNorm = .default,
                 outputScaleFactor: Float = 1) throws {
         let out = outChannels ?? inChannels
         self.outChannels = out
         self.timeEmbeddingNorm = timeEmbeddingNorm
         self.outputScaleFactor = outputScaleFactor
-        norm1 = try GroupNorm(file, "\(prefix).norm1", groups: groups, channels: inChannels, eps: eps)
-        conv1 = try Conv2d(file, "\(prefix).conv1", in: inChannels, out: out, kernel: 3, padding: 1)
+        norm1 = try w.groupNorm("norm1", groups: groups, channels: inChannels, eps: eps)
+        conv1 = try w.conv2d("conv1", in: inChannels, out: out, kernel: 3, padding: 1)
         if let tembChannels {
             let projected = timeEmbeddingNorm == .scaleShift ? 2 * out : out
-            timeEmbProj = try LinearLayer(file, "\(prefix).time_emb_proj", out: projected, in: tembChannels, hasBias: true)
+            timeEmbProj = try w.linear("time_emb_proj", out: projected, in: tembChannels, bias: true)
         } else {
             timeEmbProj = nil
         }
-        norm2 = try GroupNorm(file, "\(prefix).norm2", groups: groupsOut ?? groups, channels: out, eps: eps)
-        conv2 = try Conv2d(file, "\(prefix).conv2", in: out, out: out, kernel: 3, padding: 1)
-        convShortcut = inChannels != out || file.contains("\(prefix).conv_shortcut.weight")
-            ? try Conv2d(file, "\(prefix).conv_shortcut", in: inChannels, out: out, kernel: 1) : nil
+        norm2 = try w.groupNorm("norm2", groups: groupsOut ?? groups, channels: out, eps: eps)
+        conv2 = try w.conv2d("conv2", in: out, out: out, kernel: 3, padding: 1)
+        convShortcut = inChannels != out || w.contains("conv_shortcut.weight")
+            ? try w.conv2d("conv_shortcut", in: inChannels, out: out, kernel: 1) : nil
     }
 
     /// x [N, C, H, W]; temb [N, temb_channels] or nil.

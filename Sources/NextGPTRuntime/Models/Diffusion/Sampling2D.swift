@@ -4,12 +4,12 @@ import NextGPTCore
 /// diffusers `Downsample2D` with `use_conv=True` (every SD-family checkpoint): a stride-2 3×3
 /// convolution named `conv`. With `padding=0` (the VAE encoder) the input is first padded by
 /// one zero row and column at the bottom and right, as `F.pad(x, (0, 1, 0, 1))`.
-public final class Downsample2D: @unchecked Sendable {
+public final class Downsample2D: Sendable {
     let conv: Conv2d
     let padRightBottom: Bool
 
-    public init(_ file: ModelFile, _ prefix: String, channels: Int, out: Int? = nil, padding: Int = 1) throws {
-        conv = try Conv2d(file, "\(prefix).conv", in: channels, out: out ?? channels, kernel: 3, stride: 2, padding: padding)
+    public init(_ w: Weights, channels: Int, out: Int? = nil, padding: Int = 1) throws {
+        conv = try w.conv2d("conv", in: channels, out: out ?? channels, kernel: 3, stride: 2, padding: padding)
         padRightBottom = padding == 0
     }
 
@@ -36,11 +36,11 @@ public final class Downsample2D: @unchecked Sendable {
 
 /// diffusers `Upsample2D` with `use_conv=True`: nearest ×2 (or to `outputSize`, which the UNet
 /// passes when a skip connection has an odd size), then a 3×3 convolution named `conv`.
-public final class Upsample2D: @unchecked Sendable {
+public final class Upsample2D: Sendable {
     let conv: Conv2d
 
-    public init(_ file: ModelFile, _ prefix: String, channels: Int, out: Int? = nil) throws {
-        conv = try Conv2d(file, "\(prefix).conv", in: channels, out: out ?? channels, kernel: 3, padding: 1)
+    public init(_ w: Weights, channels: Int, out: Int? = nil) throws {
+        conv = try w.conv2d("conv", in: channels, out: out ?? channels, kernel: 3, padding: 1)
     }
 
     public func callAsFunction(_ x: Tensor, outputSize: [Int]? = nil) -> Tensor {

@@ -54,13 +54,14 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// The UNet's `sample_size` (latent positions per side it was trained at).
     public let sampleSize: Int
 
-    public init(_ model: ModelFile, pipeline: String = "sd15") throws {
+    /// `options` apply to every component (e.g. `repackQuantized`, as `nextgpt sd` loads them).
+    public init(_ model: ModelFile, pipeline: String = "sd15", options: LoadOptions = LoadOptions()) throws {
         self.pipeline = pipeline
         self.model = model
         tokenizer = try CLIPTokenizer(metadata: model.metadata, prefix: "\(pipeline).tokenizer")
-        textEncoder = try CLIPTextModel(model, component: "\(pipeline).text_encoder")
-        unet = try UNet2DConditionModel(model, component: "\(pipeline).unet")
-        vae = try AutoencoderKL(model, component: "\(pipeline).vae")
+        textEncoder = try CLIPTextModel(model, component: "\(pipeline).text_encoder", options: options)
+        unet = try UNet2DConditionModel(model, component: "\(pipeline).unet", options: options)
+        vae = try AutoencoderKL(model, component: "\(pipeline).vae", options: options)
         guard case .string(let text)? = model.metadata["\(pipeline).scheduler.config"] else {
             throw FormatError(model.container.file.path, "pipeline '\(pipeline)' has no \(pipeline).scheduler.config")
         }

@@ -45,7 +45,7 @@ public struct Timesteps: Sendable {
 }
 
 /// diffusers `TimestepEmbedding`: `linear_1` → act → `linear_2` (→ optional `post_act`).
-public final class TimestepEmbedding: @unchecked Sendable {
+public final class TimestepEmbedding: Sendable {
     let linear1: LinearLayer
     let act: DiffusersActivation?
     let linear2: LinearLayer
@@ -53,10 +53,10 @@ public final class TimestepEmbedding: @unchecked Sendable {
 
     public var inFeatures: Int { linear1.inFeatures }
 
-    public init(_ file: ModelFile, _ prefix: String, in inChannels: Int, timeEmbedDim: Int, outDim: Int? = nil,
+    public init(_ w: Weights, in inChannels: Int, timeEmbedDim: Int, outDim: Int? = nil,
                 act: DiffusersActivation? = .silu, postAct: DiffusersActivation? = nil) throws {
-        linear1 = try LinearLayer(file, "\(prefix).linear_1", out: timeEmbedDim, in: inChannels, hasBias: true)
-        linear2 = try LinearLayer(file, "\(prefix).linear_2", out: outDim ?? timeEmbedDim, in: timeEmbedDim, hasBias: true)
+        linear1 = try w.linear("linear_1", out: timeEmbedDim, in: inChannels, bias: true)
+        linear2 = try w.linear("linear_2", out: outDim ?? timeEmbedDim, in: timeEmbedDim, bias: true)
         self.act = act
         self.postAct = postAct
     }

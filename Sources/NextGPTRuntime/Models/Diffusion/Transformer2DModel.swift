@@ -3,14 +3,14 @@ import NextGPTCore
 
 /// diffusers `FeedForward` with its default `geglu` activation: `net.0` (`GEGLU`, whose `proj`
 /// makes both halves), dropout `net.1`, `net.2` back to `dim`.
-public final class FeedForward: @unchecked Sendable {
+public final class FeedForward: Sendable {
     let geluProj: LinearLayer
     let out: LinearLayer
 
-    public init(_ file: ModelFile, _ prefix: String, dim: Int, mult: Int = 4) throws {
+    public init(_ w: Weights, dim: Int, mult: Int = 4) throws {
         let inner = dim * mult
-        geluProj = try LinearLayer(file, "\(prefix).net.0.proj", out: 2 * inner, in: dim, hasBias: true)
-        out = try LinearLayer(file, "\(prefix).net.2", out: dim, in: inner, hasBias: true)
+        geluProj = try w.linear("net.0.proj", out: 2 * inner, in: dim, bias: true)
+        out = try w.linear("net.2", out: dim, in: inner, bias: true)
     }
 
     /// [..., dim] → [..., dim].
@@ -23,7 +23,7 @@ public final class FeedForward: @unchecked Sendable {
 /// diffusers `BasicTransformerBlock` as UNet2DConditionModel builds it (`layer_norm`, GEGLU, no
 /// attention bias): self-attention `attn1` (cross-attention instead when `only_cross_attention`),
 /// cross-attention `attn2`, feed-forward `ff`, each after its LayerNorm and added back.
-public final class BasicTransformerBlock: @unchecked Sendable {
+public final class BasicTransformerBlock: Sendable {
     let norm1: LayerNorm
     let attn1: CrossAttention
     let norm2: LayerNorm
@@ -32,16 +32,16 @@ public final class BasicTransformerBlock: @unchecked Sendable {
     let ff: FeedForward
     let onlyCrossAttention: Bool
 
-    public init(_ file: ModelFile, _ prefix: String, dim: Int, heads: Int, headDim: Int, crossAttentionDim: Int,
+    public init(_ w: Weights, dim: Int, heads: Int, headDim: Int, crossAttentionDim: Int,
                 onlyCrossAttention: Bool, normEps: Float = 1e-5) throws {
         self.onlyCrossAttention = onlyCrossAttention
-        norm1 = try LayerNorm(file, "\(prefix).norm1", dim: dim, eps: normEps)
-        attn1 = try CrossAttention(file, "\(prefix).attn1", queryDim: dim, crossAttentionDim: onlyCrossAttention ? crossAttentionDim : nil,
+        norm1 = try w.layerNorm("norm1", dim: dim, eps: normEps)
+        attn1 = try CrossAttention(w.pp("attn1"), queryDim: dim, crossAttentionDim: onlyCrossAttention ? crossAttentionDim : nil,
                                    heads: heads, dimHead: headDim)
-        norm2 = try LayerNorm(file, "\(prefix).norm2", dim: dim, eps: normEps)
-        attn2 = try CrossAttention(file, "\(prefix).attn2", queryDim: dim, crossAttentionDim: crossAttentionDim, heads: heads, dimHead: headDim)
-        norm3 = try LayerNorm(file, "\(prefix).norm3", dim: dim, eps: normEps)
-        ff = try FeedForward(file, "\(prefix).ff", dim: dim)
+        norm2 = try w.layerNorm("norm2", dim: dim, eps: normEps)
+        attn2 = try CrossAttention(w.pp("attn2"), queryDim: dim, crossAttentionDim: crossAttentionDim, heads: heads, dimHead: headDim)
+        norm3 = try w.layerNorm("norm3", dim: dim, eps: normEps)
+        ff = try FeedForward(w.pp("ff"), dim: dim)
     }
 
     /// hidden [B, L, dim]; encoder [B, S, cross] or nil: then `Attention` takes the normed hidden
@@ -57,7 +57,7 @@ public final class BasicTransformerBlock: @unchecked Sendable {
 /// diffusers `Transformer2DModel` on continuous inputs: GroupNorm (eps 1e-6) → `proj_in` (a 1×1
 /// convolution, or a Linear on the flattened positions with `use_linear_projection`) →
 /// `transformer_blocks` over the H·W positions → `proj_out` → plus the input.
-public final class Transformer2DModel: @unchecked Sendable {
+public final class Transformer2DModel: Sendable {
     enum Projection {
         case linear(LinearLayer)
         case conv(Conv2d)
@@ -69,19 +69,19 @@ public final class Transformer2DModel: @unchecked Sendable {
     let projOut: Projection
     public let innerDim: Int
 
-    public init(_ file: ModelFile, _ prefix: String, heads: Int, headDim: Int, inChannels: Int, numLayers: Int,
+    public init(_ w: Weights, heads: Int, headDim: Int, inChannels: Int, numLayers: Int,
                 crossAttentionDim: Int, normGroups: Int, useLinearProjection: Bool, onlyCrossAttention: Bool) throws {
         let inner = heads * headDim
         innerDim = inner
-        norm = try GroupNorm(file, "\(prefix).norm", groups: normGroups, channels: inChannels, eps: 1e-6)
+        norm = try w.groupNorm("norm", groups: normGroups, channels: inChannels, eps: 1e-6)
         func projection(_ name: String, out: Int, in inFeatures: Int) throws -> Projection {
             useLinearProjection
-                ? .linear(try LinearLayer(file, "\(prefix).\(name)", out: out, in: inFeatures, hasBias: true))
-                : .conv(try Conv2d(file, "\(prefix).\(name)", in: inFeatures, out: out, kernel: 1))
+                ? .linear(try w.linear(name, out: out, in: inFeatures, bias: true))
+                : .conv(try w.conv2d(name, in: inFeatures, out: out, kernel: 1))
         }
         projIn = try projection("proj_in", out: inner, in: inChannels)
         transformerBlocks = try (0..<numLayers).map {
-            try BasicTransformerBlock(file, "\(prefix).transformer_blocks.\($0)", dim: inner, heads: heads, headDim: headDim,
+            try BasicTransformerBlock(w.pp("transformer_blocks").pp($0), dim: inner, heads: heads, headDim: headDim,
                                       crossAttentionDim: crossAttentionDim, onlyCrossAttention: onlyCrossAttention)
         }
         projOut = try projection("proj_out", out: inChannels, in: inner)

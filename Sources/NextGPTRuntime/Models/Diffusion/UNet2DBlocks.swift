@@ -34,12 +34,12 @@ public struct UNetAttentionSettings: Sendable {
         self.onlyCrossAttention = onlyCrossAttention
     }
 
-    func transformer(_ file: ModelFile, _ prefix: String, channels: Int, block: UNetBlockSettings) throws -> Transformer2DModel {
+    func transformer(_ w: Weights, channels: Int, block: UNetBlockSettings) throws -> Transformer2DModel {
         guard heads > 0, channels >= heads else {
-            throw FormatError(file.container.file.path, tensor: prefix, "\(channels) channels cannot form \(heads) attention heads")
+            throw FormatError(w.path, tensor: w.prefix, "\(channels) channels cannot form \(heads) attention heads")
         }
         // diffusers passes `out_channels // num_attention_heads` as the head width.
-        return try Transformer2DModel(file, prefix, heads: heads, headDim: channels / heads, inChannels: channels,
+        return try Transformer2DModel(w, heads: heads, headDim: channels / heads, inChannels: channels,
                                       numLayers: transformerLayers, crossAttentionDim: crossAttentionDim, normGroups: block.groups,
                                       useLinearProjection: block.useLinearProjection, onlyCrossAttention: onlyCrossAttention)
     }
@@ -48,23 +48,23 @@ public struct UNetAttentionSettings: Sendable {
 /// diffusers `DownBlock2D` (no `attentions`) and `CrossAttnDownBlock2D`: resnets, each followed
 /// by its transformer when there is one, every output kept for the up path, then the optional
 /// stride-2 `downsamplers.0` (whose output is kept too).
-public final class UNetDownBlock: @unchecked Sendable {
+public final class UNetDownBlock: Sendable {
     let resnets: [ResnetBlock2D]
     let attentions: [Transformer2DModel]
     let downsampler: Downsample2D?
 
-    public init(_ file: ModelFile, _ prefix: String, layers: Int, in inChannels: Int, out outChannels: Int,
+    public init(_ w: Weights, layers: Int, in inChannels: Int, out outChannels: Int,
                 addDownsample: Bool, downsamplePadding: Int, block: UNetBlockSettings, attention: UNetAttentionSettings?) throws {
         resnets = try (0..<layers).map { i in
-            try ResnetBlock2D(file, "\(prefix).resnets.\(i)", in: i == 0 ? inChannels : outChannels, out: outChannels,
+            try ResnetBlock2D(w.pp("resnets").pp(i), in: i == 0 ? inChannels : outChannels, out: outChannels,
                               tembChannels: block.tembChannels, groups: block.groups, eps: block.eps,
                               timeEmbeddingNorm: block.timeEmbeddingNorm)
         }
         attentions = try attention.map { settings in
-            try (0..<layers).map { try settings.transformer(file, "\(prefix).attentions.\($0)", channels: outChannels, block: block) }
+            try (0..<layers).map { try settings.transformer(w.pp("attentions").pp($0), channels: outChannels, block: block) }
         } ?? []
         downsampler = addDownsample
-            ? try Downsample2D(file, "\(prefix).downsamplers.0", channels: outChannels, padding: downsamplePadding) : nil
+            ? try Downsample2D(w.pp("downsamplers").pp(0), channels: outChannels, padding: downsamplePadding) : nil
     }
 
     /// → (hidden states, the skip connections this block adds).
@@ -88,26 +88,26 @@ public final class UNetDownBlock: @unchecked Sendable {
 /// hidden states concatenated with the latest unused skip connection, then its transformer; the
 /// optional `upsamplers.0` doubles the size, or meets the size of the next skip when the UNet
 /// passes one (odd latent sizes).
-public final class UNetUpBlock: @unchecked Sendable {
+public final class UNetUpBlock: Sendable {
     let resnets: [ResnetBlock2D]
     let attentions: [Transformer2DModel]
     let upsampler: Upsample2D?
 
     public var layers: Int { resnets.count }
 
-    public init(_ file: ModelFile, _ prefix: String, layers: Int, in inChannels: Int, out outChannels: Int, prevOutput: Int,
+    public init(_ w: Weights, layers: Int, in inChannels: Int, out outChannels: Int, prevOutput: Int,
                 addUpsample: Bool, block: UNetBlockSettings, attention: UNetAttentionSettings?) throws {
         resnets = try (0..<layers).map { i in
             let skipChannels = i == layers - 1 ? inChannels : outChannels
             let resnetIn = i == 0 ? prevOutput : outChannels
-            return try ResnetBlock2D(file, "\(prefix).resnets.\(i)", in: resnetIn + skipChannels, out: outChannels,
+            return try ResnetBlock2D(w.pp("resnets").pp(i), in: resnetIn + skipChannels, out: outChannels,
                                      tembChannels: block.tembChannels, groups: block.groups, eps: block.eps,
                                      timeEmbeddingNorm: block.timeEmbeddingNorm)
         }
         attentions = try attention.map { settings in
-            try (0..<layers).map { try settings.transformer(file, "\(prefix).attentions.\($0)", channels: outChannels, block: block) }
+            try (0..<layers).map { try settings.transformer(w.pp("attentions").pp($0), channels: outChannels, block: block) }
         } ?? []
-        upsampler = addUpsample ? try Upsample2D(file, "\(prefix).upsamplers.0", channels: outChannels) : nil
+        upsampler = addUpsample ? try Upsample2D(w.pp("upsamplers").pp(0), channels: outChannels) : nil
     }
 
     /// `skips`: this block's skip connections in the order the down path made them (the last is used first).
@@ -127,19 +127,19 @@ public final class UNetUpBlock: @unchecked Sendable {
 /// diffusers `UNetMidBlock2DCrossAttn` (resnet, then transformer + resnet pairs) and
 /// `UNetMidBlock2D` as `get_mid_block` builds it for the UNet (one resnet, no attention). Every
 /// resnet divides by `mid_block_scale_factor`.
-public final class UNetMidBlock: @unchecked Sendable {
+public final class UNetMidBlock: Sendable {
     let resnets: [ResnetBlock2D]
     let attentions: [Transformer2DModel]
 
-    public init(_ file: ModelFile, _ prefix: String, channels: Int, outputScaleFactor: Float, block: UNetBlockSettings,
+    public init(_ w: Weights, channels: Int, outputScaleFactor: Float, block: UNetBlockSettings,
                 attention: UNetAttentionSettings?) throws {
         let count = attention == nil ? 1 : 2
         resnets = try (0..<count).map { i in
-            try ResnetBlock2D(file, "\(prefix).resnets.\(i)", in: channels, out: channels, tembChannels: block.tembChannels,
+            try ResnetBlock2D(w.pp("resnets").pp(i), in: channels, out: channels, tembChannels: block.tembChannels,
                               groups: block.groups, eps: block.eps, timeEmbeddingNorm: block.timeEmbeddingNorm,
                               outputScaleFactor: outputScaleFactor)
         }
-        attentions = try attention.map { [try $0.transformer(file, "\(prefix).attentions.0", channels: channels, block: block)] } ?? []
+        attentions = try attention.map { [try $0.transformer(w.pp("attentions").pp(0), channels: channels, block: block)] } ?? []
     }
 
     public func callAsFunction(_ input: Tensor, temb: Tensor, encoderHiddenStates: Tensor?) -> Tensor {

@@ -147,7 +147,7 @@ public struct UNetInputError: Error, CustomStringConvertible {
 
 /// diffusers `UNet2DConditionModel` (models/unets/unet_2d_condition.py): the SD 1.x/2.x and
 /// AudioLDM noise predictor, built entirely from the component's config.json.
-public final class UNet2DConditionModel: @unchecked Sendable {
+public final class UNet2DConditionModel: Sendable {
     public let config: UNet2DConditionConfig
     let convIn: Conv2d
     let timeProj: Timesteps
@@ -168,30 +168,29 @@ public final class UNet2DConditionModel: @unchecked Sendable {
     }
 
     /// `component`: the container prefix, e.g. "sd15.unet" or "audioldm.unet".
-    public convenience init(_ file: ModelFile, component: String) throws {
+    public convenience init(_ file: ModelFile, component: String, options: LoadOptions = LoadOptions()) throws {
         let config = try UNet2DConditionConfig(try DiffusersConfig.load(file, component: component))
-        try self.init(file, component: component, config: config)
+        try self.init(try Weights.component(file, component, options: options), config: config)
     }
 
-    public init(_ file: ModelFile, component prefix: String, config c: UNet2DConditionConfig) throws {
+    public init(_ w: Weights, config c: UNet2DConditionConfig) throws {
         config = c
         let channels = c.blockOutChannels
         let blocks = channels.count
-        convIn = try Conv2d(file, "\(prefix).conv_in", in: c.inChannels, out: channels[0], kernel: c.convInKernel,
-                            padding: (c.convInKernel - 1) / 2)
+        convIn = try w.conv2d("conv_in", in: c.inChannels, out: channels[0], kernel: c.convInKernel, padding: (c.convInKernel - 1) / 2)
         timeProj = Timesteps(numChannels: channels[0], flipSinToCos: c.flipSinToCos, downscaleFreqShift: c.freqShift)
         let timeDim = c.timeEmbeddingDim
-        timeEmbedding = try TimestepEmbedding(file, "\(prefix).time_embedding", in: channels[0], timeEmbedDim: timeDim,
+        timeEmbedding = try TimestepEmbedding(w.pp("time_embedding"), in: channels[0], timeEmbedDim: timeDim,
                                               act: c.actFn, postAct: c.timestepPostAct)
-        let classPrefix = "\(prefix).class_embedding"
+        let classW = w.pp("class_embedding")
         switch c.classEmbedding {
         case nil: classEmbedding = nil
-        case .embedding(let count): classEmbedding = .embedding(try file.tensor("\(classPrefix).weight", shape: [count, timeDim]))
-        case .timestep: classEmbedding = .timestep(try TimestepEmbedding(file, classPrefix, in: channels[0], timeEmbedDim: timeDim, act: c.actFn))
+        case .embedding(let count): classEmbedding = .embedding(try classW.tensor("weight", shape: [count, timeDim]))
+        case .timestep: classEmbedding = .timestep(try TimestepEmbedding(classW, in: channels[0], timeEmbedDim: timeDim, act: c.actFn))
         case .identity: classEmbedding = .identity
-        case .projection(let inputDim): classEmbedding = .projection(try TimestepEmbedding(file, classPrefix, in: inputDim, timeEmbedDim: timeDim))
+        case .projection(let inputDim): classEmbedding = .projection(try TimestepEmbedding(classW, in: inputDim, timeEmbedDim: timeDim))
         case .simpleProjection(let inputDim):
-            classEmbedding = .simpleProjection(try LinearLayer(file, classPrefix, out: timeDim, in: inputDim, hasBias: true))
+            classEmbedding = .simpleProjection(try w.linear("class_embedding", out: timeDim, in: inputDim, bias: true))
         }
 
         let settings = UNetBlockSettings(tembChannels: c.classEmbeddingsConcat && c.classEmbedding != nil ? 2 * timeDim : timeDim,
@@ -204,30 +203,31 @@ public final class UNet2DConditionModel: @unchecked Sendable {
                 : nil
         }
         downBlocks = try c.downBlockTypes.enumerated().map { i, type in
-            try UNetDownBlock(file, "\(prefix).down_blocks.\(i)", layers: c.layersPerBlock[i], in: channels[max(i - 1, 0)],
+            try UNetDownBlock(w.pp("down_blocks").pp(i), layers: c.layersPerBlock[i], in: channels[max(i - 1, 0)],
                               out: channels[i], addDownsample: i < blocks - 1, downsamplePadding: c.downsamplePadding,
                               block: settings, attention: attention(type, i, onlyCross: c.onlyCrossAttention[i]))
         }
         switch c.midBlockType {
         case "UNetMidBlock2DCrossAttn"?:
             let last = blocks - 1
-            midBlock = try UNetMidBlock(file, "\(prefix).mid_block", channels: channels[last], outputScaleFactor: c.midBlockScaleFactor,
+            midBlock = try UNetMidBlock(w.pp("mid_block"), channels: channels[last], outputScaleFactor: c.midBlockScaleFactor,
                                         block: settings, attention: attention("CrossAttn", last, onlyCross: false))
         case "UNetMidBlock2D"?:
-            midBlock = try UNetMidBlock(file, "\(prefix).mid_block", channels: channels[blocks - 1], outputScaleFactor: c.midBlockScaleFactor,
+            midBlock = try UNetMidBlock(w.pp("mid_block"), channels: channels[blocks - 1], outputScaleFactor: c.midBlockScaleFactor,
                                         block: settings, attention: nil)
         default: midBlock = nil
         }
         upBlocks = try c.upBlockTypes.enumerated().map { i, type in
             let level = blocks - 1 - i  // the up path walks the levels in reverse
-            return try UNetUpBlock(file, "\(prefix).up_blocks.\(i)", layers: c.layersPerBlock[level] + 1,
+            return try UNetUpBlock(w.pp("up_blocks").pp(i), layers: c.layersPerBlock[level] + 1,
                                    in: channels[max(level - 1, 0)], out: channels[level], prevOutput: channels[min(level + 1, blocks - 1)],
                                    addUpsample: i < blocks - 1, block: settings,
                                    attention: attention(type, level, onlyCross: c.onlyCrossAttention[level]))
         }
-        convNormOut = try GroupNorm(file, "\(prefix).conv_norm_out", groups: c.normNumGroups, channels: channels[0], eps: c.normEps)
-        convOut = try Conv2d(file, "\(prefix).conv_out", in: channels[0], out: c.outChannels, kernel: c.convOutKernel,
-                             padding: (c.convOutKernel - 1) / 2)
+        convNormOut = try w.groupNorm("conv_norm_out", groups: c.normNumGroups, channels: channels[0], eps: c.normEps)
+        convOut = try w.conv2d("conv_out", in: channels[0], out: c.outChannels, kernel: c.convOutKernel,
+                               padding: (c.convOutKernel - 1) / 2)
+        try w.finish()
     }
 
     /// The UNet's noise prediction, as diffusers' `unet(sample, timestep, encoder_hidden_states=…,

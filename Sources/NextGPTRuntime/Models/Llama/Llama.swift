@@ -32,10 +32,8 @@ public struct LlamaRMSNorm: Sendable {
     public let weight: Tensor
     public let eps: Float
 
-    init(_ file: ModelFile, _ prefix: String, size: Int, eps: Float) throws {
-        let w = try file.weight("\(prefix).weight")
-        guard w.shape == [size] else { throw FormatError(file.container.file.path, tensor: w.name, "has shape \(w.shape), expected [\(size)]") }
-        weight = w.dequantized()
+    init(_ w: Weights, size: Int, eps: Float) throws {
+        weight = try w.tensor("weight", shape: [size])
         self.eps = eps
     }
 
@@ -56,16 +54,16 @@ public struct LlamaRotaryEmbedding: Sendable {
     }
 }
 
-public final class LlamaAttention: @unchecked Sendable {
+public final class LlamaAttention: Sendable {
     public let qProj, kProj, vProj, oProj: LinearLayer
     let heads: Int, kvHeads: Int, headDim: Int
 
-    init(_ file: ModelFile, _ prefix: String, config c: LlamaConfig) throws {
+    init(_ w: Weights, config c: LlamaConfig) throws {
         let q = c.numAttentionHeads * c.headDim, kv = c.numKeyValueHeads * c.headDim
-        qProj = try LinearLayer(file, "\(prefix).q_proj", out: q, in: c.hiddenSize, hasBias: c.attentionBias)
-        kProj = try LinearLayer(file, "\(prefix).k_proj", out: kv, in: c.hiddenSize, hasBias: c.attentionBias)
-        vProj = try LinearLayer(file, "\(prefix).v_proj", out: kv, in: c.hiddenSize, hasBias: c.attentionBias)
-        oProj = try LinearLayer(file, "\(prefix).o_proj", out: c.hiddenSize, in: q, hasBias: c.attentionBias)
+        qProj = try w.linear("q_proj", out: q, in: c.hiddenSize, bias: c.attentionBias)
+        kProj = try w.linear("k_proj", out: kv, in: c.hiddenSize, bias: c.attentionBias)
+        vProj = try w.linear("v_proj", out: kv, in: c.hiddenSize, bias: c.attentionBias)
+        oProj = try w.linear("o_proj", out: c.hiddenSize, in: q, bias: c.attentionBias)
         heads = c.numAttentionHeads
         kvHeads = c.numKeyValueHeads
         headDim = c.headDim
@@ -82,13 +80,13 @@ public final class LlamaAttention: @unchecked Sendable {
     }
 }
 
-public final class LlamaMLP: @unchecked Sendable {
+public final class LlamaMLP: Sendable {
     public let gateProj, upProj, downProj: LinearLayer
 
-    init(_ file: ModelFile, _ prefix: String, config c: LlamaConfig) throws {
-        gateProj = try LinearLayer(file, "\(prefix).gate_proj", out: c.intermediateSize, in: c.hiddenSize, hasBias: c.mlpBias)
-        upProj = try LinearLayer(file, "\(prefix).up_proj", out: c.intermediateSize, in: c.hiddenSize, hasBias: c.mlpBias)
-        downProj = try LinearLayer(file, "\(prefix).down_proj", out: c.hiddenSize, in: c.intermediateSize, hasBias: c.mlpBias)
+    init(_ w: Weights, config c: LlamaConfig) throws {
+        gateProj = try w.linear("gate_proj", out: c.intermediateSize, in: c.hiddenSize, bias: c.mlpBias)
+        upProj = try w.linear("up_proj", out: c.intermediateSize, in: c.hiddenSize, bias: c.mlpBias)
+        downProj = try w.linear("down_proj", out: c.hiddenSize, in: c.intermediateSize, bias: c.mlpBias)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -96,16 +94,16 @@ public final class LlamaMLP: @unchecked Sendable {
     }
 }
 
-public final class LlamaDecoderLayer: @unchecked Sendable {
+public final class LlamaDecoderLayer: Sendable {
     public let selfAttn: LlamaAttention
     public let mlp: LlamaMLP
     public let inputLayernorm, postAttentionLayernorm: LlamaRMSNorm
 
-    init(_ file: ModelFile, _ prefix: String, config c: LlamaConfig) throws {
-        selfAttn = try LlamaAttention(file, "\(prefix).self_attn", config: c)
-        mlp = try LlamaMLP(file, "\(prefix).mlp", config: c)
-        inputLayernorm = try LlamaRMSNorm(file, "\(prefix).input_layernorm", size: c.hiddenSize, eps: c.rmsNormEps)
-        postAttentionLayernorm = try LlamaRMSNorm(file, "\(prefix).post_attention_layernorm", size: c.hiddenSize, eps: c.rmsNormEps)
+    init(_ w: Weights, config c: LlamaConfig) throws {
+        selfAttn = try LlamaAttention(w.pp("self_attn"), config: c)
+        mlp = try LlamaMLP(w.pp("mlp"), config: c)
+        inputLayernorm = try LlamaRMSNorm(w.pp("input_layernorm"), size: c.hiddenSize, eps: c.rmsNormEps)
+        postAttentionLayernorm = try LlamaRMSNorm(w.pp("post_attention_layernorm"), size: c.hiddenSize, eps: c.rmsNormEps)
     }
 
     func callAsFunction(_ x: Tensor, rotary: (cos: [Float], sin: [Float]), cache: KVCache) -> Tensor {
@@ -114,20 +112,18 @@ public final class LlamaDecoderLayer: @unchecked Sendable {
     }
 }
 
-public final class LlamaModel: @unchecked Sendable {
+public final class LlamaModel: Sendable {
     public let embedTokens: Weight
     public let layers: [LlamaDecoderLayer]
     public let norm: LlamaRMSNorm
     public let rotaryEmb: LlamaRotaryEmbedding
     let hiddenSize: Int
 
-    init(_ file: ModelFile, _ prefix: String, config c: LlamaConfig) throws {
-        embedTokens = try file.weight("\(prefix).embed_tokens.weight")
-        guard embedTokens.shape.count == 2, embedTokens.shape[1] == c.hiddenSize else {
-            throw FormatError(file.container.file.path, tensor: embedTokens.name, "has shape \(embedTokens.shape), expected [vocab, \(c.hiddenSize)]")
-        }
-        layers = try (0..<c.numHiddenLayers).map { try LlamaDecoderLayer(file, "\(prefix).layers.\($0)", config: c) }
-        norm = try LlamaRMSNorm(file, "\(prefix).norm", size: c.hiddenSize, eps: c.rmsNormEps)
+    init(_ w: Weights, config c: LlamaConfig) throws {
+        // NExT-GPT's delta grows the rows past `vocab_size`, so only the width is implied.
+        embedTokens = try w.weight("embed_tokens.weight", shape: [-1, c.hiddenSize])
+        layers = try (0..<c.numHiddenLayers).map { try LlamaDecoderLayer(w.pp("layers").pp($0), config: c) }
+        norm = try LlamaRMSNorm(w.pp("norm"), size: c.hiddenSize, eps: c.rmsNormEps)
         rotaryEmb = LlamaRotaryEmbedding(config: c)
         hiddenSize = c.hiddenSize
     }
@@ -156,28 +152,35 @@ public final class LlamaModel: @unchecked Sendable {
     }
 }
 
-public final class LlamaForCausalLM: @unchecked Sendable {
+public final class LlamaForCausalLM: Sendable {
     public let config: LlamaConfig
     public let model: LlamaModel
     public let lmHead: LinearLayer
     /// Rows of `embed_tokens` (NExT-GPT's delta grows them past `vocab_size`).
     public let vocabularySize: Int
     public let component: String
+    /// What the load read and applied (LoRA pairs per source, tensors left unread).
+    public let loadReport: LoadReport
 
-    /// The LLaMA component `component` of an opened container.
-    public init(_ file: ModelFile, component: String) throws {
-        config = try LlamaConfig.load(file, component: component)
-        self.component = component
-        model = try LlamaModel(file, "\(component).model", config: config)
+    /// The LLaMA component `component` of an opened container, with the options' LoRA and repack.
+    public convenience init(_ file: ModelFile, component: String, options: LoadOptions = LoadOptions()) throws {
+        let w = try Weights.component(file, component, options: options)
+        try self.init(w, config: try LlamaConfig.load(file, component: component))
+    }
+
+    init(_ w: Weights, config: LlamaConfig) throws {
+        self.config = config
+        component = w.prefix
+        model = try LlamaModel(w.pp("model"), config: config)
         vocabularySize = model.embedTokens.shape[0]
-        let head = "\(component).lm_head"
-        if file.contains("\(head).weight") {
-            lmHead = try LinearLayer(file, head, out: vocabularySize, in: config.hiddenSize)
+        if w.contains("lm_head.weight") {
+            lmHead = try w.linear("lm_head", out: vocabularySize, in: config.hiddenSize, bias: false)
         } else if config.tieWordEmbeddings {
-            lmHead = LinearLayer(weight: model.embedTokens)
+            lmHead = try w.tiedLinear("lm_head", weight: model.embedTokens)
         } else {
-            throw FormatError(file.container.file.path, tensor: "\(head).weight", "missing, and the config does not tie it to embed_tokens")
+            throw w.error("lm_head.weight", "missing, and the config does not tie it to embed_tokens")
         }
+        loadReport = try w.finish()
     }
 
     public func makeCache(capacity: Int = 256) -> LlamaCache { LlamaCache(config: config, capacity: capacity) }
@@ -199,33 +202,6 @@ public final class LlamaForCausalLM: @unchecked Sendable {
     public static func lastRow(_ hidden: Tensor) -> Tensor {
         let t = hidden.shape[0]
         return (t == 1 ? hidden : Shape.split(hidden, sizes: [t - 1, 1], dim: 0)[1]).reshaped([hidden.shape[1]])
-    }
-
-    /// Repacks every Q8_0 / Q4_0 linear weight for the decode kernels (after LoRA is applied)
-    /// and drops the mapped pages each copy replaces, so resident memory stays about one copy of
-    /// the weights. Returns the bytes repacked.
-    @discardableResult
-    public func repackWeights(releasingPagesOf file: ModelFile? = nil) -> Int {
-        var bytes = 0
-        for (_, layer) in linearLayers where layer.repack() {
-            bytes += layer.weight.bytes.count
-            file?.releasePages(of: layer.weight)
-        }
-        return bytes
-    }
-
-    /// Every linear layer with its checkpoint name (without `.weight`), for LoRA.
-    public var linearLayers: [(name: String, layer: LinearLayer)] {
-        var all: [(String, LinearLayer)] = []
-        for (i, layer) in model.layers.enumerated() {
-            let p = "model.layers.\(i)"
-            all += [("\(p).self_attn.q_proj", layer.selfAttn.qProj), ("\(p).self_attn.k_proj", layer.selfAttn.kProj),
-                    ("\(p).self_attn.v_proj", layer.selfAttn.vProj), ("\(p).self_attn.o_proj", layer.selfAttn.oProj),
-                    ("\(p).mlp.gate_proj", layer.mlp.gateProj), ("\(p).mlp.up_proj", layer.mlp.upProj),
-                    ("\(p).mlp.down_proj", layer.mlp.downProj)]
-        }
-        all.append(("lm_head", lmHead))
-        return all
     }
 }
 
