@@ -56,64 +56,39 @@ struct LlamaOptions: ParsableArguments {
     }
 
     /// Opens the container and builds the model with its LoRA and the tokenizer.
-    func load() throws -> (ModelFile, LlamaForCausalLM, SentencePieceTokenizer) {
+    func load() throws -> LlamaSession {
         if let threads { Kernels.threads = threads }
         guard let mode = LoraSpec.Mode(rawValue: loraMode) else {
             throw ValidationError("unknown --lora-mode '\(loraMode)' (auto, merge, merge-f16, runtime)")
         }
+        var options = LlamaSession.Options(path: model)
+        options.component = component
+        options.storedDeltaLora = noDeltaLora ? nil : mode
+        options.repack = !noRepack
         do {
-            let file = try ModelFile(path: model)
-            let llm = try LlamaForCausalLM(file, component: component)
-            if !noDeltaLora {
-                let n = try llm.applyStoredDeltaLora(file, mode: mode)
-                if n > 0 { FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(mode.rawValue))\n".utf8)) }
+            options.adapters = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
+            return try LlamaSession(options) { applied in
+                switch applied {
+                case .storedDelta(let n, _):
+                    FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(mode.rawValue))\n".utf8))
+                case .adapters(let n, let specs):
+                    FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
+                }
             }
-            let specs = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
-            if !specs.isEmpty {
-                let n = try llm.applyLora(specs)
-                FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
-            }
-            if !noRepack { llm.repackWeights(releasingPagesOf: file) }
-            let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, component: component)
-            return (file, llm, tokenizer)
         } catch let error as FormatError {
             throw Failure(error.description)
         } catch let error as TokenizerError {
             throw Failure("\(model): \(error.description)")
         }
     }
-}
 
-/// Streams a generation to stdout, stopping at stop strings; returns the text and the stats.
-func streamGeneration(_ generator: LlamaGenerator, tokenizer: SentencePieceTokenizer, inputs: [LlamaInput],
-                      options: LlamaOptions, extraStops: [String] = []) -> (text: String, stats: GenerationStats, ids: [Int], reason: StopReason) {
-    var decoder = tokenizer.makeStreamDecoder()
-    let stops = options.stops + extraStops
-    var text = ""
-    var printed = 0
-    let stopTokens = Set(generator.model.config.eosTokenIds + [Int(tokenizer.eosId)])
-    let result = generator.generate(inputs, maxNewTokens: options.n, sampling: options.sampling, stopTokens: stopTokens) { id, _ in
-        text += decoder.push(Int32(id))
-        // Hold back text that could still become a stop string.
-        if let stop = stops.first(where: { text.contains($0) }) {
-            let end = text.range(of: stop)!.lowerBound
-            let visible = String(text[..<end])
-            if visible.count > printed { print(visible.dropFirst(printed), terminator: "") }
-            text = visible
-            printed = visible.count
-            return false
-        }
-        let holdBack = stops.map { stop in (1..<max(stop.count, 1)).reversed().first { text.hasSuffix(String(stop.prefix($0))) } ?? 0 }.max() ?? 0
-        let safe = text.count - holdBack
-        if safe > printed {
-            print(text.dropFirst(printed).prefix(safe - printed), terminator: "")
+    /// Streams a generation to stdout, stopping at the stop strings.
+    func stream(_ session: LlamaSession, generator: LlamaGenerator, inputs: [LlamaInput], extraStops: [String] = []) -> LlamaSession.Generation {
+        let generation = session.generate(inputs, generator: generator, maxNewTokens: n, sampling: sampling, stops: stops + extraStops) { text in
+            print(text, terminator: "")
             fflush(stdout)
-            printed = safe
         }
-        return true
+        fflush(stdout)
+        return generation
     }
-    text += decoder.finish()
-    if text.count > printed, !stops.contains(where: { text.contains($0) }) { print(text.dropFirst(printed), terminator: "") }
-    fflush(stdout)
-    return (text, result.stats, result.ids, result.reason)
 }
