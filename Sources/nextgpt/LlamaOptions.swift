@@ -69,8 +69,8 @@ struct LlamaOptions: ParsableArguments {
             options.adapters = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
             return try LlamaSession(options) { applied in
                 switch applied {
-                case .storedDelta(let n, _):
-                    FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(mode.rawValue))\n".utf8))
+                case .storedDelta(let n, let deltaMode):
+                    FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(deltaMode.rawValue))\n".utf8))
                 case .adapters(let n, let specs):
                     FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
                 }
