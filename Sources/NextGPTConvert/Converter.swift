@@ -17,15 +17,6 @@ public struct ConversionOptions: Sendable {
     public init(policy: QuantizationPolicy) { self.policy = policy }
 }
 
-public struct ConversionProgress: Sendable {
-    public var tensorIndex: Int
-    public var tensorCount: Int
-    public var tensorName: String
-    public var bytesDone: Int
-    public var bytesTotal: Int
-    public var seconds: Double
-}
-
 public struct ConversionReport: Sendable {
     public var tensorCount = 0
     public var sourceBytes = 0
@@ -54,7 +45,7 @@ public enum Converter {
     }
 
     public static func convert(_ plan: ConversionPlan, options: ConversionOptions, to output: String,
-                               progress: ((ConversionProgress) -> Void)? = nil) throws -> ConversionReport {
+                               progress: (any ProgressReporter)? = nil) throws -> ConversionReport {
         let start = Date()
         var planned: [PlannedTensor] = []
         for (c, component) in plan.components.enumerated() {
@@ -89,8 +80,9 @@ public enum Converter {
         let writeBehind = WriteBehind(writer: writer)
         var clock = PhaseClock()
         for (i, item) in planned.enumerated() {
-            progress?(ConversionProgress(tensorIndex: i, tensorCount: planned.count, tensorName: item.containerName,
-                                         bytesDone: done, bytesTotal: total, seconds: Date().timeIntervalSince(start)))
+            progress?.report(ProgressUpdate(phase: "converting", completed: i, total: planned.count, unit: "tensor",
+                                            elapsedSeconds: Date().timeIntervalSince(start), item: item.containerName,
+                                            bytesCompleted: done, bytesTotal: total))
             // Tensor i-2 used the output buffer and the source buffer that are about to be reused.
             try clock.time("write (wait)") { try writeBehind.wait(upTo: i - 2) }
             let sourceBytes = try clock.time("read (wait)") { try prefetcher.take(i) }
@@ -105,8 +97,8 @@ public enum Converter {
         try withExtendedLifetime((prefetcher, outputs)) {
             try clock.time("write (wait)") { try writeBehind.wait(upTo: planned.count - 1) }
         }
-        progress?(ConversionProgress(tensorIndex: planned.count, tensorCount: planned.count, tensorName: "",
-                                     bytesDone: total, bytesTotal: total, seconds: Date().timeIntervalSince(start)))
+        progress?.report(ProgressUpdate(phase: "converting", completed: planned.count, total: planned.count, unit: "tensor",
+                                        elapsedSeconds: Date().timeIntervalSince(start), bytesCompleted: total, bytesTotal: total))
 
         var checksums = [[UInt32]](repeating: [], count: plan.components.count)
         for (component, crc) in writeBehind.checksums { checksums[component].append(crc) }

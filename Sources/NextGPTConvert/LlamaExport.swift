@@ -58,7 +58,7 @@ public enum LlamaExport {
     }
 
     public static func export(container path: String, to output: String, options: LlamaExportOptions = LlamaExportOptions(),
-                              progress: ((ConversionProgress) -> Void)? = nil) throws -> LlamaExportReport {
+                              progress: (any ProgressReporter)? = nil) throws -> LlamaExportReport {
         let start = Date()
         let container = try Container(path: path)
         let component = options.component
@@ -88,15 +88,16 @@ public enum LlamaExport {
         let total = infos.reduce(0) { $0 + $1.byteCount }
         var done = 0
         for (i, item) in planned.enumerated() {
-            progress?(ConversionProgress(tensorIndex: i, tensorCount: planned.count, tensorName: item.name,
-                                         bytesDone: done, bytesTotal: total, seconds: Date().timeIntervalSince(start)))
+            progress?.report(ProgressUpdate(phase: "exporting", completed: i, total: planned.count, unit: "tensor",
+                                            elapsedSeconds: Date().timeIntervalSince(start), item: item.name,
+                                            bytesCompleted: done, bytesTotal: total))
             let bytes = try tensorBytes(item, container: container, report: &report)
             try writer.write(bytes)
             report.outputBytes += bytes.count
             done += bytes.count
         }
-        progress?(ConversionProgress(tensorIndex: planned.count, tensorCount: planned.count, tensorName: "",
-                                     bytesDone: total, bytesTotal: total, seconds: Date().timeIntervalSince(start)))
+        progress?.report(ProgressUpdate(phase: "exporting", completed: planned.count, total: planned.count, unit: "tensor",
+                                        elapsedSeconds: Date().timeIntervalSince(start), bytesCompleted: total, bytesTotal: total))
         try writer.commit()
         report.tensorCount = planned.count
         report.seconds = Date().timeIntervalSince(start)

@@ -57,11 +57,12 @@ struct BenchCommand: ParsableCommand {
         let lengths = prompt.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !lengths.isEmpty, lengths.allSatisfy({ $0 > 0 }) else { throw ValidationError("--prompt takes positive lengths, e.g. 64,512") }
         let loadStart = Date()
+        var options = LlamaSession.Options(path: model)
+        options.component = component
+        options.storedDeltaLora = nil  // the container's weights as stored, as llama-bench runs them
+        options.repack = !noRepack
         let llm: LlamaForCausalLM
-        do {
-            let file = try ModelFile(path: model)
-            llm = try LlamaForCausalLM(file, component: component, options: LoadOptions(repackQuantized: !noRepack))
-        } catch let error as FormatError { throw Failure(error.description) }
+        do { llm = try LlamaSession.loadModel(options).model } catch let error as FormatError { throw Failure(error.description) }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var random = SeededIds(seed: 42, vocabulary: llm.vocabularySize)
         var results: [String: Any] = ["model": model, "threads": Kernels.threads, "load_seconds": loadSeconds]

@@ -20,8 +20,8 @@ struct ChatCommand: ParsableCommand {
     var system = ""
 
     func run() throws {
-        let (_, llm, tokenizer) = try options.load()
-        let generator = LlamaGenerator(model: llm, capacity: 1024)
+        let session = try options.load()
+        let generator = LlamaGenerator(model: session.model, capacity: 1024)
         var pending: [Int] = []  // the last sampled token, not yet fed
         var first = true
         var endedWithStop = false
@@ -33,15 +33,14 @@ struct ChatCommand: ParsableCommand {
             // turns continue after the "###" that ended the answer with " Human: <msg>\n### Assistant:".
             let opening = first ? (system.isEmpty ? "" : "\(system)\n\n") + "### Human: " : (endedWithStop ? " Human: " : "\n### Human: ")
             let turn = opening + "\(line)\n### Assistant:"
-            let ids = pending + tokenizer.encode(turn, addBOS: first).map(Int.init)
+            let ids = pending + session.tokenizer.encode(turn, addBOS: first).map(Int.init)
             first = false
             print("### Assistant:", terminator: "")
-            let (_, stats, generated, reason) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options,
-                                                            extraStops: ["###"])
-            endedWithStop = reason == .stopCondition
-            pending = generated.last.map { [$0] } ?? []
+            let generation = options.stream(session, generator: generator, inputs: [.tokens(ids)], extraStops: ["###"])
+            endedWithStop = generation.reason == .stopCondition
+            pending = generation.ids.last.map { [$0] } ?? []
             print("")
-            report(stats)
+            report(generation.stats)
         }
     }
 }

@@ -106,7 +106,7 @@ struct ConvertCommand: ParsableCommand {
         defer { guardTemp.remove() }
         let report: ConversionReport
         do {
-            report = try Converter.convert(plan, options: options, to: output) { bar.update($0) }
+            report = try Converter.convert(plan, options: options, to: output, progress: bar)
         } catch let error as FormatError {
             bar.finish()
             throw Failure(error.description)

@@ -77,7 +77,7 @@ struct ExportLlamaCommand: ParsableCommand {
                 let (path, scale) = splitScale(spec)
                 return try LlamaExport.readAdapter(path: path, scale: scale, deltaLoraAlpha: deltaLoraAlpha)
             }
-            report = try LlamaExport.export(container: model, to: output, options: options) { bar.update($0) }
+            report = try LlamaExport.export(container: model, to: output, options: options, progress: bar)
         } catch let error as FormatError {
             bar.finish()
             throw Failure(error.description)

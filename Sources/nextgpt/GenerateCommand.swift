@@ -23,13 +23,13 @@ struct GenerateCommand: ParsableCommand {
     var prompt: String
 
     func run() throws {
-        let (_, llm, tokenizer) = try options.load()
-        let ids = tokenizer.encode(prompt, addBOS: true).map(Int.init)
-        let generator = LlamaGenerator(model: llm, capacity: ids.count + options.n + 1)
+        let session = try options.load()
+        let ids = session.tokenizer.encode(prompt, addBOS: true).map(Int.init)
+        let generator = LlamaGenerator(model: session.model, capacity: ids.count + options.n + 1)
         print(prompt, terminator: "")
-        let (_, stats, _, _) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options)
+        let generation = options.stream(session, generator: generator, inputs: [.tokens(ids)])
         print("")
-        report(stats)
+        report(generation.stats)
     }
 }
 

@@ -56,67 +56,39 @@ struct LlamaOptions: ParsableArguments {
     }
 
     /// Opens the container and builds the model with its LoRA and the tokenizer.
-    func load() throws -> (ModelFile, LlamaForCausalLM, SentencePieceTokenizer) {
+    func load() throws -> LlamaSession {
         if let threads { Kernels.threads = threads }
         guard let mode = LoraSpec.Mode(rawValue: loraMode) else {
             throw ValidationError("unknown --lora-mode '\(loraMode)' (auto, merge, merge-f16, runtime)")
         }
+        var options = LlamaSession.Options(path: model)
+        options.component = component
+        options.storedDeltaLora = noDeltaLora ? nil : mode
+        options.repack = !noRepack
         do {
-            let file = try ModelFile(path: model)
-            var options = LoadOptions(repackQuantized: !noRepack)
-            if !noDeltaLora { options.lora.append(.storedDelta(mode: mode)) }
-            let specs = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
-            options.lora += specs.map { .adapter($0) }
-            let llm = try LlamaForCausalLM(file, component: component, options: options)
-            var applied = llm.loadReport.loraPairs
-            if !noDeltaLora, let stored = applied.first, stored.source == file.container.file.path {
-                applied.removeFirst()
-                FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(stored.count) pairs, \(mode.rawValue))\n".utf8))
+            options.adapters = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
+            return try LlamaSession(options) { applied in
+                switch applied {
+                case .storedDelta(let n, let deltaMode):
+                    FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(deltaMode.rawValue))\n".utf8))
+                case .adapters(let n, let specs):
+                    FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
+                }
             }
-            if !specs.isEmpty {
-                let n = applied.reduce(0) { $0 + $1.count }
-                FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
-            }
-            let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, component: component)
-            return (file, llm, tokenizer)
         } catch let error as FormatError {
             throw Failure(error.description)
         } catch let error as TokenizerError {
             throw Failure("\(model): \(error.description)")
         }
     }
-}
 
-/// Streams a generation to stdout, stopping at stop strings; returns the text and the stats.
-func streamGeneration(_ generator: LlamaGenerator, tokenizer: SentencePieceTokenizer, inputs: [LlamaInput],
-                      options: LlamaOptions, extraStops: [String] = []) -> (text: String, stats: GenerationStats, ids: [Int], reason: StopReason) {
-    var decoder = tokenizer.makeStreamDecoder()
-    let stops = options.stops + extraStops
-    var text = ""
-    var printed = 0
-    let stopTokens = Set(generator.model.config.eosTokenIds + [Int(tokenizer.eosId)])
-    let result = generator.generate(inputs, maxNewTokens: options.n, sampling: options.sampling, stopTokens: stopTokens) { id, _ in
-        text += decoder.push(Int32(id))
-        // Hold back text that could still become a stop string.
-        if let stop = stops.first(where: { text.contains($0) }) {
-            let end = text.range(of: stop)!.lowerBound
-            let visible = String(text[..<end])
-            if visible.count > printed { print(visible.dropFirst(printed), terminator: "") }
-            text = visible
-            printed = visible.count
-            return false
-        }
-        let holdBack = stops.map { stop in (1..<max(stop.count, 1)).reversed().first { text.hasSuffix(String(stop.prefix($0))) } ?? 0 }.max() ?? 0
-        let safe = text.count - holdBack
-        if safe > printed {
-            print(text.dropFirst(printed).prefix(safe - printed), terminator: "")
+    /// Streams a generation to stdout, stopping at the stop strings.
+    func stream(_ session: LlamaSession, generator: LlamaGenerator, inputs: [LlamaInput], extraStops: [String] = []) -> LlamaSession.Generation {
+        let generation = session.generate(inputs, generator: generator, maxNewTokens: n, sampling: sampling, stops: stops + extraStops) { text in
+            print(text, terminator: "")
             fflush(stdout)
-            printed = safe
         }
-        return true
+        fflush(stdout)
+        return generation
     }
-    text += decoder.finish()
-    if text.count > printed, !stops.contains(where: { text.contains($0) }) { print(text.dropFirst(printed), terminator: "") }
-    fflush(stdout)
-    return (text, result.stats, result.ids, result.reason)
 }

@@ -1,7 +1,4 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import NextGPTKernels
 import NextGPTMedia
@@ -92,18 +89,9 @@ struct SDCommand: ParsableCommand {
         if let threads { Kernels.threads = threads }
         let file = try ModelFile(path: model)
         let sd = try StableDiffusionPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack))
-        var request = StableDiffusionRequest(prompt: prompt)
-        request.negativePrompt = negative
-        request.steps = steps
-        request.guidanceScale = cfg
-        request.scheduler = scheduler
-        request.seed = seed
-        request.width = width
-        request.height = height
-        request.eta = eta
-        request.clipSkip = clipSkip
-        request.strength = strength
-        request.vaeTiling = vaeTiling
+        var request = StableDiffusionRequest(
+            prompt: prompt, negativePrompt: negative, steps: steps, guidanceScale: cfg, scheduler: scheduler, height: height,
+            width: width, seed: seed, eta: eta, clipSkip: clipSkip, strength: strength, vaeTiling: vaeTiling)
         if let initImage {
             let image = try ImageFile.read(path: initImage)
             guard (width ?? image.width) == image.width, (height ?? image.height) == image.height else {
@@ -117,16 +105,7 @@ struct SDCommand: ParsableCommand {
             request.height = image.height
         }
         let started = Date()
-        let (decoded, stats) = try sd.generate(request) { done, total, stats in
-            let elapsed = stats.stepSeconds.reduce(0, +)
-            let perStep = elapsed / Double(max(done, 1))
-            let width = 24, filled = width * done / max(total, 1)
-            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-            let line = String(format: "\r[%@] step %d/%d  %.2f s/step  ETA %.0f s", bar, done, total, perStep,
-                              perStep * Double(total - done))
-            // A terminal gets one redrawn line; a log gets one line per step.
-            FileHandle.standardError.write(Data((isatty(2) != 0 ? line + (done == total ? "\n" : "") : String(line.dropFirst()) + "\n").utf8))
-        }
+        let (decoded, stats) = try sd.generate(request, progress: ProgressBar())
         let image = try VaeImageProcessor.images(from: decoded)[0]
         let (w, h) = (image.width, image.height)
         try PNGImage.write(image, to: output, text: [

@@ -48,7 +48,7 @@ enum ModelsTestSupport {
         let rules = try options["--tensor-type"].map { [try QuantizationPolicy.Rule($0)] } ?? []
         var conversion = ConversionOptions(policy: QuantizationPolicy(type: type, rules: rules))
         conversion.hashSources = false
-        _ = try Converter.convert(plan, options: conversion, to: path) { _ in }
+        _ = try Converter.convert(plan, options: conversion, to: path)
         return path
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import NextGPTCore
 
-/// One image request, with diffusers' `StableDiffusionPipeline.__call__` argument meanings.
+/// One image request, with diffusers' `StableDiffusionPipeline.__call__` argument meanings (and,
+/// as JSON, their names: Sessions/StableDiffusionRequest+Codable.swift).
 public struct StableDiffusionRequest: Sendable {
     public var prompt: String
     public var negativePrompt: String = ""

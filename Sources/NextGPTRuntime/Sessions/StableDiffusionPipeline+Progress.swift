@@ -1,0 +1,13 @@
+import NextGPTCore
+
+extension StableDiffusionPipeline {
+    /// Runs the request, reporting each denoising step to `progress` (elapsed: the steps' own
+    /// time, so the rate and ETA leave out the text encoder).
+    public func generate(_ request: StableDiffusionRequest, progress: any ProgressReporter) throws
+        -> (decoded: Tensor, stats: StableDiffusionStats) {
+        try generate(request) { done, total, stats in
+            progress.report(ProgressUpdate(phase: "denoising", completed: done, total: total, unit: "step",
+                                           elapsedSeconds: stats.stepSeconds.reduce(0, +)))
+        }
+    }
+}

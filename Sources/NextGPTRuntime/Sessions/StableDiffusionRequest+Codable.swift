@@ -1,0 +1,128 @@
+import Foundation
+
+/// A request as JSON, under the names of diffusers' `StableDiffusionPipeline.__call__` arguments
+/// (`num_inference_steps`, `guidance_scale`, …) plus `seed`, `scheduler` and `vae_tiling`; a
+/// missing key keeps the default of `StableDiffusionRequest(prompt:)`. Tensors (`latents`, the
+/// init image) are not coded: they travel beside the request. Verify decodes a probe's arguments
+/// with this, and the server will decode its bodies with it.
+extension StableDiffusionRequest: Codable {
+    enum CodingKeys: String, CodingKey {
+        case prompt
+        case negativePrompt = "negative_prompt"
+        case steps = "num_inference_steps"
+        case guidanceScale = "guidance_scale"
+        case scheduler, height, width, seed, eta
+        case clipSkip = "clip_skip"
+        case strength
+        case vaeTiling = "vae_tiling"
+    }
+
+    /// Every coded field, as one construction for the callers that have them all (the CLI).
+    public init(prompt: String, negativePrompt: String, steps: Int, guidanceScale: Double, scheduler: String?,
+                height: Int?, width: Int?, seed: UInt64, eta: Double, clipSkip: Int, strength: Double, vaeTiling: Bool) {
+        self.init(prompt: prompt)
+        self.negativePrompt = negativePrompt
+        self.steps = steps
+        self.guidanceScale = guidanceScale
+        self.scheduler = scheduler
+        self.height = height
+        self.width = width
+        self.seed = seed
+        self.eta = eta
+        self.clipSkip = clipSkip
+        self.strength = strength
+        self.vaeTiling = vaeTiling
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = StableDiffusionRequest(prompt: try c.decode(String.self, forKey: .prompt))
+        self.init(
+            prompt: defaults.prompt,
+            negativePrompt: try c.decodeIfPresent(String.self, forKey: .negativePrompt) ?? defaults.negativePrompt,
+            steps: try c.decodeIfPresent(Int.self, forKey: .steps) ?? defaults.steps,
+            guidanceScale: try c.decodeIfPresent(Double.self, forKey: .guidanceScale) ?? defaults.guidanceScale,
+            scheduler: try c.decodeIfPresent(String.self, forKey: .scheduler) ?? defaults.scheduler,
+            height: try c.decodeIfPresent(Int.self, forKey: .height) ?? defaults.height,
+            width: try c.decodeIfPresent(Int.self, forKey: .width) ?? defaults.width,
+            seed: try Self.decodeSeed(c) ?? defaults.seed,
+            eta: try c.decodeIfPresent(Double.self, forKey: .eta) ?? defaults.eta,
+            clipSkip: try c.decodeIfPresent(Int.self, forKey: .clipSkip) ?? defaults.clipSkip,
+            strength: try c.decodeIfPresent(Double.self, forKey: .strength) ?? defaults.strength,
+            vaeTiling: try c.decodeIfPresent(Bool.self, forKey: .vaeTiling) ?? defaults.vaeTiling)
+    }
+
+    /// Foundation on Linux reports a negative number read as UInt64 as invalid JSON, without the key.
+    static func decodeSeed(_ c: KeyedDecodingContainer<CodingKeys>) throws -> UInt64? {
+        if let signed = try? c.decodeIfPresent(Int64.self, forKey: .seed) {
+            guard signed >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: .seed, in: c, debugDescription: "must be non-negative, got \(signed)")
+            }
+            return UInt64(signed)
+        }
+        return try c.decodeIfPresent(UInt64.self, forKey: .seed)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode(negativePrompt, forKey: .negativePrompt)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(guidanceScale, forKey: .guidanceScale)
+        try c.encodeIfPresent(scheduler, forKey: .scheduler)
+        try c.encodeIfPresent(height, forKey: .height)
+        try c.encodeIfPresent(width, forKey: .width)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(eta, forKey: .eta)
+        try c.encode(clipSkip, forKey: .clipSkip)
+        try c.encode(strength, forKey: .strength)
+        try c.encode(vaeTiling, forKey: .vaeTiling)
+    }
+
+    /// Decodes a JSON object; the error names the argument at fault.
+    public init(json: Data) throws {
+        do {
+            self = try JSONDecoder().decode(StableDiffusionRequest.self, from: json)
+        } catch let error as DecodingError {
+            throw RequestArgumentError(error)
+        }
+    }
+}
+
+/// A request argument that is missing or of the wrong type, named as the JSON names it.
+public struct RequestArgumentError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+
+    public init(_ description: String) { self.description = description }
+
+    init(_ error: DecodingError) {
+        func name(_ context: DecodingError.Context) -> String {
+            context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, _):
+            description = "argument '\(key.stringValue)' is required"
+        case .typeMismatch(let type, let context):
+            description = "argument '\(name(context))' must be \(Self.kind(type))"
+        case .valueNotFound(let type, let context):
+            description = "argument '\(name(context))' must be \(Self.kind(type)), got null"
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            description = "argument '\(name(context))': \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            description = "request is not a JSON object: \(context.debugDescription)"
+        @unknown default:
+            description = "\(error)"
+        }
+    }
+
+    static func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        case is UInt64.Type: return "a non-negative integer"
+        case is Int.Type: return "an integer"
+        case is Double.Type: return "a number"
+        default: return "a \(type)"
+        }
+    }
+}
