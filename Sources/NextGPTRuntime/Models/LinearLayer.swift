@@ -42,7 +42,7 @@ public final class LinearLayer: @unchecked Sendable {
             bias = b.dequantized()
         }
         self.init(weight: weight, bias: bias)
-        if file.repackQuantized, repack() { file.releasePages(of: weight) }
+        if file.repackQuantized, repack(context: .default) { file.releasePages(of: weight) }
     }
 
     /// The interleaved copy of a Q8_0 / Q4_0 matrix (nil for other types), the mapped pages
@@ -51,20 +51,22 @@ public final class LinearLayer: @unchecked Sendable {
         guard let data = weight.bytes.baseAddress else { return nil }
         let matrix = WeightMatrix(type: weight.type, rows: rows, columns: columns, data: data)
         guard matrix.isRepackable else { return nil }
-        let copy = withExtendedLifetime(weight) { matrix.repacked() }
+        // Loading has no execution context yet; the copy is the same whatever pool makes it.
+        let copy = withExtendedLifetime(weight) { matrix.repacked(context: .default) }
         file.releasePages(of: weight)
         return copy
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        OpProfile.measure("linear \(weight.type)") { forward(x) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        context.measure("linear \(weight.type)") { forward(x, context) }
     }
 
-    func forward(_ x: Tensor) -> Tensor {
-        var y = packed.map { Linear.linear(x, matrix: $0, bias: bias) } ?? Linear.linear(x, weight: weight, bias: bias)
+    func forward(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        var y = packed.map { Linear.linear(x, matrix: $0, bias: bias, context: context) }
+            ?? Linear.linear(x, weight: weight, bias: bias, context: context)
         for lora in runtimeLora {
-            let down = Linear.linear(x, weight: lora.a, bias: nil)
-            Elementwise.addScaled(&y, Linear.linear(down, weight: lora.b, bias: nil), scale: lora.scale)
+            let down = Linear.linear(x, weight: lora.a, bias: nil, context: context)
+            Elementwise.addScaled(&y, Linear.linear(down, weight: lora.b, bias: nil, context: context), scale: lora.scale)
         }
         return y
     }
@@ -109,11 +111,11 @@ public final class LinearLayer: @unchecked Sendable {
     /// (anonymous memory of the weight's size); returns whether it did. The caller may then drop
     /// the mapped pages of the original (`ModelFile.releasePages(of:)`).
     @discardableResult
-    public func repack() -> Bool {
+    public func repack(context: ExecutionContext) -> Bool {
         guard packed == nil, let data = weight.bytes.baseAddress else { return false }
         let matrix = WeightMatrix(type: weight.type, rows: outFeatures, columns: inFeatures, data: data)
         guard matrix.isRepackable else { return false }
-        packed = withExtendedLifetime(weight) { matrix.repacked() }
+        packed = withExtendedLifetime(weight) { matrix.repacked(context: context) }
         return true
     }
 }

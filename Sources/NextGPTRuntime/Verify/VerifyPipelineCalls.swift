@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// Whole-pipeline calls: a Stable Diffusion run from prompt to image, as diffusers'
 /// `StableDiffusionPipeline(...)(output_type="np")` gives it. The probe's component is any
@@ -36,7 +37,7 @@ enum VerifyPipelineCalls {
             let file = repack ? try ModelFile(path: ctx.model.container.file.path) : ctx.model
             file.repackQuantized = repack
             let pipeline = try StableDiffusionPipeline(file, pipeline: pipelineName)
-            return ["image": StableDiffusionPipeline.imageFromDecoded(try pipeline.generate(request).decoded)]
+            return ["image": StableDiffusionPipeline.imageFromDecoded(try pipeline.generate(request, context: ctx.execution).decoded)]
         } catch let error as ProbeError {
             throw error
         } catch {
