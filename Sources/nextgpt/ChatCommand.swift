@@ -20,7 +20,8 @@ struct ChatCommand: ParsableCommand {
     var system = ""
 
     func run() throws {
-        let (_, llm, tokenizer) = try options.load()
+        let context = options.executionContext()
+        let (_, llm, tokenizer) = try options.load(context: context)
         let generator = LlamaGenerator(model: llm, capacity: 1024)
         var pending: [Int] = []  // the last sampled token, not yet fed
         var first = true
@@ -37,7 +38,7 @@ struct ChatCommand: ParsableCommand {
             first = false
             print("### Assistant:", terminator: "")
             let (_, stats, generated, reason) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options,
-                                                            extraStops: ["###"])
+                                                            extraStops: ["###"], context: context)
             endedWithStop = reason == .stopCondition
             pending = generated.last.map { [$0] } ?? []
             print("")

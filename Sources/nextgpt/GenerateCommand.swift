@@ -23,11 +23,13 @@ struct GenerateCommand: ParsableCommand {
     var prompt: String
 
     func run() throws {
-        let (_, llm, tokenizer) = try options.load()
+        let context = options.executionContext()
+        let (_, llm, tokenizer) = try options.load(context: context)
         let ids = tokenizer.encode(prompt, addBOS: true).map(Int.init)
         let generator = LlamaGenerator(model: llm, capacity: ids.count + options.n + 1)
         print(prompt, terminator: "")
-        let (_, stats, _, _) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options)
+        let (_, stats, _, _) = streamGeneration(generator, tokenizer: tokenizer, inputs: [.tokens(ids)], options: options,
+                                                context: context)
         print("")
         report(stats)
     }

@@ -55,9 +55,11 @@ struct LlamaOptions: ParsableArguments {
         SamplingParameters(temperature: temp, topK: topK, topP: topP, repetitionPenalty: repeatPenalty, seed: seed)
     }
 
+    /// The context the model runs in (`--threads`).
+    func executionContext() -> ExecutionContext { .command(threads: threads) }
+
     /// Opens the container and builds the model with its LoRA and the tokenizer.
-    func load() throws -> (ModelFile, LlamaForCausalLM, SentencePieceTokenizer) {
-        if let threads { Kernels.threads = threads }
+    func load(context: ExecutionContext) throws -> (ModelFile, LlamaForCausalLM, SentencePieceTokenizer) {
         guard let mode = LoraSpec.Mode(rawValue: loraMode) else {
             throw ValidationError("unknown --lora-mode '\(loraMode)' (auto, merge, merge-f16, runtime)")
         }
@@ -73,7 +75,7 @@ struct LlamaOptions: ParsableArguments {
                 let n = try llm.applyLora(specs)
                 FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
             }
-            if !noRepack { llm.repackWeights(releasingPagesOf: file) }
+            if !noRepack { llm.repackWeights(releasingPagesOf: file, context: context) }
             let tokenizer = try SentencePieceTokenizer(metadata: file.metadata, component: component)
             return (file, llm, tokenizer)
         } catch let error as FormatError {
@@ -86,13 +88,14 @@ struct LlamaOptions: ParsableArguments {
 
 /// Streams a generation to stdout, stopping at stop strings; returns the text and the stats.
 func streamGeneration(_ generator: LlamaGenerator, tokenizer: SentencePieceTokenizer, inputs: [LlamaInput],
-                      options: LlamaOptions, extraStops: [String] = []) -> (text: String, stats: GenerationStats, ids: [Int], reason: StopReason) {
+                      options: LlamaOptions, extraStops: [String] = [], context: ExecutionContext) -> (text: String, stats: GenerationStats, ids: [Int], reason: StopReason) {
     var decoder = tokenizer.makeStreamDecoder()
     let stops = options.stops + extraStops
     var text = ""
     var printed = 0
     let stopTokens = Set(generator.model.config.eosTokenIds + [Int(tokenizer.eosId)])
-    let result = generator.generate(inputs, maxNewTokens: options.n, sampling: options.sampling, stopTokens: stopTokens) { id, _ in
+    let result = generator.generate(inputs, maxNewTokens: options.n, sampling: options.sampling, stopTokens: stopTokens,
+                                    context: context) { id, _ in
         text += decoder.push(Int32(id))
         // Hold back text that could still become a stop string.
         if let stop = stops.first(where: { text.contains($0) }) {

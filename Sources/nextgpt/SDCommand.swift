@@ -89,7 +89,7 @@ struct SDCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Kernels.threads = threads }
+        let context = ExecutionContext.command(threads: threads)
         let file = try ModelFile(path: model)
         file.repackQuantized = !noRepack
         let sd = try StableDiffusionPipeline(file, pipeline: pipeline)
@@ -118,7 +118,7 @@ struct SDCommand: ParsableCommand {
             request.height = image.height
         }
         let started = Date()
-        let (decoded, stats) = try sd.generate(request) { done, total, stats in
+        let (decoded, stats) = try sd.generate(request, context: context) { done, total, stats in
             let elapsed = stats.stepSeconds.reduce(0, +)
             let perStep = elapsed / Double(max(done, 1))
             let width = 24, filled = width * done / max(total, 1)
@@ -142,7 +142,7 @@ struct SDCommand: ParsableCommand {
             format: "%@: %d×%d, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s, total %.1f s; %@\n",
             output, w, h, steps.count, mean, stats.unetEvaluations, stats.textEncodeSeconds, stats.vaeDecodeSeconds,
             Date().timeIntervalSince(started), memory.description).utf8))
-        if OpProfile.enabled { FileHandle.standardError.write(Data((OpProfile.report() + "\n").utf8)) }
+        if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [
                 "step_seconds": steps, "text_encode_seconds": stats.textEncodeSeconds, "vae_encode_seconds": stats.vaeEncodeSeconds,
