@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "nextgpt",
             dependencies: [
-                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTRuntime", "NextGPTMedia",
+                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTKernels", "NextGPTRuntime", "NextGPTMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -75,7 +75,7 @@ let package = Package(
             resources: []),
         .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
         .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels"]),
-        .testTarget(name: "NextGPTModelsTests", dependencies: ["NextGPTRuntime", "NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
+        .testTarget(name: "NextGPTModelsTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
         .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTRuntime", "CImageShims"]),
         .testTarget(name: "NextGPTRuntimeTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
     ],

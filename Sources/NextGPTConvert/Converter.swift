@@ -13,6 +13,8 @@ public struct ConversionOptions: Sendable {
     /// sha256 of every source file for provenance (read alongside the conversion).
     public var hashSources = true
     public var name = "NExT-GPT"
+    /// Threads that encode (quantize) each tensor; the output is the same for every count.
+    public var threads = TensorEncoding.defaultThreads
 
     public init(policy: QuantizationPolicy) { self.policy = policy }
 }
@@ -86,7 +88,7 @@ public enum Converter {
             // Tensor i-2 used the output buffer and the source buffer that are about to be reused.
             try clock.time("write (wait)") { try writeBehind.wait(upTo: i - 2) }
             let sourceBytes = try clock.time("read (wait)") { try prefetcher.take(i) }
-            let bytes = try clock.time("convert") { try encode(item, sourceBytes: sourceBytes, output: outputs[i % 2]) }
+            let bytes = try clock.time("convert") { try encode(item, sourceBytes: sourceBytes, output: outputs[i % 2], threads: options.threads) }
             writeBehind.enqueue(index: i, component: item.component, bytes: bytes)
             done += item.tensor.source.byteCount
             report.tensorsByType[item.decision.type, default: 0] += 1
@@ -123,7 +125,8 @@ public enum Converter {
     /// Encodes one tensor: the source bytes as they are when the type is unchanged, otherwise f32
     /// values (with LoRA merged) encoded to the decided type in `output`. Rows are widened to f32 a
     /// slice at a time, so the f32 copy of a tensor never exists whole.
-    static func encode(_ item: PlannedTensor, sourceBytes: UnsafeRawBufferPointer, output: ScratchBuffer) throws -> UnsafeRawBufferPointer {
+    static func encode(_ item: PlannedTensor, sourceBytes: UnsafeRawBufferPointer, output: ScratchBuffer,
+                       threads: Int) throws -> UnsafeRawBufferPointer {
         let source = item.tensor.source
         let type = item.decision.type
         if item.tensor.lora.isEmpty, let lossless = GGMLType(lossless: source.dtype), lossless == type {
@@ -138,7 +141,8 @@ public enum Converter {
         let updates = try item.tensor.lora.map { LoraUpdate(pair: $0, a: try $0.a.readFloats(), b: try $0.b.readFloats()) }
         // LoRA updates whole rows; without them any whole number of blocks will do.
         let unit = updates.isEmpty ? type.blockSize : (source.shape.count >= 2 ? count / source.shape[0] : count)
-        TensorEncoding.encodeInSlices(units: count / unit, unitLength: unit, type: type, into: out) { firstUnit, units, values in
+        TensorEncoding.encodeInSlices(units: count / unit, unitLength: unit, type: type, into: out,
+                                      threads: threads) { firstUnit, units, values in
             let first = firstUnit * unit
             let raw = UnsafeRawBufferPointer(rebasing: sourceBytes[(first * source.dtype.byteSize)..<((first + values.count) * source.dtype.byteSize)])
             SourceTensor.convertToFloats(raw, dtype: source.dtype, into: values)

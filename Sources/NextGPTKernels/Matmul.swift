@@ -38,25 +38,23 @@ public enum Matmul {
     public static let packedBLASThreshold = 4096
 
     /// The whole matrix as f32 values [rows, columns], whatever its layout (row-parallel on the pool).
-    public static func dequantized(_ w: WeightMatrix, into out: UnsafeMutablePointer<Float>) {
-        Kernels.pool.parallelFor(w.rows, minimumPerThread: 16) { range in
+    public static func dequantized(_ w: WeightMatrix, into out: UnsafeMutablePointer<Float>, context: ExecutionContext) {
+        context.pool.parallelFor(w.rows, minimumPerThread: 16) { range in
             dequantizeRows(w, row: range.lowerBound, count: range.count, into: out + range.lowerBound * w.columns)
         }
     }
 
-    /// y[b, r] = Σ_c W[r, c] · x[b, c] for b < batch; x is [batch, columns] row-major f32, y is [batch, rows].
-    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>) {
-        multiply(w, x, batch: batch, into: y, path: .automatic)
-    }
-
-    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, path: Path) {
+    /// y[b, r] = Σ_c W[r, c] · x[b, c] for b < batch; x is [batch, columns] row-major f32, y is
+    /// [batch, rows]; on the context's pool, by its `matmulPath`.
+    public static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>,
+                                context: ExecutionContext) {
         guard batch > 0, w.rows > 0 else { return }
         if w.columns == 0 {
             y.update(repeating: 0, count: batch * w.rows)
             return
         }
         let useBLAS: Bool
-        switch path {
+        switch context.matmulPath {
         // Repacked Q8_0/Q4_0: the direct kernels take 4 activations per weight load and beat
         // dequantize + sgemm at every batch measured (7B Q4_0, 2 threads: 64 tokens 11.4 vs 7.3
         // tok/s, 512 tokens 12.2 vs 9.3).
@@ -66,7 +64,11 @@ public enum Matmul {
         case .direct: useBLAS = false
         case .blas: useBLAS = true
         }
-        if useBLAS { multiplyBLAS(w, x, batch: batch, into: y) } else { multiplyDirect(w, x, batch: batch, into: y) }
+        if useBLAS {
+            multiplyBLAS(w, x, batch: batch, into: y, context: context)
+        } else {
+            multiplyDirect(w, x, batch: batch, into: y, pool: context.pool)
+        }
     }
 
     /// The activation format the direct kernel of `type` reads: bytes per activation row, and
@@ -123,8 +125,8 @@ public enum Matmul {
         return buffer
     }
 
-    static func multiplyDirect(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, reference: Bool = false) {
-        let pool = Kernels.pool
+    static func multiplyDirect(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>,
+                               pool: ThreadPool, reference: Bool = false) {
         let fn = kernel(w, reference: reference)
         let format = activationFormat(w)
         let quantized = quantizeActivations(w, x, batch: batch, pool: pool)
@@ -168,17 +170,18 @@ public enum Matmul {
         }
     }
 
-    static func multiplyBLAS(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>) {
-        let pool = Kernels.pool
+    static func multiplyBLAS(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>,
+                             context: ExecutionContext) {
+        let pool = context.pool
         let rows = w.rows, columns = w.columns
         if w.type == .f32 {
             Kernels.sgemm(transB: true, m: batch, n: rows, k: columns, a: x, lda: columns,
-                          b: w.data.assumingMemoryBound(to: Float.self), ldb: columns, c: y, ldc: rows)
+                          b: w.data.assumingMemoryBound(to: Float.self), ldb: columns, c: y, ldc: rows, context: context)
             return
         }
         // Panels of ~8 MB of f32 weights: big enough for sgemm to run at full speed, small enough
-        // to stay out of the way. Dequantization is row-parallel on the pool, sgemm on OpenBLAS's
-        // threads (Kernels.threads keeps both at the core count; they never run at once).
+        // to stay out of the way. Dequantization and sgemm are both split over the context's pool
+        // (they never run at once).
         let panelRows = min(rows, max(64, (8 << 20) / (columns * 4) / 16 * 16))
         let panel = UnsafeMutablePointer<Float>.allocate(capacity: panelRows * columns)
         defer { panel.deallocate() }
@@ -189,7 +192,7 @@ public enum Matmul {
                 dequantizeRows(w, row: p0 + range.lowerBound, count: range.count, into: panel + range.lowerBound * columns)
             }
             Kernels.sgemm(transB: true, m: batch, n: n, k: columns, a: x, lda: columns, b: panel, ldb: columns,
-                          c: y + p0, ldc: rows)
+                          c: y + p0, ldc: rows, context: context)
             p0 += n
         }
     }

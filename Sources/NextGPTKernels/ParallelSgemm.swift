@@ -2,15 +2,16 @@ import COpenBLAS
 import Foundation
 
 extension Kernels {
-    /// Row-major C[m×n] = alpha · op(A) · op(B) + beta · C, split over the pool: by rows of C
-    /// when m ≥ n, else by columns, each part one single-threaded OpenBLAS call.
+    /// Row-major C[m×n] = alpha · op(A) · op(B) + beta · C, split over the context's pool: by rows
+    /// of C when m ≥ n, else by columns, each part one single-threaded OpenBLAS call.
     ///
-    /// OpenBLAS is kept at one thread (`Kernels.threads`) because its own workers spin in
+    /// OpenBLAS is kept at one thread (`ExecutionContext` pins it) because its own workers spin in
     /// `sched_yield` for a while after every call: on 2 cores they took the CPU from the pool's
     /// next op (SD UNet at 512², 15 % of samples in the scheduler; attention 1.5× slower).
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, context: ExecutionContext) {
+        let pool = context.pool
         guard m > 0, n > 0 else { return }
         let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
         let parts = m * n * k < 1 << 18 ? 1 : pool.threads
@@ -36,6 +37,7 @@ extension Kernels {
 }
 
 /// A read pointer that may cross into the pool's closures.
+// @unchecked: only a pointer; the caller keeps the memory alive and unmodified for the call.
 struct UnsafeSendable: @unchecked Sendable {
     let pointer: UnsafePointer<Float>
     init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }

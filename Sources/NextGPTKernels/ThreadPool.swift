@@ -1,5 +1,4 @@
 import CNextGPTKernels
-import COpenBLAS
 import Glibc
 import NextGPTCore
 import Synchronization
@@ -9,6 +8,9 @@ import Synchronization
 /// job counter, then sleep on a condition variable. A pool runs one job at a time: a call made
 /// while it is busy (from inside a job, or concurrently from another thread) runs on the calling
 /// thread instead, so nesting and concurrent use never deadlock.
+// @unchecked: the pthread mutex/condition are used only through their addresses inside this
+// object, every other shared field is atomic, and `job` is written by the one thread that won
+// `busy` before `generation` is bumped (release) and read by workers after they see it (acquire).
 public final class ThreadPool: @unchecked Sendable {
     /// Participants, the calling thread included.
     public let threads: Int
@@ -21,7 +23,8 @@ public final class ThreadPool: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
     private var workers: [pthread_t] = []
-    /// The running job: participant index → work. Written before `generation` is bumped.
+    /// The running job: participant index → work. Written before `generation` is bumped, by the
+    /// thread holding `busy`; workers read it only after seeing the new generation.
     nonisolated(unsafe) private var job: ((Int) -> Void)?
     /// Spin iterations (each a pause instruction, ~20–40 ns on Zen) before a worker sleeps: long
     /// enough to bridge back-to-back kernels, short enough not to starve other threads when the
@@ -136,37 +139,5 @@ public final class ThreadPool: @unchecked Sendable {
     }
 }
 
-/// Process-wide kernel settings.
-public enum Kernels {
-    nonisolated(unsafe) private static var sharedPool = ThreadPool(threads: max(1, System.activeProcessorCount))
-    nonisolated(unsafe) private static var blasConfigured = false
-    private static let lock = Mutex<Void>(())
-
-    /// Worker threads for every kernel (default: the machine's cores). OpenBLAS itself runs one
-    /// thread per call: `Kernels.sgemm` splits big products over this pool instead.
-    /// Change it only while no kernel runs.
-    public static var threads: Int {
-        get { pool.threads }
-        set {
-            lock.withLock { _ in
-                let n = max(1, newValue)
-                if n != sharedPool.threads { sharedPool = ThreadPool(threads: n) }
-                openblas_set_num_threads(1)
-                blasConfigured = true
-            }
-        }
-    }
-
-    /// The shared pool.
-    public static var pool: ThreadPool {
-        if !blasConfigured {
-            lock.withLock { _ in
-                if !blasConfigured {
-                    openblas_set_num_threads(1)
-                    blasConfigured = true
-                }
-            }
-        }
-        return sharedPool
-    }
-}
+/// Free kernels that split their work over a context's pool (`Kernels.sgemm`).
+public enum Kernels {}

@@ -61,8 +61,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// A copy of the weights in the layout the decode kernels stream fastest (8 interleaved rows;
     /// Q8_0 and Q4_0 only, otherwise `self`). Costs anonymous memory of `byteCount` (about the
     /// weights' own size) for as long as the result lives; the row-major original (e.g. the
-    /// mapping) is no longer needed by `Matmul.multiply` afterwards. Copies in parallel on `pool`.
-    public func repacked(pool: ThreadPool = Kernels.pool) -> WeightMatrix {
+    /// mapping) is no longer needed by `Matmul.multiply` afterwards. Copies in parallel on the
+    /// context's pool.
+    public func repacked(context: ExecutionContext) -> WeightMatrix {
+        let pool = context.pool
         guard isRepackable else { return self }
         let storage = PackedStorage(byteCount: groupCount * groupBytes)
         let src = data.assumingMemoryBound(to: UInt8.self), dst = storage.pointer.assumingMemoryBound(to: UInt8.self)

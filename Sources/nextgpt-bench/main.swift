@@ -92,6 +92,10 @@ for t in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(t) {
 func label(_ type: GGMLType, _ packed: Bool) -> String {
     (type.description + (packed ? "x8" : "")).padding(toLength: 6, withPad: " ", startingAt: 0)
 }
+/// One execution context per thread count measured (each with its own pool).
+let benchContexts = [1: ExecutionContext(threads: 1), 2: ExecutionContext(threads: 2)]
+func benchContext(threads: Int) -> ExecutionContext { benchContexts[threads]! }
+
 print("nextgpt-bench: kernel layer — \(String(cString: ngk_cpu_path())) path, \(System.activeProcessorCount) cores")
 print("date: \(getenv("BENCH_DATE").map { String(cString: $0) } ?? "-")")
 
@@ -104,14 +108,14 @@ var sgemmRate: [Int: Double] = [:]
 print("\n== memory read bandwidth: sum of a 1 GiB f32 buffer in 16 MiB chunks (each from DRAM); best / median chunk")
 let chunkFloats = (16 << 20) / 4
 for threads in [1, 2] {
-    Kernels.threads = threads
+    let pool = benchContext(threads: threads).pool
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: 16)
     var times: [Double] = []
     for pass in 0..<3 {
         for chunk in 0..<(bwFloats / chunkFloats) {
             let base = bwBuffer + chunk * chunkFloats
             let t0 = now()
-            Kernels.pool.parallelFor(threads) { range in
+            pool.parallelFor(threads) { range in
                 for i in range {
                     let lo = chunkFloats * i / threads, hi = chunkFloats * (i + 1) / threads
                     sink[i] = ngk_sum_f32(base + lo, hi - lo)
@@ -131,10 +135,11 @@ func peerBandwidth(_ threads: Int) -> Double {
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: 16)
     defer { sink.deallocate() }
     var best = Double.infinity
+    let pool = benchContext(threads: threads).pool
     for chunk in 0..<(bwFloats / chunkFloats) {
         let base = bwBuffer + chunk * chunkFloats
         let t0 = now()
-        Kernels.pool.parallelFor(threads) { range in
+        pool.parallelFor(threads) { range in
             for i in range {
                 let lo = chunkFloats * i / threads, hi = chunkFloats * (i + 1) / threads
                 sink[i] = ngk_sum_f32(base + lo, hi - lo)
@@ -154,7 +159,8 @@ randomFloats(A, M * K)
 randomFloats(B, N * K)
 print("\n== OpenBLAS sgemm \(M)×\(K)·(\(N)×\(K))ᵀ f32")
 for threads in [1, 2] {
-    Kernels.threads = threads
+    // OpenBLAS itself runs one thread per call (pinned by ExecutionContext): this is the
+    // single-call peer, the same at both thread counts.
     let t = timeBest(budget: 2.0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, A, Int32(K), B, Int32(K), 0, C, Int32(N))
     }
@@ -162,10 +168,10 @@ for threads in [1, 2] {
     print("threads \(threads): \(fmt(t * 1e3)) ms  \(fmt(sgemmRate[threads]!)) GFLOP/s")
 }
 /// sgemm peer re-measured beside each batch row.
-func peerSgemm() -> Double {
+func peerSgemm(threads: Int) -> Double {
     let t = timeBest(budget: 0.8, minRuns: 2) {
         // OpenBLAS runs one thread per call in this package; the pool splits the product.
-        Kernels.sgemm(transB: true, m: M, n: N, k: K, a: A, lda: K, b: B, ldb: K, c: C, ldc: N)
+        Kernels.sgemm(transB: true, m: M, n: N, k: K, a: A, lda: K, b: B, ldb: K, c: C, ldc: N, context: benchContext(threads: threads))
     }
     return 2.0 * Double(M * N * K) / t / 1e9
 }
@@ -184,10 +190,10 @@ for (type, packed) in gemvVariants where sections.contains("gemv") {
         // Repacked copies own their memory; the row-major originals are then only kept for freeing.
         let matrices = ws.map { p -> WeightMatrix in
             let m = WeightMatrix(type: type, rows: rows, columns: cols, data: p)
-            return packed ? m.repacked() : m
+            return packed ? m.repacked(context: benchContext(threads: 2)) : m
         }
         for threads in [1, 2] {
-            Kernels.threads = threads
+            let context = benchContext(threads: threads)
             var k = 0
             // Every call reads a copy last touched ≥ 512 MB ago (from DRAM). With other work on
             // the cores a call may be preempted, so report the best call (as for the bandwidth
@@ -196,7 +202,7 @@ for (type, packed) in gemvVariants where sections.contains("gemv") {
             for pass in 0..<4 {
                 for _ in 0..<copies {
                     let t0 = now()
-                    Matmul.multiply(matrices[k % copies], x, batch: 1, into: y)
+                    Matmul.multiply(matrices[k % copies], x, batch: 1, into: y, context: context)
                     if pass > 0 { times.append(now() - t0) }
                     k += 1
                 }
@@ -221,11 +227,11 @@ if sections.contains("hot") {
         defer { w.deallocate() }
         let bytes = type.byteCount(elements: rows * cols)!
         let plain = WeightMatrix(type: type, rows: rows, columns: cols, data: w)
-        let matrix = packed ? plain.repacked() : plain
+        let matrix = packed ? plain.repacked(context: benchContext(threads: 2)) : plain
         for threads in [1, 2] {
-            Kernels.threads = threads
+            let context = benchContext(threads: threads)
             let t = timeBest(budget: 0.3, minRuns: 50) {
-                Matmul.multiply(matrix, x, batch: 1, into: y)
+                Matmul.multiply(matrix, x, batch: 1, into: y, context: context)
             }
             print("\(label(type, packed)) \(threads)  \(fmt(t * 1e6))  \(fmt(Double(bytes) / t / 1e9))  \(fmt(Double(bytes) / bandwidth[threads]! / 1e3))")
         }
@@ -240,14 +246,15 @@ for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] where sections.cont
     defer { w.deallocate() }
     let m = WeightMatrix(type: type, rows: N, columns: K, data: w)
     for threads in [1, 2] {
-        Kernels.threads = threads
         for path in [Matmul.Path.blas, .direct] {
             if path == .direct && threads == 1 { continue }
+            var context = benchContext(threads: threads)
+            context.matmulPath = path
             let t = timeBest(budget: path == .blas ? 2.0 : 0.1, minRuns: path == .blas ? 3 : 1) {
-                Matmul.multiply(m, A, batch: M, into: C, path: path)
+                Matmul.multiply(m, A, batch: M, into: C, context: context)
             }
             let rate = 2.0 * Double(M * N * K) / t / 1e9
-            let peer = peerSgemm()
+            let peer = peerSgemm(threads: threads)
             print("\(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(path == .blas ? "blas  " : "direct") \(threads)  \(fmt(t * 1e3))  \(fmt(rate))  \(fmt(peer))  \(fmt(100 * rate / peer))")
         }
     }
@@ -255,7 +262,9 @@ for type in [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K] where sections.cont
 
 // ---------------------------------------------------------------- crossover direct vs BLAS
 if sections.contains("crossover") {
-    Kernels.threads = 2
+    var direct = benchContext(threads: 2), blas = direct
+    direct.matmulPath = .direct
+    blas.matmulPath = .blas
     print("\n== crossover, 2 threads, 4096×4096 weights: ms per call direct / blas (activations in cache)")
     let batches = [1, 2, 4, 8, 12, 16, 24, 32, 64]
     print("type   " + batches.map { "b=\($0)".padding(toLength: 14, withPad: " ", startingAt: 0) }.joined())
@@ -265,8 +274,8 @@ if sections.contains("crossover") {
         let m = WeightMatrix(type: type, rows: N, columns: K, data: w)
         var line = type.description.padding(toLength: 7, withPad: " ", startingAt: 0)
         for b in batches {
-            let td = timeBest(budget: 0.15, minRuns: 2) { Matmul.multiply(m, A, batch: b, into: C, path: .direct) }
-            let tb = timeBest(budget: 0.15, minRuns: 2) { Matmul.multiply(m, A, batch: b, into: C, path: .blas) }
+            let td = timeBest(budget: 0.15, minRuns: 2) { Matmul.multiply(m, A, batch: b, into: C, context: direct) }
+            let tb = timeBest(budget: 0.15, minRuns: 2) { Matmul.multiply(m, A, batch: b, into: C, context: blas) }
             line += "\(String(format: "%.2f/%.2f", td * 1e3, tb * 1e3))\(td < tb ? "d" : "b")".padding(toLength: 14, withPad: " ", startingAt: 0)
         }
         print(line)
@@ -275,7 +284,9 @@ if sections.contains("crossover") {
 
 // ---------------------------------------------------------------- 3×3 convolutions (SD UNet / VAE shapes)
 if sections.contains("conv") {
-    Kernels.threads = 2
+    var im2col = benchContext(threads: 2), winograd = im2col
+    im2col.winogradEnabled = false
+    winograd.winogradMinimumTiles = 1
     print("\n== conv2d 3×3 pad 1, 2 threads: ms per call, GFLOP/s counted as direct products (2·O·C·9·H·W)")
     print("shape                         im2col+sgemm        winograd F(4,3)     speed-up  sgemm peer GFLOP/s")
     for (n, c, o, h, w) in [(2, 320, 320, 64, 64), (2, 640, 640, 32, 32), (1, 512, 512, 64, 64), (1, 512, 512, 128, 128),
@@ -283,33 +294,37 @@ if sections.contains("conv") {
         let x = Tensor(shape: [n, c, h, w]) { randomFloats($0.baseAddress!, $0.count) }
         let weight = Tensor(shape: [o, c, 3, 3]) { randomFloats($0.baseAddress!, $0.count) }
         let flops = 2.0 * Double(n * o * c * 9 * h * w)
-        NextGPTRuntime.Convolution.winogradEnabled = false
-        let tDirect = timeBest(budget: 0.5, minRuns: 1) { _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1]) }
-        NextGPTRuntime.Convolution.winogradEnabled = true
-        NextGPTRuntime.Convolution.winogradMinimumTiles = 1
-        let tWino = timeBest(budget: 0.5, minRuns: 1) { _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1]) }
+        let tDirect = timeBest(budget: 0.5, minRuns: 1) {
+            _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1], context: im2col)
+        }
+        let tWino = timeBest(budget: 0.5, minRuns: 1) {
+            _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1], context: winograd)
+        }
         let label = "\(n)×\(c)×\(h)×\(w) → \(o)".padding(toLength: 28, withPad: " ", startingAt: 0)
-        print("\(label)  \(fmt(tDirect * 1e3)) ms \(fmt(flops / tDirect / 1e9))   \(fmt(tWino * 1e3)) ms \(fmt(flops / tWino / 1e9))   \(fmt(tDirect / tWino, 2))×  \(fmt(peerSgemm()))")
+        print("\(label)  \(fmt(tDirect * 1e3)) ms \(fmt(flops / tDirect / 1e9))   \(fmt(tWino * 1e3)) ms \(fmt(flops / tWino / 1e9))   \(fmt(tDirect / tWino, 2))×  \(fmt(peerSgemm(threads: 2)))")
     }
 }
 
 // ---------------------------------------------------------------- attention (SD self-attention shapes)
 if sections.contains("attention") {
-    Kernels.threads = 2
+    let context = benchContext(threads: 2)
     print("\n== scaled dot-product attention, 2 threads: ms per call, GFLOP/s counted as 4·L·S·D·heads")
     for (l, s, heads, d) in [(4096, 4096, 8, 40), (1024, 1024, 8, 80), (4096, 77, 8, 40), (4096, 4096, 1, 512)] {
         let q = Tensor(shape: [l, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
         let k = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
         let v = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
-        let t = timeBest(budget: 0.5, minRuns: 1) { _ = Attention.scaledDotProductAttention(query: q, key: k, value: v) }
+        let t = timeBest(budget: 0.5, minRuns: 1) {
+            _ = Attention.scaledDotProductAttention(query: q, key: k, value: v, context: context)
+        }
         let flops = 4.0 * Double(l * s * d * heads)
-        print("L \(l) S \(s) heads \(heads) d \(d):  \(fmt(t * 1e3)) ms  \(fmt(flops / t / 1e9)) GFLOP/s  (sgemm peer \(fmt(peerSgemm())))")
+        print("L \(l) S \(s) heads \(heads) d \(d):  \(fmt(t * 1e3)) ms  \(fmt(flops / t / 1e9)) GFLOP/s  (sgemm peer \(fmt(peerSgemm(threads: 2))))")
     }
 }
 
 // ---------------------------------------------------------------- UNet evaluation (BENCH_MODEL=container.gguf)
 if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cString: $0) }) {
-    Kernels.threads = 2
+    var context = benchContext(threads: 2)
+    if getenv("NEXTGPT_PROFILE").map({ String(cString: $0) == "1" }) ?? false { context.profile = OpProfile() }
     let component = getenv("BENCH_COMPONENT").map { String(cString: $0) } ?? "sd15.unet"
     let file = try! ModelFile(path: path)
     let repack = getenv("BENCH_REPACK").map { String(cString: $0) == "1" } ?? false
@@ -318,15 +333,15 @@ if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cStr
     print("\n== \(component) of \(path), batch 2 (classifier-free guidance), 2 threads: seconds per evaluation")
     for size in sizes {
         let sample = Tensor(shape: [2, 4, size, size]) { randomFloats($0.baseAddress!, $0.count) }
-        let context = Tensor(shape: [2, 77, 768]) { randomFloats($0.baseAddress!, $0.count) }
+        let encoderStates = Tensor(shape: [2, 77, 768]) { randomFloats($0.baseAddress!, $0.count) }
         var times: [Double] = []
         for _ in 0..<2 {
             let t0 = now()
-            _ = try! unet(sample: sample, timestep: [500], encoderHiddenStates: context)
+            _ = try! unet(sample: sample, timestep: [500], encoderHiddenStates: encoderStates, context: context)
             times.append(now() - t0)
         }
         print("latent \(size)×\(size) (\(size * 8)² pixels): \(times.map { String(format: "%.2f", $0) }.joined(separator: ", ")) s")
-        if OpProfile.enabled { print(OpProfile.report()) }
+        if let profile = context.profile { print(profile.report()) }
     }
 }
 bwBuffer.deallocate()

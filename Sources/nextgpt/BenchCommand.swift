@@ -47,11 +47,11 @@ struct BenchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        if let threads { Kernels.threads = threads }
+        var context = ExecutionContext.command(threads: threads)
         switch matmul {
-        case "auto": Linear.matmulPath = .automatic
-        case "direct": Linear.matmulPath = .direct
-        case "blas": Linear.matmulPath = .blas
+        case "auto": context.matmulPath = .automatic
+        case "direct": context.matmulPath = .direct
+        case "blas": context.matmulPath = .blas
         default: throw ValidationError("--matmul is auto, direct or blas")
         }
         let lengths = prompt.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -62,17 +62,17 @@ struct BenchCommand: ParsableCommand {
         options.storedDeltaLora = nil  // the container's weights as stored, as llama-bench runs them
         options.repack = !noRepack
         let llm: LlamaForCausalLM
-        do { llm = try LlamaSession.loadModel(options).model } catch let error as FormatError { throw Failure(error.description) }
+        do { llm = try LlamaSession.loadModel(options, context: context).model } catch let error as FormatError { throw Failure(error.description) }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var random = SeededIds(seed: 42, vocabulary: llm.vocabularySize)
-        var results: [String: Any] = ["model": model, "threads": Kernels.threads, "load_seconds": loadSeconds]
+        var results: [String: Any] = ["model": model, "threads": context.threads, "load_seconds": loadSeconds]
 
         for length in lengths {
             var rates: [Double] = []
             for _ in 0..<repetitions {
                 let ids = random.take(length)
                 let generator = LlamaGenerator(model: llm, capacity: length + generate + 1)
-                let r = generator.generate([.tokens(ids)], maxNewTokens: 1, sampling: .greedy)
+                let r = generator.generate([.tokens(ids)], maxNewTokens: 1, sampling: .greedy, context: context)
                 rates.append(r.stats.prefillTokensPerSecond)
             }
             results["pp\(length)"] = summary(rates)
@@ -81,7 +81,7 @@ struct BenchCommand: ParsableCommand {
         for _ in 0..<repetitions {
             let ids = random.take(lengths[0])
             let generator = LlamaGenerator(model: llm, capacity: lengths[0] + generate + 1)
-            let r = generator.generate([.tokens(ids)], maxNewTokens: generate, sampling: .greedy)
+            let r = generator.generate([.tokens(ids)], maxNewTokens: generate, sampling: .greedy, context: context)
             decodeRates.append(r.stats.decodeTokensPerSecond)
             firstToken.append(r.stats.firstTokenSeconds)
         }
@@ -96,7 +96,7 @@ struct BenchCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(model): \(Kernels.threads) threads, load \(String(format: "%.2f", loadSeconds)) s")
+            print("\(model): \(context.threads) threads, load \(String(format: "%.2f", loadSeconds)) s")
             for key in results.keys.sorted() where key.hasPrefix("pp") || key.hasPrefix("tg") {
                 let s = results[key] as! [String: Double]
                 print("  \(key.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%8.2f", s["best"]!)) tok/s best, \(String(format: "%8.2f", s["mean"]!)) mean")

@@ -6,6 +6,9 @@ import Glibc
 /// so nothing half-written stays beside the destination. The final name is only ever created
 /// by a rename after a complete write, so it is never at risk.
 enum InterruptCleanup {
+    // nonisolated(unsafe): a C signal handler can only reach a global, and it must not take a
+    // lock. Safe because the pointer is written once in `install` (one conversion per process)
+    // before the handlers are registered, and the handler only reads it.
     nonisolated(unsafe) private static var pattern: UnsafeMutablePointer<CChar>?
 
     struct Handle {

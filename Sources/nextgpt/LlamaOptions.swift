@@ -55,9 +55,11 @@ struct LlamaOptions: ParsableArguments {
         SamplingParameters(temperature: temp, topK: topK, topP: topP, repetitionPenalty: repeatPenalty, seed: seed)
     }
 
+    /// The context the model runs in (`--threads`).
+    func executionContext() -> ExecutionContext { .command(threads: threads) }
+
     /// Opens the container and builds the model with its LoRA and the tokenizer.
     func load() throws -> LlamaSession {
-        if let threads { Kernels.threads = threads }
         guard let mode = LoraSpec.Mode(rawValue: loraMode) else {
             throw ValidationError("unknown --lora-mode '\(loraMode)' (auto, merge, merge-f16, runtime)")
         }
@@ -67,7 +69,7 @@ struct LlamaOptions: ParsableArguments {
         options.repack = !noRepack
         do {
             options.adapters = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
-            return try LlamaSession(options) { applied in
+            return try LlamaSession(options, context: executionContext()) { applied in
                 switch applied {
                 case .storedDelta(let n, let deltaMode):
                     FileHandle.standardError.write(Data("applied the container's NExT-GPT LoRA (\(n) pairs, \(deltaMode.rawValue))\n".utf8))
@@ -75,6 +77,7 @@ struct LlamaOptions: ParsableArguments {
                     FileHandle.standardError.write(Data("applied \(n) LoRA pairs from \(specs.map(\.path).joined(separator: ", ")) (\(mode.rawValue))\n".utf8))
                 }
             }
+
         } catch let error as FormatError {
             throw Failure(error.description)
         } catch let error as TokenizerError {

@@ -86,9 +86,9 @@ struct SDCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { Kernels.threads = threads }
+        let context = ExecutionContext.command(threads: threads)
         let file = try ModelFile(path: model)
-        let sd = try StableDiffusionPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack))
+        let sd = try StableDiffusionPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack, context: context))
         var request = StableDiffusionRequest(
             prompt: prompt, negativePrompt: negative, steps: steps, guidanceScale: cfg, scheduler: scheduler, height: height,
             width: width, seed: seed, eta: eta, clipSkip: clipSkip, strength: strength, vaeTiling: vaeTiling)
@@ -105,7 +105,7 @@ struct SDCommand: ParsableCommand {
             request.height = image.height
         }
         let started = Date()
-        let (decoded, stats) = try sd.generate(request, progress: ProgressBar())
+        let (decoded, stats) = try sd.generate(request, context: context, progress: ProgressBar())
         let image = try VaeImageProcessor.images(from: decoded)[0]
         let (w, h) = (image.width, image.height)
         try PNGImage.write(image, to: output, text: [
@@ -120,7 +120,7 @@ struct SDCommand: ParsableCommand {
             format: "%@: %d×%d, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s, total %.1f s; %@\n",
             output, w, h, steps.count, mean, stats.unetEvaluations, stats.textEncodeSeconds, stats.vaeDecodeSeconds,
             Date().timeIntervalSince(started), memory.description).utf8))
-        if OpProfile.enabled { FileHandle.standardError.write(Data((OpProfile.report() + "\n").utf8)) }
+        if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [
                 "step_seconds": steps, "text_encode_seconds": stats.textEncodeSeconds, "vae_encode_seconds": stats.vaeEncodeSeconds,

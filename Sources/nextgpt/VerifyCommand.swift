@@ -37,7 +37,8 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         let report: VerifyReport
         do {
-            report = try Verifier.run(containerPath: model, referencePath: reference, dumpPath: dump)
+            report = try Verifier.run(containerPath: model, referencePath: reference, dumpPath: dump,
+                                      context: .command(threads: nil))
         } catch let error as FormatError {
             throw Failure(error.description)
         }

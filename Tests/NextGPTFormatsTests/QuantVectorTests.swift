@@ -39,13 +39,9 @@ final class QuantVectorTests: XCTestCase {
 
     func testMultithreadedEncodingEqualsSingleThreaded() throws {
         let input = TestSupport.randomFloats(256 * 97, scale: 3)
-        let saved = TensorEncoding.threads
-        defer { TensorEncoding.threads = saved }
         for type in [GGMLType.q8_0, .q4_0, .q4_K, .f16] {
-            TensorEncoding.threads = 1
-            let one = TensorEncoding.encode(input, as: type)
-            TensorEncoding.threads = 4
-            XCTAssertEqual(TensorEncoding.encode(input, as: type), one, "\(type)")
+            let one = TensorEncoding.encode(input, as: type, threads: 1)
+            XCTAssertEqual(TensorEncoding.encode(input, as: type, threads: 4), one, "\(type)")
         }
     }
 }

@@ -29,7 +29,9 @@ final class MatmulTests: XCTestCase {
         var y = [Float](repeating: .nan, count: batch * rows)
         w.withUnsafeBytes { wb in
             let m = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!)
-            Matmul.multiply(m, x, batch: batch, into: &y, path: path)
+            var context = ExecutionContext.default
+            context.matmulPath = path
+            Matmul.multiply(m, x, batch: batch, into: &y, context: context)
         }
         let usesQuantizedActivations = type.isQuantized && (path == .direct || (path == .automatic && batch < Matmul.blasThreshold(for: type)))
         let err = relativeL2(y, expected)
@@ -40,7 +42,7 @@ final class MatmulTests: XCTestCase {
             var slow = [Float](repeating: .nan, count: batch * rows)
             w.withUnsafeBytes { wb in
                 let m = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!)
-                Matmul.multiplyDirect(m, x, batch: batch, into: &slow, reference: true)
+                Matmul.multiplyDirect(m, x, batch: batch, into: &slow, pool: ExecutionContext.default.pool, reference: true)
             }
             let e2 = relativeL2(y, slow)
             XCTAssertLessThanOrEqual(e2, 1e-5, "\(type) batch \(batch): rel L2 \(e2) vs scalar twin on the same activations")
@@ -80,19 +82,18 @@ final class MatmulTests: XCTestCase {
     }
 
     func testThreadSettingIsAppliedAndResultsDoNotDependOnIt() {
-        let saved = Kernels.threads
-        defer { Kernels.threads = saved }
         var rng = TestRandom(seed: 9)
         let rows = 203, columns = 512
         let w = TensorEncoding.encode(rng.floats(rows * columns), as: .q4_0)
         let x = rng.floats(columns)
         var results: [[Float]] = []
         for t in [1, 2, 3] {
-            Kernels.threads = t
-            XCTAssertEqual(Kernels.threads, t)
+            let context = ExecutionContext(threads: t)
+            XCTAssertEqual(context.threads, t)
             var y = [Float](repeating: 0, count: rows)
             w.withUnsafeBytes { wb in
-                Matmul.multiply(WeightMatrix(type: .q4_0, rows: rows, columns: columns, data: wb.baseAddress!), x, batch: 1, into: &y)
+                Matmul.multiply(WeightMatrix(type: .q4_0, rows: rows, columns: columns, data: wb.baseAddress!), x, batch: 1, into: &y,
+                                context: context)
             }
             results.append(y)
         }

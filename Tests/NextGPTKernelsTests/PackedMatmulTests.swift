@@ -28,7 +28,7 @@ final class PackedMatmulTests: XCTestCase {
                 for columns in [32, 96] {
                     let w = randomBlocks(type, rows: rows, columns: columns, seed: UInt64(rows * 100 + columns))
                     w.withUnsafeBytes { wb in
-                        let packed = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!).repacked()
+                        let packed = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!).repacked(context: .default)
                         XCTAssertEqual(packed.layout, .interleaved8)
                         XCTAssertEqual(packed.byteCount, (rows + 7) / 8 * 8 * packed.rowBytes)
                         var back = [UInt8](repeating: 0, count: w.count)
@@ -50,7 +50,7 @@ final class PackedMatmulTests: XCTestCase {
         w.withUnsafeBytes { wb in
             let m = WeightMatrix(type: .q4_K, rows: 3, columns: 256, data: wb.baseAddress!)
             XCTAssertFalse(m.isRepackable)
-            XCTAssertEqual(m.repacked().layout, .rowMajor)
+            XCTAssertEqual(m.repacked(context: .default).layout, .rowMajor)
         }
     }
 
@@ -82,7 +82,7 @@ final class PackedMatmulTests: XCTestCase {
                     var rng = TestRandom(seed: UInt64(columns))
                     let x = rng.floats(nb * columns, scale: 2)
                     w.withUnsafeBytes { wb in
-                        let m = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!).repacked()
+                        let m = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!).repacked(context: .default)
                         let format = Matmul.activationFormat(m)
                         var xa = [UInt8](repeating: 0, count: nb * format.bytes)
                         xa.withUnsafeMutableBufferPointer { q in
@@ -114,8 +114,10 @@ final class PackedMatmulTests: XCTestCase {
         var plainY = [Float](repeating: .nan, count: batch * rows), packedY = plainY
         w.withUnsafeBytes { wb in
             let plain = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!)
-            Matmul.multiply(plain, x, batch: batch, into: &plainY, path: path)
-            Matmul.multiply(plain.repacked(), x, batch: batch, into: &packedY, path: path)
+            var context = ExecutionContext.default
+            context.matmulPath = path
+            Matmul.multiply(plain, x, batch: batch, into: &plainY, context: context)
+            Matmul.multiply(plain.repacked(context: context), x, batch: batch, into: &packedY, context: context)
         }
         let err = relativeL2(packedY, plainY)
         XCTAssertLessThanOrEqual(err, 1e-5, "\(type) \(rows)×\(columns) batch \(batch) \(path): rel L2 \(err)")

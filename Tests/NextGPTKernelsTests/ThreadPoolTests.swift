@@ -83,7 +83,7 @@ final class ThreadPoolTests: XCTestCase {
     }
 
     func testSharedPoolDefaultsToCores() {
-        XCTAssertGreaterThanOrEqual(Kernels.threads, 1)
-        XCTAssertEqual(Kernels.pool.threads, Kernels.threads)
+        XCTAssertGreaterThanOrEqual(ExecutionContext.default.threads, 1)
+        XCTAssertEqual(ExecutionContext.default.pool.threads, ExecutionContext.default.threads)
     }
 }

@@ -84,10 +84,10 @@ final class CLIPTests: XCTestCase {
     func testModelRejectsBadInput() throws {
         let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/clip-sd15-f32.safetensors")
         let model = try CLIPTextModel(try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder)), component: "sd15.text_encoder")
-        XCTAssertThrowsError(try model([[1, 2, 1000]]))
-        XCTAssertThrowsError(try model([[Int](repeating: 1, count: 78)]))
-        XCTAssertThrowsError(try model([[1, 2], [1]]))
-        XCTAssertThrowsError(try model([[1, 2]], clipSkip: 3))
-        XCTAssertThrowsError(try model([]))
+        XCTAssertThrowsError(try model([[1, 2, 1000]], context: .default))
+        XCTAssertThrowsError(try model([[Int](repeating: 1, count: 78)], context: .default))
+        XCTAssertThrowsError(try model([[1, 2], [1]], context: .default))
+        XCTAssertThrowsError(try model([[1, 2]], clipSkip: 3, context: .default))
+        XCTAssertThrowsError(try model([], context: .default))
     }
 }

@@ -23,8 +23,8 @@ final class LlamaInputsAndSamplingTests: XCTestCase {
     func testSplicedEmbeddingsActLikeTheirTokens() throws {
         let (_, llm) = try model()
         let head = [1, 5, 17], tail = [300, 999, 42]
-        let reference = llm.hiddenStates([.tokens(head + tail)], cache: llm.makeCache())
-        let spliced = llm.hiddenStates([.tokens(head), .embeddings(llm.model.embed([.tokens(tail)]))], cache: llm.makeCache())
+        let reference = llm.hiddenStates([.tokens(head + tail)], cache: llm.makeCache(), context: .default)
+        let spliced = llm.hiddenStates([.tokens(head), .embeddings(llm.model.embed([.tokens(tail)]))], cache: llm.makeCache(), context: .default)
         XCTAssertLessThanOrEqual(maxDifference(reference, spliced), 0)
     }
 
@@ -32,10 +32,10 @@ final class LlamaInputsAndSamplingTests: XCTestCase {
     func testIncrementalPrefillMatchesOnePass() throws {
         let (_, llm) = try model()
         let ids = [1, 5, 17, 300, 999, 42, 7, 8]
-        let whole = llm.hiddenStates([.tokens(ids)], cache: llm.makeCache())
+        let whole = llm.hiddenStates([.tokens(ids)], cache: llm.makeCache(), context: .default)
         let cache = llm.makeCache(capacity: 2)  // forces the cache to grow
-        let first = llm.hiddenStates([.tokens(Array(ids[..<5]))], cache: cache)
-        let second = llm.hiddenStates([.tokens(Array(ids[5...]))], cache: cache)
+        let first = llm.hiddenStates([.tokens(Array(ids[..<5]))], cache: cache, context: .default)
+        let second = llm.hiddenStates([.tokens(Array(ids[5...]))], cache: cache, context: .default)
         XCTAssertEqual(cache.count, ids.count)
         let pieces = Shape.cat([first, second], dim: 0)
         XCTAssertLessThanOrEqual(maxDifference(whole, pieces), 1e-5)

@@ -22,7 +22,7 @@ final class LlamaParityTests: XCTestCase {
         for path in paths {
             let bundle = try ReferenceBundle(path: path)
             let container = try ModelsTestSupport.container(for: bundle, in: Self.folder)
-            let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle)
+            let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: .default)
             for result in report.results {
                 XCTAssertNil(result.error, "\(path): \(result.probe.name): \(result.error ?? "")")
                 for output in result.outputs {

@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTKernels
 import NextGPTRuntime
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 final class LlamaSessionTests: XCTestCase {
     func session(_ onLora: (LlamaSession.LoraApplied) -> Void = { _ in }) throws -> LlamaSession {
         let path = try ComponentRegistryTests.fixtureContainer().container.file.path
-        return try LlamaSession(LlamaSession.Options(path: path), onLora: onLora)
+        return try LlamaSession(LlamaSession.Options(path: path), context: .default, onLora: onLora)
     }
 
     func testLoadAppliesTheStoredDeltaLoraAndGeneratesAsTheModelDoes() throws {
@@ -21,7 +22,7 @@ final class LlamaSessionTests: XCTestCase {
                                           options: LoadOptions(repackQuantized: true, lora: [.storedDelta(mode: .automatic)]))
         let prompt = session.tokenizer.encode("Hello", addBOS: true).map(Int.init)
         let expected = LlamaGenerator(model: byHand).generate([.tokens(prompt)], maxNewTokens: 12, sampling: .greedy,
-                                                              stopTokens: session.stopTokens)
+                                                              stopTokens: session.stopTokens, context: .default)
 
         var pieces: [String] = []
         let generation = session.generate([.tokens(prompt)], generator: LlamaGenerator(model: session.model), maxNewTokens: 12,

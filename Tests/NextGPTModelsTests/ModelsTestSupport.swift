@@ -59,7 +59,7 @@ enum ModelsTestSupport {
                        file: StaticString = #filePath, line: UInt = #line) throws -> VerifyReport {
         let bundle = try ReferenceBundle(path: "\(bundles)/\(name).safetensors")
         let container = try container(for: bundle, in: folder)
-        let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle)
+        let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: .default)
         XCTAssertGreaterThanOrEqual(report.results.count, minimumProbes, "probes in \(name)", file: file, line: line)
         for result in report.results {
             XCTAssertNil(result.error, "\(name): \(result.probe.name): \(result.error ?? "")", file: file, line: line)

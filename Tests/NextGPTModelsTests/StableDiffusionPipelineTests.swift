@@ -30,13 +30,13 @@ final class StableDiffusionPipelineTests: XCTestCase {
         var request = StableDiffusionRequest(prompt: "a cat")
         request.steps = 1
         request.height = 20
-        XCTAssertThrowsError(try pipeline.generate(request)) { XCTAssertTrue("\($0)".contains("multiples of 8"), "\($0)") }
+        XCTAssertThrowsError(try pipeline.generate(request, context: .default)) { XCTAssertTrue("\($0)".contains("multiples of 8"), "\($0)") }
         request.height = 16
         request.scheduler = "heun"
-        XCTAssertThrowsError(try pipeline.generate(request)) { XCTAssertTrue("\($0)".contains("unknown scheduler"), "\($0)") }
+        XCTAssertThrowsError(try pipeline.generate(request, context: .default)) { XCTAssertTrue("\($0)".contains("unknown scheduler"), "\($0)") }
         request.scheduler = nil
         request.latents = Tensor(zeros: [1, 4, 3, 3])
-        XCTAssertThrowsError(try pipeline.generate(request)) { XCTAssertTrue("\($0)".contains("latents"), "\($0)") }
+        XCTAssertThrowsError(try pipeline.generate(request, context: .default)) { XCTAssertTrue("\($0)".contains("latents"), "\($0)") }
         XCTAssertThrowsError(try StableDiffusionPipeline(try ModelFile(path: container), pipeline: "audioldm"))
     }
 }

@@ -82,10 +82,10 @@ final class UNetTests: XCTestCase {
         let sample = Tensor(zeros: [2, 4, 8, 8])
         let encoder = Tensor(zeros: [2, 3, 8])
         let labels = Tensor(shape: [2], values: [1, 2])
-        XCTAssertThrowsError(try unet(sample: sample, timestep: [1], encoderHiddenStates: encoder, classLabels: nil))
-        XCTAssertThrowsError(try unet(sample: sample, timestep: [1, 2, 3], encoderHiddenStates: encoder, classLabels: labels))
-        XCTAssertThrowsError(try unet(sample: sample, timestep: [1], encoderHiddenStates: Tensor(zeros: [2, 3, 5]), classLabels: labels))
-        XCTAssertThrowsError(try unet(sample: Tensor(zeros: [2, 3, 8, 8]), timestep: [1], encoderHiddenStates: encoder, classLabels: labels))
-        XCTAssertEqual(try unet(sample: sample, timestep: [1], encoderHiddenStates: encoder, classLabels: labels).shape, [2, 4, 8, 8])
+        XCTAssertThrowsError(try unet(sample: sample, timestep: [1], encoderHiddenStates: encoder, classLabels: nil, context: .default))
+        XCTAssertThrowsError(try unet(sample: sample, timestep: [1, 2, 3], encoderHiddenStates: encoder, classLabels: labels, context: .default))
+        XCTAssertThrowsError(try unet(sample: sample, timestep: [1], encoderHiddenStates: Tensor(zeros: [2, 3, 5]), classLabels: labels, context: .default))
+        XCTAssertThrowsError(try unet(sample: Tensor(zeros: [2, 3, 8, 8]), timestep: [1], encoderHiddenStates: encoder, classLabels: labels, context: .default))
+        XCTAssertEqual(try unet(sample: sample, timestep: [1], encoderHiddenStates: encoder, classLabels: labels, context: .default).shape, [2, 4, 8, 8])
     }
 }

@@ -1,10 +1,13 @@
 import Foundation
+import NextGPTKernels
 import NextGPTRuntime
 import XCTest
 
 /// Timings of the ops at the sizes the decoders use (run with NEXTGPT_OPS_PERF=1, release build:
 /// `swift build -c release --build-tests`, `NEXTGPT_OPS_PERF=1 swift test -c release --filter OpsPerf`).
 final class OpsPerfTests: XCTestCase {
+    let context = ExecutionContext.default
+
     override func setUpWithError() throws {
         try XCTSkipUnless(ProcessInfo.processInfo.environment["NEXTGPT_OPS_PERF"] == "1", "set NEXTGPT_OPS_PERF=1")
     }
@@ -32,16 +35,15 @@ final class OpsPerfTests: XCTestCase {
     // start its own threads inside ours (64×128 measured 54 s).
     func testAttentionTileProducts() {
         let q = random([4096, 8, 40], seed: 1), k = random([4096, 8, 40], seed: 2), v = random([4096, 8, 40], seed: 3)
-        let saved = Attention.tileProducts
-        defer { Attention.tileProducts = saved }
         let runs: [(Attention.TileProducts, Attention.Blocks)] = [
             (.openBLAS, .init()), (.singleThread, .init()), (.singleThread, .init(queries: 64, keys: 128)),
             (.singleThread, .init(queries: 64, keys: 256)), (.openBLAS, .init()), (.singleThread, .init()),
         ]
         for (products, blocks) in runs {
-            Attention.tileProducts = products
+            var context = context
+            context.attentionTileProducts = products
             time("sdpa 4096 8x40 \(products) tiles \(blocks.queries)x\(blocks.keys)", flops: 4 * 4096 * 4096 * 320, repeats: 5) {
-                Attention.scaledDotProductAttention(query: q, key: k, value: v, blocks: blocks)
+                Attention.scaledDotProductAttention(query: q, key: k, value: v, blocks: blocks, context: context)
             }
         }
     }
@@ -50,21 +52,21 @@ final class OpsPerfTests: XCTestCase {
         // SD 1.5 UNet level 1: 4096 tokens, 320 channels = 8 heads × 40
         let q = random([4096, 8, 40], seed: 1), k = random([4096, 8, 40], seed: 2), v = random([4096, 8, 40], seed: 3)
         time("sdpa 4096x4096, 8 heads x 40", flops: 4 * 4096 * 4096 * 320) {
-            Attention.scaledDotProductAttention(query: q, key: k, value: v)
+            Attention.scaledDotProductAttention(query: q, key: k, value: v, context: context)
         }
         // VAE mid-block: 4096 tokens, one head of 512
         let qv = random([4096, 1, 512], seed: 21), kv5 = random([4096, 1, 512], seed: 22)
         time("sdpa 4096x4096, 1 head x 512", flops: 4 * 4096 * 4096 * 512) {
-            Attention.scaledDotProductAttention(query: qv, key: kv5, value: kv5)
+            Attention.scaledDotProductAttention(query: qv, key: kv5, value: kv5, context: context)
         }
         // LLaMA prefill: 512 tokens causal, 32 heads × 128
         let qp = random([512, 32, 128], seed: 23)
         time("causal sdpa 512x512, 32 heads x 128", flops: 2 * 512 * 512 * 4096) {
-            Attention.scaledDotProductAttention(query: qp, key: qp, value: qp, isCausal: true)
+            Attention.scaledDotProductAttention(query: qp, key: qp, value: qp, isCausal: true, context: context)
         }
         let ctx = random([77, 8, 40], seed: 4)
         time("cross sdpa 4096x77, 8 heads x 40", flops: 4 * 4096 * 77 * 320) {
-            Attention.scaledDotProductAttention(query: q, key: ctx, value: ctx)
+            Attention.scaledDotProductAttention(query: q, key: ctx, value: ctx, context: context)
         }
         // LLaMA decode step: 1 query over 1024 cached positions, 32 heads × 128
         let cache = KVCache(kvHeads: 32, headDim: 128, capacity: 1024)
@@ -72,30 +74,30 @@ final class OpsPerfTests: XCTestCase {
         cache.append(keys: kv, values: kv)
         let q1 = random([1, 32, 128], seed: 6)
         time("decode sdpa 1x1024, 32 heads x 128", flops: 4 * 1024 * 4096) {
-            Attention.scaledDotProductAttention(query: q1, cache: cache)
+            Attention.scaledDotProductAttention(query: q1, cache: cache, context: context)
         }
         let x = random([1, 320, 64, 64], seed: 7), w = random([320, 320, 3, 3], seed: 8), b = random([320], seed: 9)
         time("conv2d 320->320 3x3 on 64x64", flops: 2 * 320 * 320 * 9 * 4096) {
-            Convolution.conv2d(x, weight: w, bias: b, padding: [1, 1])
+            Convolution.conv2d(x, weight: w, bias: b, padding: [1, 1], context: context)
         }
         let w1 = random([320, 320, 1, 1], seed: 10)
         time("conv2d 320->320 1x1 on 64x64", flops: 2 * 320 * 320 * 4096) {
-            Convolution.conv2d(x, weight: w1, bias: b)
+            Convolution.conv2d(x, weight: w1, bias: b, context: context)
         }
         let gw = random([320], seed: 11)
-        time("group_norm 32 groups [1,320,64,64]") { Normalization.groupNorm(x, groups: 32, weight: gw, bias: b, eps: 1e-5) }
-        time("silu [1,320,64,64]") { Activations.silu(x) }
+        time("group_norm 32 groups [1,320,64,64]") { Normalization.groupNorm(x, groups: 32, weight: gw, bias: b, eps: 1e-5, context: context) }
+        time("silu [1,320,64,64]") { Activations.silu(x, context: context) }
         let h = random([4096, 1280], seed: 12), lw = random([1280], seed: 13)
-        time("layer_norm [4096,1280]") { Normalization.layerNorm(h, weight: lw, bias: lw, eps: 1e-5) }
-        time("rms_norm [4096,1280]") { Normalization.rmsNorm(h, weight: lw, eps: 1e-6) }
-        time("gelu erf [4096,1280]") { Activations.gelu(h) }
-        time("softmax [4096,1280]") { Activations.softmax(h) }
-        time("upsample nearest x2 [1,320,64,64]") { Convolution.upsampleNearest2d(x, scaleFactor: 2) }
-        time("permute [1,320,64,64]->[1,64,64,320]") { Shape.permute(x, [0, 2, 3, 1]) }
+        time("layer_norm [4096,1280]") { Normalization.layerNorm(h, weight: lw, bias: lw, eps: 1e-5, context: context) }
+        time("rms_norm [4096,1280]") { Normalization.rmsNorm(h, weight: lw, eps: 1e-6, context: context) }
+        time("gelu erf [4096,1280]") { Activations.gelu(h, context: context) }
+        time("softmax [4096,1280]") { Activations.softmax(h, context: context) }
+        time("upsample nearest x2 [1,320,64,64]") { Convolution.upsampleNearest2d(x, scaleFactor: 2, context: context) }
+        time("permute [1,320,64,64]->[1,64,64,320]") { Shape.permute(x, [0, 2, 3, 1], context: context) }
         // HiFi-GAN first upsampler: 1024 -> 512, k 16, stride 5, 500 frames
         let mel = random([1, 1024, 500], seed: 14), tw = random([1024, 512, 16], seed: 15), tb = random([512], seed: 16)
         time("conv_transpose1d 1024->512 k16 s5 x500", flops: 2 * 1024 * 512 * 16 * 500) {
-            Convolution.convTranspose1d(mel, weight: tw, bias: tb, stride: 5, padding: 5)
+            Convolution.convTranspose1d(mel, weight: tw, bias: tb, stride: 5, padding: 5, context: context)
         }
     }
 }

@@ -1,11 +1,14 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 import NextGPTRuntime
 import XCTest
 
 /// Every op against PyTorch (tools/references/op_cases.py), rel L2 ≤ 1e-5.
 final class OpsReferenceTests: XCTestCase {
+    let context = ExecutionContext.default
+
     let cases = OpCases.shared
 
     func t(_ name: String) -> Tensor { cases.tensor(name) }
@@ -31,7 +34,7 @@ final class OpsReferenceTests: XCTestCase {
 
     func testRMSNorm() {
         for name in ["rms_norm", "rms_norm_wide"] {
-            let y = Normalization.rmsNorm(t("\(name).input"), weight: t("\(name).weight"), eps: cases.float(name, "eps"))
+            let y = Normalization.rmsNorm(t("\(name).input"), weight: t("\(name).weight"), eps: cases.float(name, "eps"), context: context)
             assertMatches(y, t("\(name).expect"), name)
         }
     }
@@ -39,7 +42,7 @@ final class OpsReferenceTests: XCTestCase {
     func testLayerNorm() {
         for name in ["layer_norm_affine", "layer_norm_plain"] {
             let y = Normalization.layerNorm(t("\(name).input"), weight: cases.optional("\(name).weight"),
-                                            bias: cases.optional("\(name).bias"), eps: cases.float(name, "eps"))
+                                            bias: cases.optional("\(name).bias"), eps: cases.float(name, "eps"), context: context)
             assertMatches(y, t("\(name).expect"), name)
         }
     }
@@ -48,37 +51,37 @@ final class OpsReferenceTests: XCTestCase {
         for name in ["group_norm_2d", "group_norm_3d", "group_norm_plain"] {
             let y = Normalization.groupNorm(t("\(name).input"), groups: cases.int(name, "groups"),
                                             weight: cases.optional("\(name).weight"), bias: cases.optional("\(name).bias"),
-                                            eps: cases.float(name, "eps"))
+                                            eps: cases.float(name, "eps"), context: context)
             assertMatches(y, t("\(name).expect"), name)
         }
     }
 
     func testSoftmax() {
         for name in ["softmax", "softmax_long"] {
-            assertMatches(Activations.softmax(t("\(name).input")), t("\(name).expect"), name)
+            assertMatches(Activations.softmax(t("\(name).input"), context: context), t("\(name).expect"), name)
         }
     }
 
     func testActivations() {
         let x = t("silu.input")
-        assertMatches(Activations.silu(x), t("silu.expect"), "silu")
-        assertMatches(Activations.gelu(t("gelu_erf.input")), t("gelu_erf.expect"), "gelu_erf")
-        assertMatches(Activations.gelu(t("gelu_tanh.input"), approximate: .tanh), t("gelu_tanh.expect"), "gelu_tanh")
-        assertMatches(Activations.quickGELU(t("quick_gelu.input")), t("quick_gelu.expect"), "quick_gelu")
-        assertMatches(Activations.relu(t("relu.input")), t("relu.expect"), "relu")
-        assertMatches(Activations.leakyReLU(t("leaky_relu.input"), negativeSlope: cases.float("leaky_relu", "slope")),
+        assertMatches(Activations.silu(x, context: context), t("silu.expect"), "silu")
+        assertMatches(Activations.gelu(t("gelu_erf.input"), context: context), t("gelu_erf.expect"), "gelu_erf")
+        assertMatches(Activations.gelu(t("gelu_tanh.input"), approximate: .tanh, context: context), t("gelu_tanh.expect"), "gelu_tanh")
+        assertMatches(Activations.quickGELU(t("quick_gelu.input"), context: context), t("quick_gelu.expect"), "quick_gelu")
+        assertMatches(Activations.relu(t("relu.input"), context: context), t("relu.expect"), "relu")
+        assertMatches(Activations.leakyReLU(t("leaky_relu.input"), negativeSlope: cases.float("leaky_relu", "slope"), context: context),
                       t("leaky_relu.expect"), "leaky_relu")
-        assertMatches(Activations.tanh(t("tanh.input")), t("tanh.expect"), "tanh")
+        assertMatches(Activations.tanh(t("tanh.input"), context: context), t("tanh.expect"), "tanh")
     }
 
     func testGEGLU() {
-        let y = Activations.geglu(t("geglu.input"), weight: t("geglu.weight"), bias: t("geglu.bias"))
+        let y = Activations.geglu(t("geglu.input"), weight: t("geglu.weight"), bias: t("geglu.bias"), context: context)
         assertMatches(y, t("geglu.expect"), "geglu")
     }
 
     func testLinear() {
-        assertMatches(Linear.linear(t("linear.input"), weight: t("linear.weight"), bias: t("linear.bias")), t("linear.expect"), "linear")
-        assertMatches(Linear.linear(t("linear_nobias.input"), weight: t("linear_nobias.weight"), bias: nil),
+        assertMatches(Linear.linear(t("linear.input"), weight: t("linear.weight"), bias: t("linear.bias"), context: context), t("linear.expect"), "linear")
+        assertMatches(Linear.linear(t("linear_nobias.input"), weight: t("linear_nobias.weight"), bias: nil, context: context),
                       t("linear_nobias.expect"), "linear_nobias")
         // through container weights (the kernel layer's Matmul): f32 exact; f16 / q8_0 / q4_0 / q4_K
         // against PyTorch's output on the same weights rounded to the type (dequantized reference).
@@ -86,21 +89,21 @@ final class OpsReferenceTests: XCTestCase {
         let bytes = TensorEncoding.encode(w.values, as: .f32)
         bytes.withUnsafeBytes { raw in
             let weight = Weight(name: "linear.weight", type: .f32, shape: w.shape, bytes: raw, owner: nil)
-            assertMatches(Linear.linear(t("linear.input"), weight: weight, bias: t("linear.bias")), t("linear.expect"), "linear_weight_f32")
+            assertMatches(Linear.linear(t("linear.input"), weight: weight, bias: t("linear.bias"), context: context), t("linear.expect"), "linear_weight_f32")
         }
         let x64 = t("linear_nobias.input"), w64 = t("linear_nobias.weight")
         for type in [GGMLType.f16, .q8_0, .q4_0] {
             let encoded = TensorEncoding.encode(w64.values, as: type)
             encoded.withUnsafeBytes { raw in
                 let weight = Weight(name: "w", type: type, shape: w64.shape, bytes: raw, owner: nil)
-                let reference = Linear.linear(x64, weight: weight.dequantized(), bias: nil)
+                let reference = Linear.linear(x64, weight: weight.dequantized(), bias: nil, context: context)
                 // activations are quantized to 8 bits for the integer kernels of q8_0/q4_0
                 let tolerance: Double = type == .f16 ? 1e-5 : 1e-2
-                assertMatches(Linear.linear(x64, weight: weight, bias: nil), reference, "linear_weight_\(type)_vs_dequantized", tolerance: tolerance)
+                assertMatches(Linear.linear(x64, weight: weight, bias: nil, context: context), reference, "linear_weight_\(type)_vs_dequantized", tolerance: tolerance)
                 // and a batch past the BLAS threshold
                 let big = Shape.cat(Array(repeating: x64, count: 12), dim: 0)
-                let referenceBig = Linear.linear(big, weight: weight.dequantized(), bias: nil)
-                assertMatches(Linear.linear(big, weight: weight, bias: nil), referenceBig, "linear_weight_\(type)_batch84", tolerance: tolerance)
+                let referenceBig = Linear.linear(big, weight: weight.dequantized(), bias: nil, context: context)
+                assertMatches(Linear.linear(big, weight: weight, bias: nil, context: context), referenceBig, "linear_weight_\(type)_batch84", tolerance: tolerance)
             }
         }
     }
@@ -111,8 +114,8 @@ final class OpsReferenceTests: XCTestCase {
             let start = cases.int(name, "start")
             let positions = Array(start..<(start + q.shape[0]))
             let theta = cases.float(name, "theta")
-            assertMatches(Rope.applyRotaryPosEmb(q, positions: positions, theta: theta), t("\(name).expect_q"), "\(name)_q")
-            assertMatches(Rope.applyRotaryPosEmb(k, positions: positions, theta: theta), t("\(name).expect_k"), "\(name)_k")
+            assertMatches(Rope.applyRotaryPosEmb(q, positions: positions, theta: theta, context: context), t("\(name).expect_q"), "\(name)_q")
+            assertMatches(Rope.applyRotaryPosEmb(k, positions: positions, theta: theta, context: context), t("\(name).expect_k"), "\(name)_k")
         }
     }
 
@@ -122,7 +125,7 @@ final class OpsReferenceTests: XCTestCase {
             let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), expect = t("\(name).expect")
             let total = q.shape[0], prefill = cases.int(name, "prefill")
             // all at once
-            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true), expect, "\(name)_full")
+            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, context: context), expect, "\(name)_full")
             // through the cache, small tiles so the diagonal crosses tiles
             let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2)
             var steps = [0..<prefill]
@@ -134,7 +137,7 @@ final class OpsReferenceTests: XCTestCase {
                 let ks = Shape.split(k, sizes: [step.lowerBound, step.count, total - step.upperBound], dim: 0)[1]
                 let vs = Shape.split(v, sizes: [step.lowerBound, step.count, total - step.upperBound], dim: 0)[1]
                 cache.append(keys: ks, values: vs)
-                outputs.append(Attention.scaledDotProductAttention(query: qs, cache: cache, blocks: .init(queries: 2, keys: 3)))
+                outputs.append(Attention.scaledDotProductAttention(query: qs, cache: cache, blocks: .init(queries: 2, keys: 3), context: context))
             }
             XCTAssertEqual(cache.count, total)
             assertMatches(Shape.cat(outputs, dim: 0), expect, "\(name)_cache")
@@ -145,8 +148,8 @@ final class OpsReferenceTests: XCTestCase {
     func testTiledAndCrossAttention() {
         for name in ["attn_full", "attn_cross"] {
             let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v")
-            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v), t("\(name).expect"), name)
-            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, blocks: .init(queries: 5, keys: 7)),
+            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, context: context), t("\(name).expect"), name)
+            assertMatches(Attention.scaledDotProductAttention(query: q, key: k, value: v, blocks: .init(queries: 5, keys: 7), context: context),
                           t("\(name).expect"), "\(name)_tiles5x7")
         }
     }
@@ -157,7 +160,7 @@ final class OpsReferenceTests: XCTestCase {
         let name = "attn_float_mask"
         let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), mask = t("\(name).mask")
         for blocks in [Attention.Blocks(), .init(queries: 4, keys: 5)] {
-            let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, blocks: blocks)
+            let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, blocks: blocks, context: context)
             XCTAssertFalse(y.values.contains { !$0.isFinite }, "\(name): non-finite output")
             assertMatches(y, t("\(name).expect"), "\(name)_tiles\(blocks.queries)x\(blocks.keys)")
         }
@@ -171,14 +174,14 @@ final class OpsReferenceTests: XCTestCase {
         let padding = t("\(name).padding").values.map { $0 != 0 }
         for blocks in [Attention.Blocks(), .init(queries: 2, keys: 3)] {
             let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: .bottomRight,
-                                                        mask: mask, keyPadding: padding, blocks: blocks)
+                                                        mask: mask, keyPadding: padding, blocks: blocks, context: context)
             assertMatches(y, t("\(name).expect"), "\(name)_tiles\(blocks.queries)x\(blocks.keys)")
         }
         let keys = k.shape[0]
         let allowed = Tensor(shape: [keys], values: padding.map { $0 ? 0 : 1 })
         let paddingRow = Attention.additiveMask(allowed: allowed).values
         let combined = Tensor(shape: mask.shape, values: mask.values.enumerated().map { $0.element + paddingRow[$0.offset % keys] })
-        let viaBoolean = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, mask: combined)
+        let viaBoolean = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, mask: combined, context: context)
         assertMatches(viaBoolean, t("\(name).expect"), "\(name)_boolean")
     }
 
@@ -190,7 +193,7 @@ final class OpsReferenceTests: XCTestCase {
             let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v")
             for blocks in [Attention.Blocks(), .init(queries: 3, keys: 4)] {
                 let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: alignment,
-                                                            blocks: blocks)
+                                                            blocks: blocks, context: context)
                 assertMatches(y, t("\(name).expect"), "\(name)_tiles\(blocks.queries)x\(blocks.keys)")
             }
         }
@@ -198,13 +201,12 @@ final class OpsReferenceTests: XCTestCase {
 
     // Both tile-product paths (single-thread kernel and OpenBLAS) agree with PyTorch.
     func testAttentionTileProducts() {
-        let saved = Attention.tileProducts
-        defer { Attention.tileProducts = saved }
         for products in [Attention.TileProducts.singleThread, .openBLAS] {
-            Attention.tileProducts = products
+            var context = context
+            context.attentionTileProducts = products
             for name in ["attn_full", "attn_float_mask"] {
                 let y = Attention.scaledDotProductAttention(query: t("\(name).q"), key: t("\(name).k"), value: t("\(name).v"),
-                                                            mask: cases.optional("\(name).mask"))
+                                                            mask: cases.optional("\(name).mask"), context: context)
                 assertMatches(y, t("\(name).expect"), "\(name)_\(products)")
             }
         }
@@ -214,13 +216,13 @@ final class OpsReferenceTests: XCTestCase {
     func testAttention4096BoundedMemory() throws {
         let q = t("attn_4096.q"), k = t("attn_4096.k"), v = t("attn_4096.v")
         let n = q.shape[0]
-        let scratch = Attention.scratchBytes(queries: n, headDim: q.shape[2])
+        let scratch = Attention.scratchBytes(queries: n, headDim: q.shape[2], context: context)
         let scoreMatrix = n * n * 4
         XCTAssertLessThan(scratch * 50, scoreMatrix, "scratch \(scratch) B vs an n² score matrix of \(scoreMatrix) B")
         // reset the peak-RSS mark (VmHWM), run, read the growth
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
         let before = MemoryReport.current()
-        let y = Attention.scaledDotProductAttention(query: q, key: k, value: v)
+        let y = Attention.scaledDotProductAttention(query: q, key: k, value: v, context: context)
         let after = MemoryReport.current()
         let growth = after.peakBytes - before.anonymousBytes - before.fileBytes
         print("OPCASE attn_4096 scratch \(scratch) B, peak RSS growth \(growth) B (n² scores would be \(scoreMatrix) B)")
@@ -235,14 +237,14 @@ final class OpsReferenceTests: XCTestCase {
         var y = Attention.multiheadAttention(query: x, key: x, value: x, heads: cases.int(name, "heads"),
                                              inProjWeight: t("\(name).in_proj_weight"), inProjBias: t("\(name).in_proj_bias"),
                                              outProjWeight: t("\(name).out_proj_weight"), outProjBias: t("\(name).out_proj_bias"),
-                                             biasK: t("\(name).bias_k"), biasV: t("\(name).bias_v"))
+                                             biasK: t("\(name).bias_k"), biasV: t("\(name).bias_v"), context: context)
         assertMatches(y, t("\(name).expect"), name)
         name = "mha_cross"
         x = t("\(name).query")
         let memory = t("\(name).memory")
         y = Attention.multiheadAttention(query: x, key: memory, value: memory, heads: cases.int(name, "heads"),
                                          inProjWeight: t("\(name).in_proj_weight"), inProjBias: t("\(name).in_proj_bias"),
-                                         outProjWeight: t("\(name).out_proj_weight"), outProjBias: t("\(name).out_proj_bias"))
+                                         outProjWeight: t("\(name).out_proj_weight"), outProjBias: t("\(name).out_proj_bias"), context: context)
         assertMatches(y, t("\(name).expect"), name)
     }
 
@@ -250,39 +252,37 @@ final class OpsReferenceTests: XCTestCase {
         for name in ["conv1d", "conv1d_same"] {
             let y = Convolution.conv1d(t("\(name).input"), weight: t("\(name).weight"), bias: cases.optional("\(name).bias"),
                                        stride: cases.int(name, "stride"), padding: cases.int(name, "padding"),
-                                       dilation: cases.int(name, "dilation"), groups: cases.int(name, "groups"))
+                                       dilation: cases.int(name, "dilation"), groups: cases.int(name, "groups"), context: context)
             assertMatches(y, t("\(name).expect"), name)
         }
         for name in ["conv2d", "conv2d_3x3", "conv2d_1x1", "conv2d_patch"] {
             let args = { (budget: Int) -> Tensor in
-                Convolution.columnBudget = budget
+                var context = self.context
+                context.convolutionColumnBudget = budget
                 return Convolution.conv2d(self.t("\(name).input"), weight: self.t("\(name).weight"),
                                           bias: self.cases.optional("\(name).bias"),
                                           stride: self.cases.ints(name, "stride"), padding: self.cases.ints(name, "padding"),
-                                          dilation: self.cases.ints(name, "dilation"), groups: self.cases.int(name, "groups"))
+                                          dilation: self.cases.ints(name, "dilation"), groups: self.cases.int(name, "groups"), context: context)
             }
-            let saved = Convolution.columnBudget
-            assertMatches(args(saved), t("\(name).expect"), name)
+            assertMatches(args(context.convolutionColumnBudget), t("\(name).expect"), name)
             assertMatches(args(37), t("\(name).expect"), "\(name)_small_tiles")  // column tiles cut output rows
-            Convolution.columnBudget = saved
         }
         for name in ["conv3d", "conv3d_temporal"] {
             let y = Convolution.conv3d(t("\(name).input"), weight: t("\(name).weight"), bias: cases.optional("\(name).bias"),
                                        stride: cases.ints(name, "stride"), padding: cases.ints(name, "padding"),
-                                       dilation: cases.ints(name, "dilation"), groups: cases.int(name, "groups"))
+                                       dilation: cases.ints(name, "dilation"), groups: cases.int(name, "groups"), context: context)
             assertMatches(y, t("\(name).expect"), name)
         }
     }
 
     func testConvTranspose1d() {
         for name in ["conv_transpose1d", "conv_transpose1d_op"] {
-            for budget in [Convolution.columnBudget, 40] {
-                let saved = Convolution.columnBudget
-                Convolution.columnBudget = budget
+            for budget in [context.convolutionColumnBudget, 40] {
+                var context = context
+                context.convolutionColumnBudget = budget
                 let y = Convolution.convTranspose1d(t("\(name).input"), weight: t("\(name).weight"), bias: t("\(name).bias"),
                                                     stride: cases.int(name, "stride"), padding: cases.int(name, "padding"),
-                                                    outputPadding: cases.int(name, "output_padding"))
-                Convolution.columnBudget = saved
+                                                    outputPadding: cases.int(name, "output_padding"), context: context)
                 assertMatches(y, t("\(name).expect"), budget == 40 ? "\(name)_small_tiles" : name)
             }
         }
@@ -290,14 +290,13 @@ final class OpsReferenceTests: XCTestCase {
 
     func testConvTranspose1dGroupsDilation() {
         for name in ["conv_transpose1d_groups", "conv_transpose1d_dilated"] {
-            for budget in [Convolution.columnBudget, 7] {
-                let saved = Convolution.columnBudget
-                Convolution.columnBudget = budget
+            for budget in [context.convolutionColumnBudget, 7] {
+                var context = context
+                context.convolutionColumnBudget = budget
                 let y = Convolution.convTranspose1d(t("\(name).input"), weight: t("\(name).weight"), bias: cases.optional("\(name).bias"),
                                                     stride: cases.int(name, "stride"), padding: cases.int(name, "padding"),
                                                     outputPadding: cases.int(name, "output_padding"), groups: cases.int(name, "groups"),
-                                                    dilation: cases.int(name, "dilation"))
-                Convolution.columnBudget = saved
+                                                    dilation: cases.int(name, "dilation"), context: context)
                 assertMatches(y, t("\(name).expect"), budget == 7 ? "\(name)_small_tiles" : name)
             }
         }
@@ -306,7 +305,8 @@ final class OpsReferenceTests: XCTestCase {
     // The op bundle's probes of masked / aligned attention and transposed convolution, through verify.
     func testOpBundleMaskAndTransposeProbes() throws {
         let directory = OpCases.url.deletingLastPathComponent().appendingPathComponent("bundles").path
-        let report = try Verifier.run(containerPath: directory + "/ops.gguf", referencePath: directory + "/ops.safetensors")
+        let report = try Verifier.run(containerPath: directory + "/ops.gguf", referencePath: directory + "/ops.safetensors",
+                                      context: context)
         let selected = report.results.filter { $0.probe.call == "attention" || $0.probe.call == "conv_transpose1d" }
         XCTAssertGreaterThanOrEqual(selected.count, 12)
         for r in selected {
@@ -319,9 +319,9 @@ final class OpsReferenceTests: XCTestCase {
     }
 
     func testUpsampleNearest() {
-        assertMatches(Convolution.upsampleNearest2d(t("upsample_nearest_x2.input"), scaleFactor: cases.float("upsample_nearest_x2", "scale")),
+        assertMatches(Convolution.upsampleNearest2d(t("upsample_nearest_x2.input"), scaleFactor: cases.float("upsample_nearest_x2", "scale"), context: context),
                       t("upsample_nearest_x2.expect"), "upsample_nearest_x2")
-        assertMatches(Convolution.upsampleNearest2d(t("upsample_nearest_size.input"), size: cases.ints("upsample_nearest_size", "size")),
+        assertMatches(Convolution.upsampleNearest2d(t("upsample_nearest_size.input"), size: cases.ints("upsample_nearest_size", "size"), context: context),
                       t("upsample_nearest_size.expect"), "upsample_nearest_size")
     }
 
@@ -333,8 +333,8 @@ final class OpsReferenceTests: XCTestCase {
         let chunks = Shape.chunk(t("chunk.input"), cases.int("chunk", "chunks"), dim: -1)
         XCTAssertEqual(chunks.count, 2)
         for (i, p) in chunks.enumerated() { assertMatches(p, t("chunk.expect\(i)"), "chunk_\(i)") }
-        assertMatches(Shape.permute(t("permute.input"), cases.ints("permute", "dims")), t("permute.expect"), "permute")
-        assertMatches(Shape.transpose(t("transpose.input"), cases.int("transpose", "dim0"), cases.int("transpose", "dim1")),
+        assertMatches(Shape.permute(t("permute.input"), cases.ints("permute", "dims"), context: context), t("permute.expect"), "permute")
+        assertMatches(Shape.transpose(t("transpose.input"), cases.int("transpose", "dim0"), cases.int("transpose", "dim1"), context: context),
                       t("transpose.expect"), "transpose")
         let r = Shape.reshape(t("permute.input"), [6, -1])
         XCTAssertEqual(r.shape, [6, 20])

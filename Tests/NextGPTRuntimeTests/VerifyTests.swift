@@ -4,6 +4,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 import XCTest
 @testable import NextGPTRuntime
 
@@ -39,7 +40,7 @@ final class VerifyTests: XCTestCase {
         for bundle in bundles {
             let containerPath = try container(for: bundle)
             XCTAssertEqual(try Container(path: containerPath).verifyChecksums().map(\.description), [], containerPath)
-            let report = try Verifier.run(containerPath: containerPath, referencePath: bundle)
+            let report = try Verifier.run(containerPath: containerPath, referencePath: bundle, context: .default)
             XCTAssertTrue(report.passed, report.lines.joined(separator: "\n"))
             XCTAssertEqual(report.results.count, try ReferenceBundle(path: bundle).probes.count)
             for r in report.results {
@@ -77,7 +78,7 @@ final class VerifyTests: XCTestCase {
         try rewrite(opsBundle, to: tampered) { name, values in
             name == "conv2d_q8_0.y" ? values.enumerated().map { $0.offset == 7 ? $0.element + 5 : $0.element } : values
         }
-        let report = try Verifier.run(containerPath: opsContainer, referencePath: tampered)
+        let report = try Verifier.run(containerPath: opsContainer, referencePath: tampered, context: .default)
         XCTAssertFalse(report.passed)
         XCTAssertEqual(report.failures.map(\.probe.name), ["conv2d_q8_0"])
         let failed = try XCTUnwrap(report.failures.first?.outputs.first)
@@ -110,7 +111,7 @@ final class VerifyTests: XCTestCase {
 
     func testDumpRoundTrip() throws {
         let dump = scratch + "/ours.safetensors"
-        let report = try Verifier.run(containerPath: opsContainer, referencePath: opsBundle, dumpPath: dump)
+        let report = try Verifier.run(containerPath: opsContainer, referencePath: opsBundle, dumpPath: dump, context: .default)
         XCTAssertTrue(report.passed)
         let written = try SafetensorsFile.read(path: dump)
         let bundle = try ReferenceBundle(path: opsBundle)
@@ -218,7 +219,7 @@ final class VerifyTests: XCTestCase {
         for (i, (metadata, message)) in cases.enumerated() {
             let path = scratch + "/bad\(i).safetensors"
             try writeBundle(path, metadata: metadata)
-            XCTAssertThrowsError(try Verifier.run(containerPath: opsContainer, referencePath: path), message) { error in
+            XCTAssertThrowsError(try Verifier.run(containerPath: opsContainer, referencePath: path, context: .default), message) { error in
                 let text = "\(error)"
                 XCTAssertTrue(text.hasPrefix(path), "\(text) does not start with the file name")
                 XCTAssertTrue(text.contains(message), "\(text) does not say \(message)")
@@ -239,7 +240,7 @@ final class VerifyTests: XCTestCase {
             let probe = #"{"name": "p", "# + component + fields + #", "tolerance": {"rel_l2": 1e-5}}"#
             let path = scratch + "/call\(i).safetensors"
             try writeBundle(path, metadata: #"{"version": 1, "probes": ["# + probe + "]}")
-            XCTAssertThrowsError(try Verifier.run(containerPath: opsContainer, referencePath: path)) { error in
+            XCTAssertThrowsError(try Verifier.run(containerPath: opsContainer, referencePath: path, context: .default)) { error in
                 XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains(message), "\(error)")
             }
         }
@@ -255,7 +256,7 @@ final class VerifyTests: XCTestCase {
         ]
         let path = scratch + "/errors.safetensors"
         try writeBundle(path, metadata: #"{"version": 1, "probes": ["# + probes.joined(separator: ", ") + "]}")
-        let report = try Verifier.run(containerPath: opsContainer, referencePath: path)
+        let report = try Verifier.run(containerPath: opsContainer, referencePath: path, context: .default)
         XCTAssertFalse(report.passed)
         XCTAssertEqual(report.results.map(\.passed), [true, false, false, false, false])
         let errors = report.results.map { $0.error ?? "" }

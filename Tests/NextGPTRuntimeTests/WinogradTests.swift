@@ -1,4 +1,5 @@
 import CNextGPTKernels
+import NextGPTKernels
 import XCTest
 @testable import NextGPTRuntime
 
@@ -14,17 +15,18 @@ final class WinogradTests: XCTestCase {
     }
 
     func testMatchesIm2colConvolution() {
-        let budget = Convolution.columnBudget
-        defer { Convolution.columnBudget = budget; Convolution.winogradEnabled = true }
+        let budget = ExecutionContext.default.convolutionColumnBudget
         for (n, c, o, h, w, smallBudget) in [(1, 16, 8, 48, 48, false), (2, 24, 20, 45, 47, false), (2, 32, 16, 45, 51, true), (1, 16, 32, 64, 33, false)] {
             let x = random([n, c, h, w], seed: UInt64(c * h)), weight = random([o, c, 3, 3], seed: UInt64(o + w))
             let bias = random([o], seed: 5)
-            Convolution.columnBudget = smallBudget ? 36 * 32 * 10 / 4 : budget
-            Convolution.winogradEnabled = true
-            XCTAssertTrue(Convolution.useWinograd(channels: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: h, width: w))
-            let fast = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1])
-            Convolution.winogradEnabled = false
-            let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1])
+            var context = ExecutionContext.default
+            context.convolutionColumnBudget = smallBudget ? 36 * 32 * 10 / 4 : budget
+            context.winogradEnabled = true
+            XCTAssertTrue(Convolution.useWinograd(channels: c, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: h, width: w,
+                                                  context: context))
+            let fast = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
+            context.winogradEnabled = false
+            let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
             XCTAssertEqual(fast.shape, direct.shape)
             var diff = 0.0, ref = 0.0
             for (a, b) in zip(fast.values, direct.values) { diff += Double(a - b) * Double(a - b); ref += Double(b) * Double(b) }

@@ -15,15 +15,19 @@ public struct LoadOptions: Sendable {
     public var lora: [LoraSource] = []
     /// What to do with a component tensor no module read.
     public var unusedTensors = UnusedTensorPolicy.error
+    /// Where load-time work (repacking) runs: its pool and thread count.
+    public var context = ExecutionContext.default
 
     /// Buffers that upstream code recomputes while real checkpoints still carry them; never
     /// reported as unused (matched against the end of the name).
     public static let recomputedBuffers = ["rotary_emb.inv_freq", "position_ids", "token_type_ids", "num_batches_tracked"]
 
-    public init(repackQuantized: Bool = false, lora: [LoraSource] = [], unusedTensors: UnusedTensorPolicy = .error) {
+    public init(repackQuantized: Bool = false, lora: [LoraSource] = [], unusedTensors: UnusedTensorPolicy = .error,
+                context: ExecutionContext = .default) {
         self.repackQuantized = repackQuantized
         self.lora = lora
         self.unusedTensors = unusedTensors
+        self.context = context
     }
 }
 

@@ -31,8 +31,9 @@ public final class LinearLayer: Sendable {
     }
 
     /// The layer a load builds: `updates` applied in order (merged or kept at run time, by their
-    /// mode), then the result repacked when asked, the mapped pages under a replaced weight dropped.
-    convenience init(weight original: Weight, bias: Tensor?, lora updates: [LoraUpdate], repack: Bool, file: ModelFile) throws {
+    /// mode), then the result repacked on `repack`'s pool when given, the mapped pages under a
+    /// replaced weight dropped.
+    convenience init(weight original: Weight, bias: Tensor?, lora updates: [LoraUpdate], repack: ExecutionContext?, file: ModelFile) throws {
         var weight = original
         var runtime: [RuntimeLora] = []
         for update in updates {
@@ -50,17 +51,17 @@ public final class LinearLayer: Sendable {
                 runtime.append(RuntimeLora(a: a, b: b, scale: update.scale))
             }
         }
-        let packed = repack ? Self.repacked(weight, rows: weight.shape[0], columns: weight.shape[1], file: file) : nil
+        let packed = repack.flatMap { Self.repacked(weight, rows: weight.shape[0], columns: weight.shape[1], file: file, context: $0) }
         self.init(weight: weight, bias: bias, runtimeLora: runtime, packed: packed)
     }
 
     /// The interleaved copy of a Q8_0 / Q4_0 matrix (nil for other types), the mapped pages
     /// under the original dropped (they return on next use if something still reads them).
-    static func repacked(_ weight: Weight, rows: Int, columns: Int, file: ModelFile) -> WeightMatrix? {
+    static func repacked(_ weight: Weight, rows: Int, columns: Int, file: ModelFile, context: ExecutionContext) -> WeightMatrix? {
         guard let data = weight.bytes.baseAddress else { return nil }
         let matrix = WeightMatrix(type: weight.type, rows: rows, columns: columns, data: data)
         guard matrix.isRepackable else { return nil }
-        let copy = withExtendedLifetime(weight) { matrix.repacked() }
+        let copy = withExtendedLifetime(weight) { matrix.repacked(context: context) }
         file.releasePages(of: weight)
         return copy
     }
@@ -85,15 +86,16 @@ public final class LinearLayer: Sendable {
         return Weight(name: weight.name, type: type, shape: weight.shape, bytes: UnsafeRawBufferPointer(storage.buffer), owner: storage)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        OpProfile.measure("linear \(weight.type)") { forward(x) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        context.measure("linear \(weight.type)") { forward(x, context) }
     }
 
-    func forward(_ x: Tensor) -> Tensor {
-        var y = packed.map { Linear.linear(x, matrix: $0, bias: bias) } ?? Linear.linear(x, weight: weight, bias: bias)
+    func forward(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        var y = packed.map { Linear.linear(x, matrix: $0, bias: bias, context: context) }
+            ?? Linear.linear(x, weight: weight, bias: bias, context: context)
         for lora in runtimeLora {
-            let down = Linear.linear(x, weight: lora.a, bias: nil)
-            Elementwise.addScaled(&y, Linear.linear(down, weight: lora.b, bias: nil), scale: lora.scale)
+            let down = Linear.linear(x, weight: lora.a, bias: nil, context: context)
+            Elementwise.addScaled(&y, Linear.linear(down, weight: lora.b, bias: nil, context: context), scale: lora.scale)
         }
         return y
     }

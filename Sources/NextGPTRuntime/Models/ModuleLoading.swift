@@ -19,8 +19,10 @@ public struct GroupNorm: Sendable {
         bias = try w.tensor("bias", shape: [channels])
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        OpProfile.measure("group_norm") { Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        context.measure("group_norm") {
+            Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, context: context)
+        }
     }
 }
 
@@ -36,8 +38,8 @@ public struct LayerNorm: Sendable {
         bias = hasBias ? try w.tensor("bias", shape: [dim]) : nil
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        OpProfile.measure("layer_norm") { Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        context.measure("layer_norm") { Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps, context: context) }
     }
 }
 
@@ -67,46 +69,52 @@ public final class Conv2d: Sendable {
         f32Kernel = weight.type == .f32 ? weight.dequantized() : nil
         bias = hasBias ? try w.tensor("bias", shape: [outChannels]) : nil
         packed = w.options.repackQuantized
-            ? LinearLayer.repacked(weight, rows: outChannels, columns: inChannels * kernel * kernel, file: w.file) : nil
+            ? LinearLayer.repacked(weight, rows: outChannels, columns: inChannels * kernel * kernel, file: w.file, context: w.options.context) : nil
     }
 
     /// The kernel as f32 [O, C, kh, kw], from the repacked copy when there is one (the mapped
     /// pages were dropped).
-    func widenedKernel() -> Tensor {
+    func widenedKernel(_ context: ExecutionContext) -> Tensor {
         guard let packed else { return weight.dequantized() }
-        return Tensor(shape: weight.shape) { Matmul.dequantized(packed, into: $0.baseAddress!) }
+        return Tensor(shape: weight.shape) { Matmul.dequantized(packed, into: $0.baseAddress!, context: context) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        OpProfile.measure("conv\(kernel[0])x\(kernel[1]) \(weight.type) \(x.shape[2] * x.shape[3] >= 4096 ? "≥64²" : "<64²")") { forward(x) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        context.measure("conv\(kernel[0])x\(kernel[1]) \(weight.type) \(x.shape[2] * x.shape[3] >= 4096 ? "≥64²" : "<64²")") {
+            forward(x, context)
+        }
     }
 
-    func forward(_ x: Tensor) -> Tensor {
+    func forward(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d(\(weight.name)): input \(x.shape), \(inChannels) channels expected")
         if let f32Kernel {
-            return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding)
+            return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
         if kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] && x.shape[2] * x.shape[3] >= 4096 {
             // Pointwise over a large plane: one sgemm on the input as it lies beats gathering rows.
-            return Convolution.conv2d(x, weight: f32Kernel ?? widenedKernel(), bias: bias)
+            return Convolution.conv2d(x, weight: f32Kernel ?? widenedKernel(context), bias: bias, context: context)
         }
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
-                                   height: x.shape[2], width: x.shape[3]) {
+                                   height: x.shape[2], width: x.shape[3], context: context) {
             // Winograd needs f32 kernels; widening them per call costs far less than the saved products.
-            return Convolution.winogradConv3x3(x, weight: f32Kernel ?? widenedKernel(), bias: bias)
+            return Convolution.winogradConv3x3(x, weight: f32Kernel ?? widenedKernel(context), bias: bias, context: context)
         }
         if let packed {
-            return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding)
+            return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding,
+                                      context: context)
         }
         let matrix = WeightMatrix(type: weight.type, rows: outChannels, columns: inChannels * kernel[0] * kernel[1],
                                   data: weight.bytes.baseAddress!)
         return withExtendedLifetime(weight) {
-            Convolution.conv2d(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding)
+            Convolution.conv2d(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
     }
 }
 
 extension Weights {
+    /// The context repacks run on, when the options ask for them.
+    var repackContext: ExecutionContext? { options.repackQuantized ? options.context : nil }
+
     /// `nn.Linear(in, out, bias)` at `<path>.<name>`, with the LoRA updates the load options give
     /// that layer and the repack they ask for.
     public func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool) throws -> LinearLayer {
@@ -114,12 +122,12 @@ extension Weights {
         let weight = try module.weight("weight", shape: [out, inFeatures])
         let bias = bias ? try module.tensor("bias", shape: [out]) : nil
         return try LinearLayer(weight: weight, bias: bias, lora: ledger.lora.take(module.prefix),
-                               repack: options.repackQuantized, file: file)
+                               repack: repackContext, file: file)
     }
 
     /// A linear layer over a weight another module already read (a tied `lm_head`).
     public func tiedLinear(_ name: String, weight: Weight) throws -> LinearLayer {
-        try LinearLayer(weight: weight, bias: nil, lora: ledger.lora.take(pp(name).prefix), repack: options.repackQuantized, file: file)
+        try LinearLayer(weight: weight, bias: nil, lora: ledger.lora.take(pp(name).prefix), repack: repackContext, file: file)
     }
 
     /// `nn.Conv2d(in, out, kernel, stride, padding, bias)` at `<path>.<name>`.

@@ -22,20 +22,12 @@ public enum Attention {
         case bottomRight
     }
 
-    /// The matrix products of the tiles.
-    public enum TileProducts: Sendable {
-        /// `ngs_sgemm_nt/nn` (Sources/CNextGPTKernels/sgemm1t.c): always on the calling thread.
-        case singleThread
-        /// `cblas_sgemm`; OpenBLAS stays on the calling thread only below its own size threshold,
-        /// so the tiles must stay small (`Blocks.openBLASBudget`).
-        case openBLAS
-    }
-
-    nonisolated(unsafe) public static var tileProducts = TileProducts.singleThread
+    /// The matrix products of the tiles (chosen by `ExecutionContext.attentionTileProducts`).
+    public typealias TileProducts = AttentionTileProducts
 
     /// Tile sizes of the online-softmax kernel; zero picks a size from the head dim.
     /// Automatic: up to 64 queries (fewer for head dims above 32, at least 8) and up to 512 keys
-    /// per tile, with each tile product at or below `budget` multiply-adds.
+    /// per tile, with each tile product at or below `budget(for:)` multiply-adds.
     public struct Blocks: Sendable {
         public var queries: Int
         public var keys: Int
@@ -49,16 +41,18 @@ public enum Attention {
         /// 561 ms, 64×256 727 ms (OpenBLAS at 48×136: 707 ms), as the value strip leaves L1.
         static let singleThreadBudget = 1 << 18
 
-        static var budget: Int { Attention.tileProducts == .openBLAS ? openBLASBudget : singleThreadBudget }
+        static func budget(for products: TileProducts) -> Int {
+            products == .openBLAS ? openBLASBudget : singleThreadBudget
+        }
 
-        func queryTile(queries tq: Int, headDim d: Int) -> Int {
-            let auto = max(8, min(64, Blocks.budget / (128 * max(d, 1)) / 8 * 8))
+        func queryTile(queries tq: Int, headDim d: Int, products: TileProducts) -> Int {
+            let auto = max(8, min(64, Blocks.budget(for: products) / (128 * max(d, 1)) / 8 * 8))
             return max(1, min(queries > 0 ? queries : auto, tq))
         }
 
-        func keyTile(queries bq: Int, headDim d: Int) -> Int {
+        func keyTile(queries bq: Int, headDim d: Int, products: TileProducts) -> Int {
             if keys > 0 { return keys }
-            let fit = Blocks.budget / max(bq * d, 1)
+            let fit = Blocks.budget(for: products) / max(bq * d, 1)
             return max(8, min(512, fit / 8 * 8))
         }
     }
@@ -78,7 +72,7 @@ public enum Attention {
                                                  causalAlignment: CausalAlignment = .bottomRight,
                                                  mask: Tensor? = nil, keyPadding: [Bool]? = nil,
                                                  scale: Float? = nil, biasKey: Tensor? = nil, biasValue: Tensor? = nil,
-                                                 blocks: Blocks = Blocks()) -> Tensor {
+                                                 blocks: Blocks = Blocks(), context: ExecutionContext) -> Tensor {
         precondition(query.rank == 3 && key.rank == 3 && value.rank == 3 && key.shape[0] == value.shape[0]
                      && key.shape[1] == value.shape[1] && key.shape[2] == query.shape[2],
                      "attention: q \(query.shape), k \(key.shape), v \(value.shape) are not [T, heads, headDim]")
@@ -104,7 +98,8 @@ public enum Attention {
                     withOptionalPointer(padding) { p in
                         attend(query: query, keys: k, values: v, keyCount: tk, kvHeads: key.shape[1], valueDim: value.shape[2],
                                causal: isCausal ? causalAlignment : nil,
-                               mask: m.map { (base: $0, layout: maskLayout!) }, padding: p, scale: scale, blocks: blocks)
+                               mask: m.map { (base: $0, layout: maskLayout!) }, padding: p, scale: scale, blocks: blocks,
+                               context: context)
                     }
                 }
             }
@@ -120,17 +115,21 @@ public enum Attention {
     /// Causal attention of the newest `query.shape[0]` positions over everything in `cache`
     /// (append this step's keys/values to the cache first).
     public static func scaledDotProductAttention(query: Tensor, cache: KVCache, scale: Float? = nil,
-                                                 blocks: Blocks = Blocks()) -> Tensor {
+                                                 blocks: Blocks = Blocks(), context: ExecutionContext) -> Tensor {
         precondition(query.rank == 3 && query.shape[2] == cache.headDim && query.shape[0] <= cache.count,
                      "attention: q \(query.shape) over a cache of \(cache.count) × \(cache.kvHeads) × \(cache.headDim)")
         return attend(query: query, keys: cache.keys, values: cache.values, keyCount: cache.count, kvHeads: cache.kvHeads,
-                      valueDim: cache.headDim, causal: .bottomRight, mask: nil, padding: nil, scale: scale, blocks: blocks)
+                      valueDim: cache.headDim, causal: .bottomRight, mask: nil, padding: nil, scale: scale, blocks: blocks,
+                      context: context)
     }
 
     /// Bytes of scratch the kernel allocates for these sizes (all threads together).
-    public static func scratchBytes(queries: Int, headDim: Int, valueDim: Int? = nil, blocks: Blocks = Blocks()) -> Int {
-        let bq = blocks.queryTile(queries: queries, headDim: headDim), bk = blocks.keyTile(queries: bq, headDim: headDim)
-        return OpParallel.threads * (bq * bk + bk * headDim + bq * (valueDim ?? headDim) + 2 * bq) * 4
+    public static func scratchBytes(queries: Int, headDim: Int, valueDim: Int? = nil, blocks: Blocks = Blocks(),
+                                    context: ExecutionContext) -> Int {
+        let products = context.attentionTileProducts
+        let bq = blocks.queryTile(queries: queries, headDim: headDim, products: products)
+        let bk = blocks.keyTile(queries: bq, headDim: headDim, products: products)
+        return context.threads * (bq * bk + bk * headDim + bq * (valueDim ?? headDim) + 2 * bq) * 4
     }
 
     /// Where mask row (head h, query i) starts: the broadcast dimensions have stride 0.
@@ -153,26 +152,29 @@ public enum Attention {
     static func attend(query: Tensor, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, keyCount tk: Int,
                        kvHeads: Int, valueDim dv: Int, causal: CausalAlignment?,
                        mask: (base: UnsafePointer<Float>, layout: MaskLayout)?, padding: UnsafePointer<Float>?,
-                       scale: Float?, blocks: Blocks) -> Tensor {
+                       scale: Float?, blocks: Blocks, context: ExecutionContext) -> Tensor {
         let tq = query.shape[0], heads = query.shape[1], d = query.shape[2]
         precondition(heads % kvHeads == 0, "attention: \(heads) query heads over \(kvHeads) key/value heads")
         let group = heads / kvHeads
         let alpha = scale ?? 1 / Float(d).squareRoot()
+        let fullRowsMinimum = context.attentionFullRowsMinimum
         if causal == nil && mask == nil && padding == nil && tq >= fullRowsMinimum && tk >= fullRowsMinimum
             && d >= fullRowsMinimumHeadDim && blocks.queries == 0 && blocks.keys == 0 {
-            return attendFullRows(query: query, keys: k, values: v, keyCount: tk, kvHeads: kvHeads, valueDim: dv, alpha: alpha)
+            return attendFullRows(query: query, keys: k, values: v, keyCount: tk, kvHeads: kvHeads, valueDim: dv, alpha: alpha,
+                                  context: context)
         }
-        let bq = blocks.queryTile(queries: tq, headDim: d), bk = blocks.keyTile(queries: bq, headDim: d)
+        let products = context.attentionTileProducts
+        let bq = blocks.queryTile(queries: tq, headDim: d, products: products)
+        let bk = blocks.keyTile(queries: bq, headDim: d, products: products)
         let qTiles = (tq + bq - 1) / bq
         // Absolute key position of query 0's diagonal: query i sees keys j ≤ i + offset.
         let offset = causal == .bottomRight ? tk - tq : 0
         let ldq = heads * d, ldk = kvHeads * d, ldv = kvHeads * dv
         let additive = mask != nil || padding != nil
-        let products = tileProducts
         return Tensor(shape: [tq, heads, dv]) { out in
             let dst = SendablePointer(out.baseAddress!)
             query.readPointer { q in
-                OpParallel.forEach(heads * qTiles, costPerItem: bq * tk * (d + dv) * 2) { range in
+                OpParallel.forEach(heads * qTiles, costPerItem: bq * tk * (d + dv) * 2, context: context) { range in
                     let s = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
                     let packed = UnsafeMutablePointer<Float>.allocate(capacity: bk * d)
                     let acc = UnsafeMutablePointer<Float>.allocate(capacity: bq * dv)
@@ -247,8 +249,7 @@ public enum Attention {
         }
     }
 
-    /// Sequences from which unmasked attention takes whole score rows (below, the tiled kernel wins).
-    nonisolated(unsafe) static var fullRowsMinimum = 1024
+    // Sequences from which unmasked attention takes whole score rows: `context.attentionFullRowsMinimum`.
     /// Small heads (SD's 40, 80) stay tiled: their score products are too thin for sgemm to win.
     static let fullRowsMinimumHeadDim = 128
     static let fullRowsBudget = 1 << 22
@@ -259,7 +260,7 @@ public enum Attention {
     /// run near sgemm speed where the tiled online-softmax kernel's small tiles do not
     /// (head size 512: 4× on the 2-core EPYC; head sizes 40 and 80 were slower than tiles).
     static func attendFullRows(query: Tensor, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, keyCount tk: Int,
-                               kvHeads: Int, valueDim dv: Int, alpha: Float) -> Tensor {
+                               kvHeads: Int, valueDim dv: Int, alpha: Float, context: ExecutionContext) -> Tensor {
         let tq = query.shape[0], heads = query.shape[1], d = query.shape[2]
         let group = heads / kvHeads
         let ldq = heads * d, ldk = kvHeads * d, ldv = kvHeads * dv, ldo = heads * dv
@@ -276,8 +277,8 @@ public enum Attention {
                     while i0 < tq {
                         let rows = min(bq, tq - i0)
                         Kernels.sgemm(transB: true, m: rows, n: tk, k: d, alpha: alpha, a: q + i0 * ldq + h * d, lda: ldq,
-                                      b: k + kvh * d, ldb: ldk, c: scores, ldc: tk)
-                        OpParallel.forEach(rows, costPerItem: tk * 4) { range in
+                                      b: k + kvh * d, ldb: ldk, c: scores, ldc: tk, context: context)
+                        OpParallel.forEach(rows, costPerItem: tk * 4, context: context) { range in
                             for r in range {
                                 let row = shared.base + r * tk
                                 let sum = ngo_exp_shift_row(row, tk, ngo_max_row(row, tk))
@@ -286,7 +287,7 @@ public enum Attention {
                             }
                         }
                         Kernels.sgemm(m: rows, n: dv, k: tk, a: scores, lda: tk, b: v + kvh * dv, ldb: ldv,
-                                      c: o + i0 * ldo + h * dv, ldc: ldo)
+                                      c: o + i0 * ldo + h * dv, ldc: ldo, context: context)
                         i0 += rows
                     }
                 }
@@ -330,15 +331,15 @@ public enum Attention {
     public static func multiheadAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int,
                                           inProjWeight: Tensor, inProjBias: Tensor?,
                                           outProjWeight: Tensor, outProjBias: Tensor?,
-                                          biasK: Tensor? = nil, biasV: Tensor? = nil) -> Tensor {
+                                          biasK: Tensor? = nil, biasV: Tensor? = nil, context: ExecutionContext) -> Tensor {
         let e = query.shape[1], d = e / heads
         let w = Shape.chunk(inProjWeight, 3, dim: 0)
         let b = inProjBias.map { Shape.chunk($0, 3, dim: 0) }
-        let q = Linear.linear(query, weight: w[0], bias: b?[0]).reshaped([query.shape[0], heads, d])
-        let k = Linear.linear(key, weight: w[1], bias: b?[1]).reshaped([key.shape[0], heads, d])
-        let v = Linear.linear(value, weight: w[2], bias: b?[2]).reshaped([value.shape[0], heads, d])
-        let o = scaledDotProductAttention(query: q, key: k, value: v, biasKey: biasK, biasValue: biasV)
-        return Linear.linear(o.reshaped([query.shape[0], e]), weight: outProjWeight, bias: outProjBias)
+        let q = Linear.linear(query, weight: w[0], bias: b?[0], context: context).reshaped([query.shape[0], heads, d])
+        let k = Linear.linear(key, weight: w[1], bias: b?[1], context: context).reshaped([key.shape[0], heads, d])
+        let v = Linear.linear(value, weight: w[2], bias: b?[2], context: context).reshaped([value.shape[0], heads, d])
+        let o = scaledDotProductAttention(query: q, key: k, value: v, biasKey: biasK, biasValue: biasV, context: context)
+        return Linear.linear(o.reshaped([query.shape[0], e]), weight: outProjWeight, bias: outProjBias, context: context)
     }
 }
 

@@ -4,24 +4,22 @@ import Foundation
 import NextGPTKernels
 
 extension Convolution {
-    /// Whether `conv2d` takes the Winograd path for a 3×3 kernel on an H×W input. Winograd
-    /// F(4×4, 3×3) does 36 multiplies per 4×4 output tile and channel pair instead of 144, at the
-    /// cost of transforms that only pay on planes of many tiles and enough channels.
-    nonisolated(unsafe) public static var winogradEnabled = true
-    // 32×32 planes (64 tiles): measured no faster than im2col + sgemm with a single-threaded
-    // weight transform; 64×64 and up, 1.5–3.6×.
-    nonisolated(unsafe) public static var winogradMinimumTiles = 128
     static let winogradMinimumChannels = 16
 
-    static func useWinograd(channels: Int, kernel: [Int], stride: [Int], padding: [Int], height: Int, width: Int) -> Bool {
-        winogradEnabled && kernel == [3, 3] && stride == [1, 1] && padding == [1, 1] && channels >= winogradMinimumChannels
-            && ((height + 3) / 4) * ((width + 3) / 4) >= winogradMinimumTiles
+    /// Whether `conv2d` takes the Winograd path for a 3×3 kernel on an H×W input. Winograd
+    /// F(4×4, 3×3) does 36 multiplies per 4×4 output tile and channel pair instead of 144, at the
+    /// cost of transforms that only pay on planes of many tiles (`context.winogradMinimumTiles`)
+    /// and enough channels.
+    static func useWinograd(channels: Int, kernel: [Int], stride: [Int], padding: [Int], height: Int, width: Int,
+                            context: ExecutionContext) -> Bool {
+        context.winogradEnabled && kernel == [3, 3] && stride == [1, 1] && padding == [1, 1]
+            && channels >= winogradMinimumChannels && ((height + 3) / 4) * ((width + 3) / 4) >= context.winogradMinimumTiles
     }
 
     /// `F.conv2d(x, weight, bias, stride=1, padding=1)` for weight [O, C, 3, 3], by Winograd
     /// F(4×4, 3×3): the tiles of all samples are taken a bounded chunk at a time (transformed
-    /// input and products stay below `columnBudget` floats each), with 36 sgemm per chunk.
-    public static func winogradConv3x3(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    /// input and products stay below `context.convolutionColumnBudget` floats each), with 36 sgemm per chunk.
+    public static func winogradConv3x3(_ x: Tensor, weight: Tensor, bias: Tensor?, context: ExecutionContext) -> Tensor {
         precondition(x.rank == 4 && weight.shape.count == 4 && weight.shape[1] == x.shape[1] && weight.shape[2] == 3 && weight.shape[3] == 3,
                      "winogradConv3x3: input \(x.shape), weight \(weight.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -31,14 +29,14 @@ extension Convolution {
         defer { transformed.deallocate() }
         let target = SendablePointer(transformed)
         weight.readPointer { w in
-            OpParallel.forEach(o * c, costPerItem: 200) { range in
+            OpParallel.forEach(o * c, costPerItem: 200, context: context) { range in
                 ngk_winograd43_weights(w, o, c, range.lowerBound, range.upperBound, target.base)
             }
         }
         // Tiles of every sample form one sequence, so small planes still give the GEMMs wide panels.
         let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
         // The 36 GEMMs run at full speed only with a few hundred columns: 4× the im2col budget.
-        let chunk = max(8, min(tiles, 4 * columnBudget / (36 * max(c, o))))
+        let chunk = max(8, min(tiles, 4 * context.convolutionColumnBudget / (36 * max(c, o))))
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * c * chunk)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * o * chunk)
         defer { v.deallocate(); m.deallocate() }
@@ -60,7 +58,7 @@ extension Convolution {
                         runs.append((sample, first, length, t - t0))
                         t += length
                     }
-                    OpParallel.forEach(c, costPerItem: count * 400) { range in
+                    OpParallel.forEach(c, costPerItem: count * 400, context: context) { range in
                         for (sample, first, length, column) in runs {
                             ngk_winograd43_input(input.base + sample * c * h * w, h, w, range.lowerBound, range.upperBound, c,
                                                  first, length, vs.base + column, count)
@@ -68,14 +66,14 @@ extension Convolution {
                     }
                     // 36 independent products: one single-threaded sgemm each, spread over the pool.
                     let (u, vIn, mOut) = (SendablePointer(transformed), vs, ms)
-                    Kernels.pool.parallelFor(each: 36) { k in
+                    context.pool.parallelFor(each: 36) { k in
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
                                     u.base + k * o * c, Int32(c), vIn.base + k * c * count, Int32(count), 0,
                                     mOut.base + k * o * count, Int32(count))
                     }
                     biasValues.withOptionalBaseAddress { biasPointer in
                         let shared = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-                        OpParallel.forEach(o, costPerItem: count * 300) { range in
+                        OpParallel.forEach(o, costPerItem: count * 300, context: context) { range in
                             for (sample, first, length, column) in runs {
                                 ngk_winograd43_output(ms.base + column, count, range.lowerBound, range.upperBound, o, first, length,
                                                       h, w, shared?.base, y.base + sample * o * h * w)

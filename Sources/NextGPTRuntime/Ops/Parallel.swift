@@ -1,23 +1,21 @@
 import NextGPTKernels
 
-/// Splitting of op loops over the kernel layer's shared thread pool (`Kernels.pool`, which also
-/// pins OpenBLAS to the same thread count). A split requested while the pool is busy (nested
-/// inside another parallel op) runs on the calling thread.
+/// Splitting of op loops over the execution context's thread pool. A split requested while the
+/// pool is busy (nested inside another parallel op) runs on the calling thread.
 enum OpParallel {
-    /// Threads the ops may use.
-    static var threads: Int { Kernels.pool.threads }
-
     /// Runs `body(range)` over contiguous ranges covering `0..<count`, in parallel when the work
     /// (`count * costPerItem`, roughly in flops or touched floats) is worth it (≥ 32 K per thread).
     @inline(__always)
-    static func forEach(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    static func forEach(_ count: Int, costPerItem: Int = 1, context: ExecutionContext, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let minimumWork = 1 << 15
-        Kernels.pool.parallelFor(count, minimumPerThread: max(1, minimumWork / max(costPerItem, 1)), body)
+        context.pool.parallelFor(count, minimumPerThread: max(1, minimumWork / max(costPerItem, 1)), body)
     }
 }
 
 /// Raw pointer wrapper that can cross into concurrent closures.
+// @unchecked: only a pointer; each parallel op writes disjoint ranges through it and the memory
+// outlives the call.
 struct SendablePointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
     init(_ base: UnsafeMutablePointer<T>) { self.base = base }

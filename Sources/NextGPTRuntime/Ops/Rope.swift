@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTKernels
 
 /// Rotary position embeddings, Hugging Face rotate-half layout (LLaMA `apply_rotary_pos_emb`):
 /// for i < D/2, `out[i] = x[i]·cos − x[i+D/2]·sin`, `out[i+D/2] = x[i+D/2]·cos + x[i]·sin` with
@@ -12,10 +13,10 @@ public enum Rope {
     }
 
     /// HF `apply_rotary_pos_emb` on x [T, heads, headDim] at `positions` (T of them).
-    public static func applyRotaryPosEmb(_ x: Tensor, positions: [Int], theta: Float = 10000) -> Tensor {
+    public static func applyRotaryPosEmb(_ x: Tensor, positions: [Int], theta: Float = 10000, context: ExecutionContext) -> Tensor {
         precondition(x.rank == 3 && x.shape[0] == positions.count, "rope: input \(x.shape) for \(positions.count) positions")
         let (cos, sin) = tables(positions: positions, headDim: x.shape[2], theta: theta)
-        return applyRotaryPosEmb(x, cos: cos, sin: sin)
+        return applyRotaryPosEmb(x, cos: cos, sin: sin, context: context)
     }
 
     /// Per-position cos/sin tables [T, D/2] from inverse frequencies [D/2] (models with scaled
@@ -34,7 +35,7 @@ public enum Rope {
     }
 
     /// HF `apply_rotary_pos_emb` on x [T, heads, headDim] with tables [T, headDim/2] from `tables`.
-    public static func applyRotaryPosEmb(_ x: Tensor, cos: [Float], sin: [Float]) -> Tensor {
+    public static func applyRotaryPosEmb(_ x: Tensor, cos: [Float], sin: [Float], context: ExecutionContext) -> Tensor {
         let positions = x.shape[0], heads = x.shape[1], d = x.shape[2], half = d / 2
         precondition(x.rank == 3 && d % 2 == 0 && cos.count == positions * half && sin.count == cos.count,
                      "rope: input \(x.shape) with tables of \(cos.count) values")
@@ -43,7 +44,7 @@ public enum Rope {
             x.readPointer { src in
                 cos.withUnsafeBufferPointer { cb in
                     sin.withUnsafeBufferPointer { sb in
-                        OpParallel.forEach(positions, costPerItem: heads * d * 3) { range in
+                        OpParallel.forEach(positions, costPerItem: heads * d * 3, context: context) { range in
                             for t in range {
                                 let c = cb.baseAddress! + t * half, s = sb.baseAddress! + t * half
                                 for h in 0..<heads {

@@ -1,3 +1,5 @@
+import NextGPTKernels
+
 /// Shape ops: PyTorch's `cat`, `split`, `chunk`, `permute`, `transpose`, `reshape`. All return
 /// new contiguous tensors (no strided views); `reshape` shares storage.
 public enum Shape {
@@ -62,7 +64,7 @@ public enum Shape {
     }
 
     /// `x.permute(dims)`: output dimension i is input dimension `dims[i]`.
-    public static func permute(_ x: Tensor, _ dims: [Int]) -> Tensor {
+    public static func permute(_ x: Tensor, _ dims: [Int], context: ExecutionContext) -> Tensor {
         let r = x.rank
         let dims = dims.map { $0 < 0 ? $0 + r : $0 }
         precondition(dims.sorted() == Array(0..<r), "permute \(dims) is not a permutation of \(r) dims")
@@ -77,7 +79,7 @@ public enum Shape {
         return Tensor(shape: outShape) { out in
             x.readPointer { src in
                 let dst = SendablePointer(out.baseAddress!)
-                OpParallel.forEach(rows, costPerItem: last) { range in
+                OpParallel.forEach(rows, costPerItem: last, context: context) { range in
                     var index = [Int](repeating: 0, count: r)
                     var rem = range.lowerBound
                     for i in stride(from: r - 2, through: 0, by: -1) { index[i] = rem % outShape[i]; rem /= outShape[i] }
@@ -104,10 +106,10 @@ public enum Shape {
     }
 
     /// `x.transpose(dim0, dim1)`.
-    public static func transpose(_ x: Tensor, _ dim0: Int, _ dim1: Int) -> Tensor {
+    public static func transpose(_ x: Tensor, _ dim0: Int, _ dim1: Int, context: ExecutionContext) -> Tensor {
         var dims = Array(0..<x.rank)
         dims.swapAt(x.resolve(dim0), x.resolve(dim1))
-        return permute(x, dims)
+        return permute(x, dims, context: context)
     }
 
     /// `x.reshape(shape)` (one entry may be -1); shares storage.

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// A LLaMA (Vicuna) component ready to generate: the opened container, the model with its LoRA
 /// applied and its weights repacked, and the tokenizer. `generate`, `chat` and `bench` run on it;
@@ -40,24 +41,27 @@ public struct LlamaSession: Sendable {
     }
 
     public let options: Options
+    /// Where the load's repacking and every generation run.
+    public let context: ExecutionContext
     public let file: ModelFile
     public let model: LlamaForCausalLM
     public let tokenizer: SentencePieceTokenizer
 
     /// Loads the model (see `loadModel`) and the component's tokenizer.
-    public init(_ options: Options, onLora: (LoraApplied) -> Void = { _ in }) throws {
+    public init(_ options: Options, context: ExecutionContext, onLora: (LoraApplied) -> Void = { _ in }) throws {
         self.options = options
-        (file, model) = try Self.loadModel(options, onLora: onLora)
+        self.context = context
+        (file, model) = try Self.loadModel(options, context: context, onLora: onLora)
         tokenizer = try SentencePieceTokenizer(metadata: file.metadata, component: options.component)
     }
 
     /// The whole load sequence, in one place: open the container and build `LlamaForCausalLM`
     /// with the stored delta LoRA, then the adapters in order, then the repack, all as load
     /// options (LoRA first: merging reads the weights the repacked copy replaces).
-    public static func loadModel(_ options: Options, onLora: (LoraApplied) -> Void = { _ in }) throws
+    public static func loadModel(_ options: Options, context: ExecutionContext, onLora: (LoraApplied) -> Void = { _ in }) throws
         -> (file: ModelFile, model: LlamaForCausalLM) {
         let file = try ModelFile(path: options.path)
-        var load = LoadOptions(repackQuantized: options.repack)
+        var load = LoadOptions(repackQuantized: options.repack, context: context)
         if let mode = options.storedDeltaLora { load.lora.append(.storedDelta(mode: mode)) }
         load.lora += options.adapters.map { .adapter($0) }
         let model = try LlamaForCausalLM(file, component: options.component, options: load)
@@ -87,7 +91,8 @@ public struct LlamaSession: Sendable {
         var filter = StopStringFilter(stops: stops)
         let start = Date()
         var count = 0
-        let result = generator.generate(inputs, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stopTokens) { id, _ in
+        let result = generator.generate(inputs, maxNewTokens: maxNewTokens, sampling: sampling, stopTokens: stopTokens,
+                                        context: context) { id, _ in
             let shown = filter.push(decoder.push(Int32(id)))
             if !shown.isEmpty { onText(shown) }
             count += 1

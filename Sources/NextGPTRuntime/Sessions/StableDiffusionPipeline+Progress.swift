@@ -1,11 +1,12 @@
 import NextGPTCore
+import NextGPTKernels
 
 extension StableDiffusionPipeline {
     /// Runs the request, reporting each denoising step to `progress` (elapsed: the steps' own
     /// time, so the rate and ETA leave out the text encoder).
-    public func generate(_ request: StableDiffusionRequest, progress: any ProgressReporter) throws
+    public func generate(_ request: StableDiffusionRequest, context: ExecutionContext, progress: any ProgressReporter) throws
         -> (decoded: Tensor, stats: StableDiffusionStats) {
-        try generate(request) { done, total, stats in
+        try generate(request, context: context) { done, total, stats in
             progress.report(ProgressUpdate(phase: "denoising", completed: done, total: total, unit: "step",
                                            elapsedSeconds: stats.stepSeconds.reduce(0, +)))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 /// How one output of a probe compares with its reference.
 public struct OutputComparison: Sendable {
@@ -144,7 +145,8 @@ public enum Verifier {
 
     /// Runs every probe in bundle order. A component's pages are released when the probes move
     /// on to another one. `outputs` receives each of our outputs with its expect tensor name.
-    public static func run(model: ModelFile, bundle: ReferenceBundle,
+    /// Every call runs in `context` (a probe's `activations` argument may change its matmul path).
+    public static func run(model: ModelFile, bundle: ReferenceBundle, context: ExecutionContext,
                            outputs collect: ((String, Tensor) throws -> Void)? = nil) throws -> VerifyReport {
         try validate(bundle, model: model)
         var results: [ProbeResult] = []
@@ -156,7 +158,7 @@ public enum Verifier {
             let start = Date()
             var result = ProbeResult(probe: probe, outputs: [], error: nil, seconds: 0)
             do {
-                let outputs = try call.run(ProbeContext(model: model, bundle: bundle, probe: probe))
+                let outputs = try call.run(ProbeContext(model: model, bundle: bundle, probe: probe, execution: context))
                 for (output, tensorName) in probe.expect.sorted(by: { $0.key < $1.key }) {
                     guard let ours = outputs[output] else { throw ProbeError("call produced no output '\(output)'") }
                     let reference = try bundle.tensor(tensorName)
@@ -180,12 +182,13 @@ public enum Verifier {
 
     /// Opens both files, runs, and writes the dump (our outputs under the expect names, F32, with
     /// the report as `nextgpt.verify` metadata) when `dumpPath` is given. What `nextgpt verify` does.
-    public static func run(containerPath: String, referencePath: String, dumpPath: String? = nil) throws -> VerifyReport {
+    public static func run(containerPath: String, referencePath: String, dumpPath: String? = nil,
+                           context: ExecutionContext) throws -> VerifyReport {
         let model = try ModelFile(path: containerPath)
         let bundle = try ReferenceBundle(path: referencePath)
-        guard let dumpPath else { return try run(model: model, bundle: bundle) }
+        guard let dumpPath else { return try run(model: model, bundle: bundle, context: context) }
         var writer = SafetensorsWriter()
-        let report = try run(model: model, bundle: bundle) { try writer.add(name: $0, shape: $1.shape, floats: $1.values) }
+        let report = try run(model: model, bundle: bundle, context: context) { try writer.add(name: $0, shape: $1.shape, floats: $1.values) }
         let data = try JSONSerialization.data(withJSONObject: report.jsonObject, options: [.sortedKeys, .withoutEscapingSlashes])
         try writer.write(to: dumpPath, metadata: ["nextgpt.verify": String(decoding: data, as: UTF8.self)])
         return report

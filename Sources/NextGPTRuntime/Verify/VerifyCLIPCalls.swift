@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 /// Calls on a CLIP text encoder component (`sd15.text_encoder`, `zeroscope.text_encoder`); the
 /// tokenizer is the pipeline's `tokenizer` beside it (`sd15.tokenizer`).
@@ -42,7 +43,7 @@ enum VerifyCLIPCalls {
         do {
             let model = try CLIPTextModel(ctx.model, component: ctx.probe.component)
             let clipSkip = try ctx.int("clip_skip", default: 0)
-            let output = try ctx.withActivations { try model(batch, clipSkip: clipSkip, pooled: wantsPooled) }
+            let output = try model(batch, clipSkip: clipSkip, pooled: wantsPooled, context: try ctx.activationsContext())
             var result = ["hidden": output.lastHiddenState]
             if let pooled = output.poolerOutput { result["pooled"] = pooled }
             return result

@@ -1,27 +1,31 @@
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
-/// Everything a call sees while running one probe: its arguments, its bundle inputs and the
-/// container's weights (restricted to the probe's component).
+/// Everything a call sees while running one probe: its arguments, its bundle inputs, the
+/// container's weights (restricted to the probe's component) and the execution context the
+/// verifier runs in.
 public struct ProbeContext {
     public let model: ModelFile
     public let bundle: ReferenceBundle
     public let probe: Probe
+    /// The verifier's context, as its caller gave it.
+    public let execution: ExecutionContext
 
     public var args: [String: JSONValue] { probe.args }
 
-    /// Runs `body` with the matmul path that argument `activations` asks for: `"runtime"` (default:
-    /// the runtime's own choice, 8-bit activations for small batches of quantized weights) or
-    /// `"f32"` (f32 activations against dequantized weights, isolating weight quantization).
-    public func withActivations<R>(_ body: () throws -> R) throws -> R {
-        let previous = Linear.matmulPath
-        defer { Linear.matmulPath = previous }
+    /// `execution` with the matmul path that argument `activations` asks for: `"runtime"`
+    /// (default: the runtime's own choice, 8-bit activations for small batches of quantized
+    /// weights) or `"f32"` (f32 activations against dequantized weights, isolating weight
+    /// quantization).
+    public func activationsContext() throws -> ExecutionContext {
+        var context = execution
         switch try string("activations", default: "runtime") {
-        case "runtime": Linear.matmulPath = .automatic
-        case "f32": Linear.matmulPath = .blas
+        case "runtime": context.matmulPath = .automatic
+        case "f32": context.matmulPath = .blas
         case let other: throw ProbeError("argument 'activations' must be \"runtime\" or \"f32\", got \"\(other)\"")
         }
-        return try body()
+        return context
     }
 
     /// The bundle tensor bound to call parameter `parameter`, as f32.
@@ -159,7 +163,7 @@ public enum VerifyCalls {
     ) { ctx in
         guard case .string(let name)? = ctx.args["weight"] else { throw ProbeError("argument 'weight' (a container tensor name) is required") }
         let x = try ctx.input("x"), w = try ctx.rawWeight(name), b = try ctx.weight("bias")
-        return ["y": try wrapShape { try VerifyOps.linear(x, weight: w, bias: b) }]
+        return ["y": try wrapShape { try VerifyOps.linear(x, weight: w, bias: b, context: ctx.execution) }]
     }
 
     static func conv(_ spatial: Int) -> VerifyCall {
@@ -174,7 +178,7 @@ public enum VerifyCalls {
             let groups = try ctx.int("groups", default: 1)
             return ["y": try wrapShape {
                 try VerifyOps.convolution(x, weight: w, bias: b, spatial: spatial, stride: stride, padding: padding,
-                                          dilation: dilation, groups: groups)
+                                          dilation: dilation, groups: groups, context: ctx.execution)
             }]
         }
     }
@@ -187,7 +191,7 @@ public enum VerifyCalls {
         guard ctx.args["num_groups"] != nil else { throw ProbeError("argument 'num_groups' is required") }
         let groups = try ctx.int("num_groups", default: 1)
         let (w, b) = (try ctx.weight("weight"), try ctx.weight("bias"))
-        return ["y": try wrapShape { try VerifyOps.groupNorm(x, groups: groups, weight: w, bias: b, eps: try ctx.double("eps") ?? 1e-5) }]
+        return ["y": try wrapShape { try VerifyOps.groupNorm(x, groups: groups, weight: w, bias: b, eps: try ctx.double("eps") ?? 1e-5, context: ctx.execution) }]
     }
 
     static let layerNorm = VerifyCall(
@@ -197,7 +201,8 @@ public enum VerifyCalls {
         let x = try ctx.input("x")
         let (w, b) = (try ctx.weight("weight"), try ctx.weight("bias"))
         let dims = try ctx.int("normalized_dims", default: w?.rank ?? 1)
-        return ["y": try wrapShape { try VerifyOps.layerNorm(x, normalizedDims: dims, weight: w, bias: b, eps: try ctx.double("eps") ?? 1e-5) }]
+        return ["y": try wrapShape { try VerifyOps.layerNorm(x, normalizedDims: dims, weight: w, bias: b, eps: try ctx.double("eps") ?? 1e-5,
+                                                          context: ctx.execution) }]
     }
 
     static let rmsNorm = VerifyCall(
@@ -205,7 +210,7 @@ public enum VerifyCalls {
         summary: "x·rsqrt(mean(x²)+eps)·weight over the last dim; args eps (1e-6), weight (optional)"
     ) { ctx in
         let x = try ctx.input("x"), w = try ctx.weight("weight")
-        return ["y": try wrapShape { try VerifyOps.rmsNorm(x, weight: w, eps: try ctx.double("eps") ?? 1e-6) }]
+        return ["y": try wrapShape { try VerifyOps.rmsNorm(x, weight: w, eps: try ctx.double("eps") ?? 1e-6, context: ctx.execution) }]
     }
 
     static let attention = VerifyCall(
@@ -228,7 +233,7 @@ public enum VerifyCalls {
         let keyPadding = try ctx.optionalInput("key_padding_mask")
         return ["out": try wrapShape {
             try VerifyOps.attention(q: q, k: k, v: v, mask: mask, scale: scale, attnMask: attnMask, maskIsBoolean: boolean,
-                                    keyPadding: keyPadding)
+                                    keyPadding: keyPadding, context: ctx.execution)
         }]
     }
 
@@ -242,23 +247,23 @@ public enum VerifyCalls {
         let dilation = try ctx.int("dilation", default: 1)
         return ["y": try wrapShape {
             try VerifyOps.convTranspose1d(x, weight: w, bias: b, stride: stride, padding: padding, outputPadding: outputPadding,
-                                          groups: groups, dilation: dilation)
+                                          groups: groups, dilation: dilation, context: ctx.execution)
         }]
     }
 
     static let softmax = VerifyCall("softmax", inputs: ["x"], outputs: ["y"], summary: "torch softmax; args dim (-1)") { ctx in
         let x = try ctx.input("x"), dim = try ctx.int("dim", default: -1)
-        return ["y": try wrapShape { try VerifyOps.softmax(x, dim: dim) }]
+        return ["y": try wrapShape { try VerifyOps.softmax(x, dim: dim, context: ctx.execution) }]
     }
 
     static let gelu = VerifyCall("gelu", inputs: ["x"], outputs: ["y"], summary: "torch gelu; args approximate (\"none\" or \"tanh\")") { ctx in
         let x = try ctx.input("x")
         let mode = try ctx.string("approximate", default: "none")
         guard mode == "none" || mode == "tanh" else { throw ProbeError("argument 'approximate' must be \"none\" or \"tanh\", got \"\(mode)\"") }
-        return ["y": VerifyOps.gelu(x, tanhApproximation: mode == "tanh")]
+        return ["y": VerifyOps.gelu(x, tanhApproximation: mode == "tanh", context: ctx.execution)]
     }
 
     static let silu = VerifyCall("silu", inputs: ["x"], outputs: ["y"], summary: "torch silu (x·sigmoid(x))") { ctx in
-        ["y": VerifyOps.silu(try ctx.input("x"))]
+        ["y": VerifyOps.silu(try ctx.input("x"), context: ctx.execution)]
     }
 }

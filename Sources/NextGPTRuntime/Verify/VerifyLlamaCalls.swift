@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 /// Model-level calls on a LLaMA component (`vicuna`): logits, hidden states, greedy ids.
 /// Common arguments:
@@ -33,8 +34,9 @@ enum VerifyLlamaCalls {
         "logits", inputs: ["ids"], outputs: ["logits"],
         summary: "LLaMA forward over ids [T] → logits [T, vocab]; args lora, delta_lora, activations"
     ) { ctx in
-        try withModel(ctx) { model in
-            ["logits": model.logits(hidden: model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache()))]
+        try withModel(ctx) { model, context in
+            ["logits": model.logits(hidden: model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache(), context: context),
+                                    context: context)]
         }
     }
 
@@ -42,7 +44,9 @@ enum VerifyLlamaCalls {
         "hidden", inputs: ["ids"], outputs: ["hidden"],
         summary: "LLaMA hidden states after the final norm [T, hidden]; args as logits"
     ) { ctx in
-        try withModel(ctx) { model in ["hidden": model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache())] }
+        try withModel(ctx) { model, context in
+            ["hidden": model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache(), context: context)]
+        }
     }
 
     static let greedy = VerifyCall(
@@ -50,10 +54,10 @@ enum VerifyLlamaCalls {
         summary: "greedy continuation of ids: the new ids (eos included when reached); args max_new_tokens (16), as logits"
     ) { ctx in
         let steps = try ctx.int("max_new_tokens", default: 16)
-        return try withModel(ctx) { model in
+        return try withModel(ctx) { model, context in
             let generator = LlamaGenerator(model: model)
             let result = generator.generate([.tokens(try ids(ctx))], maxNewTokens: steps, sampling: .greedy,
-                                            stopTokens: Set(model.config.eosTokenIds))
+                                            stopTokens: Set(model.config.eosTokenIds), context: context)
             return ["ids": Tensor(shape: [result.ids.count], values: result.ids.map(Float.init))]
         }
     }
@@ -65,11 +69,11 @@ enum VerifyLlamaCalls {
         summary: "logits with args.lora and the stored delta LoRA (unless delta_lora is false) minus logits with neither → [T, vocab]"
     ) { ctx in
         let tokens = try ids(ctx)
-        let base = try withModel(ctx, includeAdapters: false) { model in
-            model.logits(hidden: model.hiddenStates([.tokens(tokens)], cache: model.makeCache()))
+        let base = try withModel(ctx, includeAdapters: false) { model, context in
+            model.logits(hidden: model.hiddenStates([.tokens(tokens)], cache: model.makeCache(), context: context), context: context)
         }
-        let adapted = try withModel(ctx) { model in
-            model.logits(hidden: model.hiddenStates([.tokens(tokens)], cache: model.makeCache()))
+        let adapted = try withModel(ctx) { model, context in
+            model.logits(hidden: model.hiddenStates([.tokens(tokens)], cache: model.makeCache(), context: context), context: context)
         }
         return ["delta": Elementwise.add(adapted, Elementwise.scale(base, by: -1))]
     }
@@ -83,14 +87,15 @@ enum VerifyLlamaCalls {
         return values.map { Int($0) }
     }
 
-    static func withModel<R>(_ ctx: ProbeContext, includeAdapters: Bool = true, _ body: (LlamaForCausalLM) throws -> R) throws -> R {
-        var options = LoadOptions(repackQuantized: try ctx.bool("repack", default: true))
+    static func withModel<R>(_ ctx: ProbeContext, includeAdapters: Bool = true,
+                             _ body: (LlamaForCausalLM, ExecutionContext) throws -> R) throws -> R {
+        var options = LoadOptions(repackQuantized: try ctx.bool("repack", default: true), context: ctx.execution)
         if includeAdapters, try ctx.bool("delta_lora", default: true) {
             options.lora.append(.storedDelta(mode: try loraMode(try ctx.string("delta_lora_mode", default: "auto"))))
         }
         if includeAdapters { options.lora += try loraSpecs(ctx).map { .adapter($0) } }
         let model = try LlamaForCausalLM(ctx.model, component: ctx.probe.component, options: options)
-        return try ctx.withActivations { try body(model) }
+        return try body(model, try ctx.activationsContext())
     }
 
     static func loraMode(_ text: String) throws -> LoraSpec.Mode {

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// Whole-pipeline calls: a Stable Diffusion run from prompt to image, as diffusers'
 /// `StableDiffusionPipeline(...)(output_type="np")` gives it. The probe's component is any
@@ -28,8 +29,9 @@ enum VerifyPipelineCalls {
         let repack = try ctx.bool("repack", default: true)
         do {
             let file = repack ? try ModelFile(path: ctx.model.container.file.path) : ctx.model
-            let pipeline = try StableDiffusionPipeline(file, pipeline: pipelineName, options: LoadOptions(repackQuantized: repack))
-            return ["image": StableDiffusionPipeline.imageFromDecoded(try pipeline.generate(request).decoded)]
+            let pipeline = try StableDiffusionPipeline(file, pipeline: pipelineName,
+                                                       options: LoadOptions(repackQuantized: repack, context: ctx.execution))
+            return ["image": StableDiffusionPipeline.imageFromDecoded(try pipeline.generate(request, context: ctx.execution).decoded)]
         } catch let error as ProbeError {
             throw error
         } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// Model-level calls on a diffusers UNet2DConditionModel component (`sd15.unet`, `audioldm.unet`).
 enum VerifyUNetCalls {
@@ -22,9 +23,8 @@ enum VerifyUNetCalls {
         let model = try UNet2DConditionModel(ctx.model, component: ctx.probe.component)
         let (encoderHiddenStates, classLabels) = (try ctx.optionalInput("encoder_hidden_states"), try ctx.optionalInput("class_labels"))
         do {
-            return ["out": try ctx.withActivations {
-                try model(sample: sample, timestep: timesteps, encoderHiddenStates: encoderHiddenStates, classLabels: classLabels)
-            }]
+            return ["out": try model(sample: sample, timestep: timesteps, encoderHiddenStates: encoderHiddenStates,
+                                     classLabels: classLabels, context: try ctx.activationsContext())]
         } catch let error as UNetInputError {
             throw ProbeError(error.description)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// Model-level calls on an `AutoencoderKL` component (`sd15.vae`, `audioldm.vae`, `zeroscope.vae`).
 /// Common arguments: `tiled` (false) runs diffusers' `enable_tiling()` path, `tile_sample_size`
@@ -19,9 +20,8 @@ enum VerifyVAECalls {
         let latents = try ctx.input("latents")
         try check(latents, channels: vae.config.latentChannels, name: "latents")
         let tiling = try tiling(ctx, vae)
-        return try withActivations(ctx) {
-            ["sample": tiling.map { vae.decodeTiled(latents, tiling: $0) } ?? vae.decode(latents)]
-        }
+        let context = try ctx.activationsContext()
+        return ["sample": tiling.map { vae.decodeTiled(latents, tiling: $0, context: context) } ?? vae.decode(latents, context: context)]
     }
 
     static let encode = VerifyCall(
@@ -35,7 +35,8 @@ enum VerifyVAECalls {
             throw ProbeError("input 'image' \(image.shape) is too small for \(vae.config.blockOutChannels.count) encoder levels")
         }
         let tiling = try tiling(ctx, vae)
-        let posterior = try withActivations(ctx) { tiling.map { vae.encodeTiled(image, tiling: $0) } ?? vae.encode(image) }
+        let context = try ctx.activationsContext()
+        let posterior = tiling.map { vae.encodeTiled(image, tiling: $0, context: context) } ?? vae.encode(image, context: context)
         var outputs = ["mean": posterior.mean, "logvar": posterior.logvar]
         if let noise = try ctx.optionalInput("noise") {
             guard noise.shape == posterior.mean.shape else {
@@ -44,10 +45,6 @@ enum VerifyVAECalls {
             outputs["sample"] = posterior.sample(noise: noise)
         }
         return outputs
-    }
-
-    static func withActivations<R>(_ ctx: ProbeContext, _ body: () throws -> R) throws -> R {
-        try ctx.withActivations(body)
     }
 
     static func check(_ x: Tensor, channels: Int, name: String) throws {

@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 // transformers' `modeling_clip.py` text side on the container's weights. Modules follow the
 // checkpoint keys: `sd15.text_encoder.text_model.encoder.layers.0.self_attn.q_proj.weight` is
@@ -18,7 +19,9 @@ public struct CLIPLayerNorm: Sendable {
         self.eps = eps
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps, context: context)
+    }
 }
 
 /// `CLIPTextEmbeddings`: token embedding plus learned absolute position embedding.
@@ -57,13 +60,14 @@ public final class CLIPAttention: Sendable {
     }
 
     /// x [T, hidden] → [T, hidden]; position i attends to positions ≤ i.
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
         let t = x.shape[0]
-        let q = qProj(x).reshaped([t, heads, headDim])
-        let k = kProj(x).reshaped([t, heads, headDim])
-        let v = vProj(x).reshaped([t, heads, headDim])
-        let o = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: .topLeft)
-        return outProj(o.reshaped([t, heads * headDim]))
+        let q = qProj(x, context).reshaped([t, heads, headDim])
+        let k = kProj(x, context).reshaped([t, heads, headDim])
+        let v = vProj(x, context).reshaped([t, heads, headDim])
+        let o = Attention.scaledDotProductAttention(query: q, key: k, value: v, isCausal: true, causalAlignment: .topLeft,
+                                                    context: context)
+        return outProj(o.reshaped([t, heads * headDim]), context)
     }
 }
 
@@ -78,12 +82,12 @@ public final class CLIPMLP: Sendable {
         activation = c.hiddenAct
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = fc1(x)
+    func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        let h = fc1(x, context)
         switch activation {
-        case .quickGELU: return fc2(Activations.quickGELU(h))
-        case .gelu: return fc2(Activations.gelu(h))
-        case .geluTanh: return fc2(Activations.gelu(h, approximate: .tanh))
+        case .quickGELU: return fc2(Activations.quickGELU(h, context: context), context)
+        case .gelu: return fc2(Activations.gelu(h, context: context), context)
+        case .geluTanh: return fc2(Activations.gelu(h, approximate: .tanh, context: context), context)
         }
     }
 }
@@ -101,9 +105,9 @@ public final class CLIPEncoderLayer: Sendable {
         layerNorm2 = try CLIPLayerNorm(w.pp("layer_norm2"), size: c.hiddenSize, eps: c.layerNormEps)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = Elementwise.add(x, selfAttn(layerNorm1(x)))
-        return Elementwise.add(h, mlp(layerNorm2(h)))
+    func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        let h = Elementwise.add(x, selfAttn(layerNorm1(x, context), context))
+        return Elementwise.add(h, mlp(layerNorm2(h, context), context))
     }
 }
 
@@ -178,7 +182,8 @@ public final class CLIPTextModel: Sendable {
     /// Runs every sequence of `batch` (each [T], all of one length) through the model.
     /// - `clipSkip`: 0 for `last_hidden_state`; k > 0 for the output of layer (layers − k), final-normed.
     /// - `pooled`: also compute `pooler_output`.
-    public func callAsFunction(_ batch: [[Int]], clipSkip: Int = 0, pooled: Bool = false) throws -> CLIPTextOutput {
+    public func callAsFunction(_ batch: [[Int]], clipSkip: Int = 0, pooled: Bool = false,
+                               context: ExecutionContext) throws -> CLIPTextOutput {
         let layers = textModel.encoder.layers
         guard clipSkip >= 0, clipSkip <= layers.count else { throw InputError.clipSkip(clipSkip, layers: layers.count) }
         let vocabulary = textModel.embeddings.vocabularySize
@@ -197,10 +202,10 @@ public final class CLIPTextModel: Sendable {
                 if clipSkip > 0 && i == layers.count - clipSkip { skipped = h }
                 // Without the pooled output, layers past the clip-skip point are not needed.
                 if skipped != nil && !pooled { break }
-                h = layer(h)
+                h = layer(h, context)
             }
-            let last = textModel.finalLayerNorm(h)
-            states.append(skipped.map { textModel.finalLayerNorm($0) } ?? last)
+            let last = textModel.finalLayerNorm(h, context)
+            states.append(skipped.map { textModel.finalLayerNorm($0, context) } ?? last)
             if pooled {
                 let row = eosPosition(ids)
                 pools.append(Tensor(shape: [1, d], values: Array(last.values[(row * d)..<((row + 1) * d)])))

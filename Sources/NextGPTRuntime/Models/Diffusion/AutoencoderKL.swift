@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// The `AutoencoderKL` constructor arguments (diffusers 0.42 defaults for absent keys).
 public struct AutoencoderKLConfig: Sendable {
@@ -157,22 +158,22 @@ public final class AutoencoderKL: Sendable {
 
     /// `vae.encode(image).latent_dist` for image [N, in, H, W] in [−1, 1], any H, W that
     /// `config.canEncode(side:)` accepts (≥ 2^(levels−2) + 1; odd sizes are fine).
-    public func encode(_ image: Tensor) -> DiagonalGaussianDistribution {
-        DiagonalGaussianDistribution(moments: moments(image))
+    public func encode(_ image: Tensor, context: ExecutionContext) -> DiagonalGaussianDistribution {
+        DiagonalGaussianDistribution(moments: moments(image, context))
     }
 
     /// `vae.decode(latents).sample`: latents [N, latent, h, w] (already divided by the scaling
     /// factor) → [N, out, h·f, w·f] with f = 2^(levels − 1).
-    public func decode(_ latents: Tensor) -> Tensor {
+    public func decode(_ latents: Tensor, context: ExecutionContext) -> Tensor {
         checkInput(latents, channels: config.latentChannels, what: "latents")
-        return decoder(postQuantConv.map { $0(latents) } ?? latents)
+        return decoder(postQuantConv.map { $0(latents, context) } ?? latents, context)
     }
 
     /// `encoder` + `quant_conv`: the posterior's moments [N, 2·latent, ⌈H/f⌉, ⌈W/f⌉].
-    func moments(_ image: Tensor) -> Tensor {
+    func moments(_ image: Tensor, _ context: ExecutionContext) -> Tensor {
         checkInput(image, channels: config.inChannels, what: "image")
-        let encoded = encoder(image)
-        return quantConv.map { $0(encoded) } ?? encoded
+        let encoded = encoder(image, context)
+        return quantConv.map { $0(encoded, context) } ?? encoded
     }
 
     func checkInput(_ x: Tensor, channels: Int, what: String) {

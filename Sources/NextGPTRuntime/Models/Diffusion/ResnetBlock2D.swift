@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// diffusers `ResnetBlock2D` (models/resnet.py): GroupNorm → SiLU → conv1 (+ time embedding) →
 /// GroupNorm → SiLU → conv2, plus the (1×1-convolved when the width changes) input, divided by
@@ -44,27 +45,27 @@ public final class ResnetBlock2D: Sendable {
     }
 
     /// x [N, C, H, W]; temb [N, temb_channels] or nil.
-    public func callAsFunction(_ input: Tensor, temb: Tensor?) -> Tensor {
+    public func callAsFunction(_ input: Tensor, temb: Tensor?, _ context: ExecutionContext) -> Tensor {
         // Activations are updated in place where PyTorch makes new tensors, so a 512² VAE block
         // holds about three activation-sized buffers at a time.
-        var hidden = norm1(input)
-        Activations.siluInPlace(&hidden)
-        hidden = conv1(hidden)
-        let projected = timeEmbProj.flatMap { proj in temb.map { proj(Activations.silu($0)) } }
+        var hidden = norm1(input, context)
+        Activations.siluInPlace(&hidden, context: context)
+        hidden = conv1(hidden, context)
+        let projected = timeEmbProj.flatMap { proj in temb.map { proj(Activations.silu($0, context: context), context) } }
         switch timeEmbeddingNorm {
         case .default:
             if let projected { hidden = ChannelAffine.add(hidden, perChannel: projected) }
-            hidden = norm2(hidden)
+            hidden = norm2(hidden, context)
         case .scaleShift:
-            hidden = norm2(hidden)
+            hidden = norm2(hidden, context)
             if let projected {
                 let halves = Shape.chunk(projected, 2, dim: 1)
                 hidden = ChannelAffine.scaleShift(hidden, scale: halves[0], shift: halves[1])
             }
         }
-        Activations.siluInPlace(&hidden)
-        hidden = conv2(hidden)
-        Elementwise.addInPlace(&hidden, convShortcut.map { $0(input) } ?? input)
+        Activations.siluInPlace(&hidden, context: context)
+        hidden = conv2(hidden, context)
+        Elementwise.addInPlace(&hidden, convShortcut.map { $0(input, context) } ?? input)
         if outputScaleFactor != 1 { hidden = Elementwise.scale(hidden, by: 1 / outputScaleFactor) }
         return hidden
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// diffusers `Downsample2D` with `use_conv=True` (every SD-family checkpoint): a stride-2 3×3
 /// convolution named `conv`. With `padding=0` (the VAE encoder) the input is first padded by
@@ -13,8 +14,8 @@ public final class Downsample2D: Sendable {
         padRightBottom = padding == 0
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv(padRightBottom ? Downsample2D.padBottomRight(x) : x)
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        conv(padRightBottom ? Downsample2D.padBottomRight(x) : x, context)
     }
 
     /// `F.pad(x, (0, 1, 0, 1))` on [N, C, H, W].
@@ -43,9 +44,9 @@ public final class Upsample2D: Sendable {
         conv = try w.conv2d("conv", in: channels, out: out ?? channels, kernel: 3, padding: 1)
     }
 
-    public func callAsFunction(_ x: Tensor, outputSize: [Int]? = nil) -> Tensor {
-        let upsampled = outputSize.map { Convolution.upsampleNearest2d(x, size: $0) }
-            ?? Convolution.upsampleNearest2d(x, scaleFactor: 2)
-        return conv(upsampled)
+    public func callAsFunction(_ x: Tensor, outputSize: [Int]? = nil, _ context: ExecutionContext) -> Tensor {
+        let upsampled = outputSize.map { Convolution.upsampleNearest2d(x, size: $0, context: context) }
+            ?? Convolution.upsampleNearest2d(x, scaleFactor: 2, context: context)
+        return conv(upsampled, context)
     }
 }

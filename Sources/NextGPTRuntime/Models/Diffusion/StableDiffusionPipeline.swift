@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// One image request, with diffusers' `StableDiffusionPipeline.__call__` argument meanings (and,
 /// as JSON, their names: Sessions/StableDiffusionRequest+Codable.swift).
@@ -75,8 +76,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
 
     /// Runs the request; `onStep(done, total, stats)` after every denoising step. Returns the
     /// decoded sample [1, 3, H, W] in about [-1, 1] (`vae.decode(latents / scaling_factor).sample`);
-    /// `imageFromDecoded` makes diffusers' `output_type="np"` image of it.
-    public func generate(_ request: StableDiffusionRequest,
+    /// `imageFromDecoded` makes diffusers' `output_type="np"` image of it. Every component runs
+    /// in `context`.
+    public func generate(_ request: StableDiffusionRequest, context: ExecutionContext,
                          onStep: (Int, Int, StableDiffusionStats) -> Void = { _, _, _ in }) throws -> (decoded: Tensor, stats: StableDiffusionStats) {
         // img2img keeps the init image's size unless told otherwise, as diffusers does.
         let height = request.height ?? request.initImage.map { $0.shape[2] } ?? defaultSize
@@ -89,8 +91,9 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         let guided = request.guidanceScale > 1
 
         var start = Date()
-        let promptEmbeds = try encodePrompt(request.prompt, clipSkip: request.clipSkip)
-        let conditioning = guided ? Shape.cat([try encodePrompt(request.negativePrompt, clipSkip: 0), promptEmbeds], dim: 0) : promptEmbeds
+        let promptEmbeds = try encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
+        let conditioning = guided
+            ? Shape.cat([try encodePrompt(request.negativePrompt, clipSkip: 0, context: context), promptEmbeds], dim: 0) : promptEmbeds
         stats.textEncodeSeconds = Date().timeIntervalSince(start)
 
         var kind: SchedulerKind?
@@ -115,7 +118,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             }
             timesteps = kept
             start = Date()
-            let distribution = vae.encode(image)
+            let distribution = vae.encode(image, context: context)
             let encoded = distribution.sample(noise: generator.randn(distribution.mean.shape))
             stats.vaeEncodeSeconds = Date().timeIntervalSince(start)
             let initLatents = Elementwise.scale(encoded, by: Float(vae.config.scalingFactor))
@@ -136,7 +139,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             start = Date()
             let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
             let input = try scheduler.scaleModelInput(doubled, timestep: t)
-            var noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil)
+            var noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: context)
             stats.unetEvaluations += 1
             if guided {
                 let halves = Shape.chunk(noise, 2, dim: 0)
@@ -149,18 +152,20 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
             onStep(index + 1, timesteps.count, stats)
         }
 
-        if OpProfile.enabled { FileHandle.standardError.write(Data(("denoising:\n" + OpProfile.report() + "\nVAE decode:\n").utf8)) }
+        if let profile = context.profile {
+            FileHandle.standardError.write(Data(("denoising:\n" + profile.report() + "\nVAE decode:\n").utf8))
+        }
         start = Date()
         let z = Elementwise.scale(latents, by: Float(1 / vae.config.scalingFactor))
-        let decoded = request.vaeTiling ? vae.decodeTiled(z) : vae.decode(z)
+        let decoded = request.vaeTiling ? vae.decodeTiled(z, context: context) : vae.decode(z, context: context)
         stats.vaeDecodeSeconds = Date().timeIntervalSince(start)
         return (decoded, stats)
     }
 
     /// `text_encoder(tokenizer(text, padding="max_length", truncation=True).input_ids)`, or the
     /// clip-skip hidden state through the final layer norm: [1, 77, D].
-    func encodePrompt(_ text: String, clipSkip: Int) throws -> Tensor {
-        try textEncoder([tokenizer(text)], clipSkip: clipSkip).lastHiddenState
+    func encodePrompt(_ text: String, clipSkip: Int, context: ExecutionContext) throws -> Tensor {
+        try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
     }
 
     /// VaeImageProcessor.postprocess(output_type="np"): [1, 3, H, W] in [-1, 1] → [H, W, 3] in [0, 1].

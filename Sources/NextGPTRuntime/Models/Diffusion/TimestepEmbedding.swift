@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// The activations diffusers' `get_activation(name)` builds, as far as the UNet configs use them.
 public enum DiffusersActivation: String, Sendable {
@@ -13,11 +14,11 @@ public enum DiffusersActivation: String, Sendable {
         self = activation
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
         switch self {
-        case .silu, .swish: return Activations.silu(x)
-        case .gelu: return Activations.gelu(x)
-        case .relu: return Activations.relu(x)
+        case .silu, .swish: return Activations.silu(x, context: context)
+        case .gelu: return Activations.gelu(x, context: context)
+        case .relu: return Activations.relu(x, context: context)
         }
     }
 }
@@ -62,11 +63,11 @@ public final class TimestepEmbedding: Sendable {
     }
 
     /// [N, in] → [N, out].
-    public func callAsFunction(_ sample: Tensor) -> Tensor {
-        var hidden = linear1(sample)
-        if let act { hidden = act(hidden) }
-        hidden = linear2(hidden)
-        if let postAct { hidden = postAct(hidden) }
+    public func callAsFunction(_ sample: Tensor, _ context: ExecutionContext) -> Tensor {
+        var hidden = linear1(sample, context)
+        if let act { hidden = act(hidden, context) }
+        hidden = linear2(hidden, context)
+        if let postAct { hidden = postAct(hidden, context) }
         return hidden
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// diffusers `FeedForward` with its default `geglu` activation: `net.0` (`GEGLU`, whose `proj`
 /// makes both halves), dropout `net.1`, `net.2` back to `dim`.
@@ -14,9 +15,9 @@ public final class FeedForward: Sendable {
     }
 
     /// [..., dim] → [..., dim].
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let halves = Shape.chunk(geluProj(x), 2, dim: -1)
-        return out(Elementwise.mul(halves[0], Activations.gelu(halves[1])))
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        let halves = Shape.chunk(geluProj(x, context), 2, dim: -1)
+        return out(Elementwise.mul(halves[0], Activations.gelu(halves[1], context: context)), context)
     }
 }
 
@@ -46,11 +47,12 @@ public final class BasicTransformerBlock: Sendable {
 
     /// hidden [B, L, dim]; encoder [B, S, cross] or nil: then `Attention` takes the normed hidden
     /// states as its context, so `attn2` attends to itself (AudioLDM runs its UNet that way).
-    public func callAsFunction(_ input: Tensor, encoderHiddenStates: Tensor?) -> Tensor {
+    public func callAsFunction(_ input: Tensor, encoderHiddenStates: Tensor?, _ context: ExecutionContext) -> Tensor {
         var hidden = input
-        hidden = Elementwise.add(attn1(norm1(hidden), encoderHiddenStates: onlyCrossAttention ? encoderHiddenStates : nil), hidden)
-        hidden = Elementwise.add(attn2(norm2(hidden), encoderHiddenStates: encoderHiddenStates), hidden)
-        return Elementwise.add(ff(norm3(hidden)), hidden)
+        hidden = Elementwise.add(attn1(norm1(hidden, context), encoderHiddenStates: onlyCrossAttention ? encoderHiddenStates : nil,
+                                       context), hidden)
+        hidden = Elementwise.add(attn2(norm2(hidden, context), encoderHiddenStates: encoderHiddenStates, context), hidden)
+        return Elementwise.add(ff(norm3(hidden, context), context), hidden)
     }
 }
 
@@ -88,29 +90,29 @@ public final class Transformer2DModel: Sendable {
     }
 
     /// x [N, C, H, W]; encoder [N, S, cross] or nil → [N, C, H, W].
-    public func callAsFunction(_ x: Tensor, encoderHiddenStates: Tensor?) -> Tensor {
+    public func callAsFunction(_ x: Tensor, encoderHiddenStates: Tensor?, _ context: ExecutionContext) -> Tensor {
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
-        var hidden = norm(x)
+        var hidden = norm(x, context)
         switch projIn {
-        case .conv(let conv): hidden = positions(conv(hidden))
-        case .linear(let linear): hidden = linear(positions(hidden))
+        case .conv(let conv): hidden = positions(conv(hidden, context), context)
+        case .linear(let linear): hidden = linear(positions(hidden, context), context)
         }
-        for block in transformerBlocks { hidden = block(hidden, encoderHiddenStates: encoderHiddenStates) }
+        for block in transformerBlocks { hidden = block(hidden, encoderHiddenStates: encoderHiddenStates, context) }
         switch projOut {
-        case .conv(let conv): hidden = conv(image(hidden, n: n, h: h, w: w))
-        case .linear(let linear): hidden = image(linear(hidden), n: n, h: h, w: w)
+        case .conv(let conv): hidden = conv(image(hidden, n: n, h: h, w: w, context), context)
+        case .linear(let linear): hidden = image(linear(hidden, context), n: n, h: h, w: w, context)
         }
         return Elementwise.add(hidden, x)
     }
 
     /// [N, C, H, W] → [N, H·W, C].
-    func positions(_ x: Tensor) -> Tensor {
+    func positions(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        return Shape.permute(x, [0, 2, 3, 1]).reshaped([n, h * w, c])
+        return Shape.permute(x, [0, 2, 3, 1], context: context).reshaped([n, h * w, c])
     }
 
     /// [N, H·W, C] → [N, C, H, W].
-    func image(_ x: Tensor, n: Int, h: Int, w: Int) -> Tensor {
-        Shape.permute(x.reshaped([n, h, w, x.shape[2]]), [0, 3, 1, 2])
+    func image(_ x: Tensor, n: Int, h: Int, w: Int, _ context: ExecutionContext) -> Tensor {
+        Shape.permute(x.reshaped([n, h, w, x.shape[2]]), [0, 3, 1, 2], context: context)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// What every UNet block shares: the resnet settings the UNet config gives them all.
 public struct UNetBlockSettings: Sendable {
@@ -68,16 +69,17 @@ public final class UNetDownBlock: Sendable {
     }
 
     /// → (hidden states, the skip connections this block adds).
-    public func callAsFunction(_ input: Tensor, temb: Tensor, encoderHiddenStates: Tensor?) -> (Tensor, [Tensor]) {
+    public func callAsFunction(_ input: Tensor, temb: Tensor, encoderHiddenStates: Tensor?,
+                               _ context: ExecutionContext) -> (Tensor, [Tensor]) {
         var hidden = input
         var outputs: [Tensor] = []
         for (i, resnet) in resnets.enumerated() {
-            hidden = resnet(hidden, temb: temb)
-            if !attentions.isEmpty { hidden = attentions[i](hidden, encoderHiddenStates: encoderHiddenStates) }
+            hidden = resnet(hidden, temb: temb, context)
+            if !attentions.isEmpty { hidden = attentions[i](hidden, encoderHiddenStates: encoderHiddenStates, context) }
             outputs.append(hidden)
         }
         if let downsampler {
-            hidden = downsampler(hidden)
+            hidden = downsampler(hidden, context)
             outputs.append(hidden)
         }
         return (hidden, outputs)
@@ -112,14 +114,14 @@ public final class UNetUpBlock: Sendable {
 
     /// `skips`: this block's skip connections in the order the down path made them (the last is used first).
     public func callAsFunction(_ input: Tensor, skips: [Tensor], temb: Tensor, encoderHiddenStates: Tensor?,
-                               upsampleSize: [Int]?) -> Tensor {
+                               upsampleSize: [Int]?, _ context: ExecutionContext) -> Tensor {
         precondition(skips.count == resnets.count, "up block: \(skips.count) skip connections for \(resnets.count) resnets")
         var hidden = input
         for (i, resnet) in resnets.enumerated() {
-            hidden = resnet(Shape.cat([hidden, skips[skips.count - 1 - i]], dim: 1), temb: temb)
-            if !attentions.isEmpty { hidden = attentions[i](hidden, encoderHiddenStates: encoderHiddenStates) }
+            hidden = resnet(Shape.cat([hidden, skips[skips.count - 1 - i]], dim: 1), temb: temb, context)
+            if !attentions.isEmpty { hidden = attentions[i](hidden, encoderHiddenStates: encoderHiddenStates, context) }
         }
-        if let upsampler { hidden = upsampler(hidden, outputSize: upsampleSize) }
+        if let upsampler { hidden = upsampler(hidden, outputSize: upsampleSize, context) }
         return hidden
     }
 }
@@ -142,10 +144,10 @@ public final class UNetMidBlock: Sendable {
         attentions = try attention.map { [try $0.transformer(w.pp("attentions").pp(0), channels: channels, block: block)] } ?? []
     }
 
-    public func callAsFunction(_ input: Tensor, temb: Tensor, encoderHiddenStates: Tensor?) -> Tensor {
-        var hidden = resnets[0](input, temb: temb)
+    public func callAsFunction(_ input: Tensor, temb: Tensor, encoderHiddenStates: Tensor?, _ context: ExecutionContext) -> Tensor {
+        var hidden = resnets[0](input, temb: temb, context)
         for (attention, resnet) in zip(attentions, resnets.dropFirst()) {
-            hidden = resnet(attention(hidden, encoderHiddenStates: encoderHiddenStates), temb: temb)
+            hidden = resnet(attention(hidden, encoderHiddenStates: encoderHiddenStates, context), temb: temb, context)
         }
         return hidden
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// A `UNet2DConditionModel` config.json read the way diffusers' constructor reads it (its defaults
 /// for absent keys, per-block settings given as one value or a list). Settings our runtime does
@@ -239,7 +240,7 @@ public final class UNet2DConditionModel: Sendable {
     ///   (simple_)projection [N, projection_class_embeddings_input_dim]; an embedding table: ids [N].
     ///   One row is broadcast to the batch.
     public func callAsFunction(sample input: Tensor, timestep: [Double], encoderHiddenStates: Tensor?,
-                               classLabels: Tensor? = nil) throws -> Tensor {
+                               classLabels: Tensor? = nil, context: ExecutionContext) throws -> Tensor {
         guard input.rank == 4, input.shape[1] == config.inChannels, input.shape[0] > 0 else {
             throw UNetInputError("sample \(input.shape) is not [N, \(config.inChannels), H, W]")
         }
@@ -264,35 +265,36 @@ public final class UNet2DConditionModel: Sendable {
             sample = Elementwise.add(Elementwise.scale(sample, by: 2), minusOne)
         }
 
-        var emb = timeEmbedding(timeProj(timesteps))
-        if let classEmb = try classEmbedding(classLabels, batch: n) {
+        var emb = timeEmbedding(timeProj(timesteps), context)
+        if let classEmb = try classEmbedding(classLabels, batch: n, context) {
             emb = config.classEmbeddingsConcat ? Shape.cat([emb, classEmb], dim: 1) : Elementwise.add(emb, classEmb)
         }
-        if let act = config.timeEmbeddingAct { emb = act(emb) }
+        if let act = config.timeEmbeddingAct { emb = act(emb, context) }
 
         // Latent sizes that the up path cannot reach by doubling: each upsampler is told the size of the skip it meets.
         let overallUpFactor = 1 << (upBlocks.count - 1)
         let forwardUpsampleSize = sample.shape[2...].contains { $0 % overallUpFactor != 0 }
 
-        sample = convIn(sample)
+        sample = convIn(sample, context)
         var skips = [sample]
         for block in downBlocks {
-            let (hidden, outputs) = block(sample, temb: emb, encoderHiddenStates: encoderHiddenStates)
+            let (hidden, outputs) = block(sample, temb: emb, encoderHiddenStates: encoderHiddenStates, context)
             sample = hidden
             skips += outputs
         }
-        if let midBlock { sample = midBlock(sample, temb: emb, encoderHiddenStates: encoderHiddenStates) }
+        if let midBlock { sample = midBlock(sample, temb: emb, encoderHiddenStates: encoderHiddenStates, context) }
         for (i, block) in upBlocks.enumerated() {
             let own = Array(skips.suffix(block.layers))
             skips.removeLast(block.layers)
             let upsampleSize = i < upBlocks.count - 1 && forwardUpsampleSize ? Array(skips[skips.count - 1].shape[2...]) : nil
-            sample = block(sample, skips: own, temb: emb, encoderHiddenStates: encoderHiddenStates, upsampleSize: upsampleSize)
+            sample = block(sample, skips: own, temb: emb, encoderHiddenStates: encoderHiddenStates, upsampleSize: upsampleSize,
+                           context)
         }
-        return convOut(Activations.silu(convNormOut(sample)))
+        return convOut(Activations.silu(convNormOut(sample, context), context: context), context)
     }
 
     /// The class embedding [N, time_embed_dim] of `labels`, or nil when the model has none.
-    func classEmbedding(_ labels: Tensor?, batch n: Int) throws -> Tensor? {
+    func classEmbedding(_ labels: Tensor?, batch n: Int, _ context: ExecutionContext) throws -> Tensor? {
         guard let module = classEmbedding else { return nil }
         guard let labels else { throw UNetInputError("this UNet has a class embedding: class_labels are required") }
         let rows = labels.rank == 0 ? 1 : labels.shape[0]
@@ -314,10 +316,10 @@ public final class UNet2DConditionModel: Sendable {
                 throw UNetInputError("class_labels \(ids) are not ids below \(table.shape[0])")
             }
             return Embeddings.embedding(ids.map { Int($0) }, weight: table)
-        case .timestep(let embedding): return embedding(timeProj(try scalars()))
+        case .timestep(let embedding): return embedding(timeProj(try scalars()), context)
         case .identity: return try matrix(width: config.timeEmbeddingDim)
-        case .projection(let embedding): return embedding(try matrix(width: embedding.inFeatures))
-        case .simpleProjection(let linear): return linear(try matrix(width: linear.inFeatures))
+        case .projection(let embedding): return embedding(try matrix(width: embedding.inFeatures), context)
+        case .simpleProjection(let linear): return linear(try matrix(width: linear.inFeatures), context)
         }
     }
 }

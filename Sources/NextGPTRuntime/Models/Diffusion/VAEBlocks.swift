@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// diffusers `DownEncoderBlock2D` (models/unets/unet_2d_blocks.py): `resnets` without time
 /// embedding, then (except in the last block) `downsamplers.0`, which the VAE encoder builds with
@@ -18,10 +19,10 @@ public final class DownEncoderBlock2D: Sendable {
             ? try Downsample2D(w.pp("downsamplers").pp(0), channels: outChannels, padding: downsamplePadding) : nil
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor, _ context: ExecutionContext) -> Tensor {
         var hidden = input
-        for resnet in resnets { hidden = resnet(hidden, temb: nil) }
-        if let downsampler { hidden = downsampler(hidden) }
+        for resnet in resnets { hidden = resnet(hidden, temb: nil, context) }
+        if let downsampler { hidden = downsampler(hidden, context) }
         return hidden
     }
 }
@@ -41,10 +42,10 @@ public final class UpDecoderBlock2D: Sendable {
         upsampler = addUpsample ? try Upsample2D(w.pp("upsamplers").pp(0), channels: outChannels) : nil
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
+    public func callAsFunction(_ input: Tensor, _ context: ExecutionContext) -> Tensor {
         var hidden = input
-        for resnet in resnets { hidden = resnet(hidden, temb: nil) }
-        if let upsampler { hidden = upsampler(hidden) }
+        for resnet in resnets { hidden = resnet(hidden, temb: nil, context) }
+        if let upsampler { hidden = upsampler(hidden, context) }
         return hidden
     }
 }
@@ -75,11 +76,11 @@ public final class UNetMidBlock2D: Sendable {
         }
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        var hidden = resnets[0](input, temb: nil)
+    public func callAsFunction(_ input: Tensor, _ context: ExecutionContext) -> Tensor {
+        var hidden = resnets[0](input, temb: nil, context)
         for (attention, resnet) in zip(attentions, resnets.dropFirst()) {
-            if let attention { hidden = attention.spatial(hidden) }
-            hidden = resnet(hidden, temb: nil)
+            if let attention { hidden = attention.spatial(hidden, context) }
+            hidden = resnet(hidden, temb: nil, context)
         }
         return hidden
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// diffusers `Encoder` (models/autoencoders/vae.py) with `double_z=True`: `conv_in`, the
 /// `down_blocks`, `mid_block`, `conv_norm_out` → SiLU → `conv_out` to 2·latent channels
@@ -29,12 +30,12 @@ public final class VAEEncoder: Sendable {
                              kernel: 3, padding: 1)
     }
 
-    public func callAsFunction(_ image: Tensor) -> Tensor {
-        var sample = convIn(image)
-        for block in downBlocks { sample = block(sample) }
-        sample = midBlock(sample)
-        sample = Activations.silu(convNormOut(sample))
-        return convOut(sample)
+    public func callAsFunction(_ image: Tensor, _ context: ExecutionContext) -> Tensor {
+        var sample = convIn(image, context)
+        for block in downBlocks { sample = block(sample, context) }
+        sample = midBlock(sample, context)
+        sample = Activations.silu(convNormOut(sample, context), context: context)
+        return convOut(sample, context)
     }
 }
 
@@ -66,11 +67,11 @@ public final class VAEDecoder: Sendable {
 
     /// Each stage's result replaces the previous one, so only the current stage's input, output
     /// and the resnet temporaries are alive at once.
-    public func callAsFunction(_ latents: Tensor) -> Tensor {
-        var sample = convIn(latents)
-        sample = midBlock(sample)
-        for block in upBlocks { sample = block(sample) }
-        sample = Activations.silu(convNormOut(sample))
-        return convOut(sample)
+    public func callAsFunction(_ latents: Tensor, _ context: ExecutionContext) -> Tensor {
+        var sample = convIn(latents, context)
+        sample = midBlock(sample, context)
+        for block in upBlocks { sample = block(sample, context) }
+        sample = Activations.silu(convNormOut(sample, context), context: context)
+        return convOut(sample, context)
     }
 }

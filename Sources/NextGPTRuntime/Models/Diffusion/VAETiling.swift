@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 
 /// The tile geometry of `AutoencoderKL.enable_tiling()`: image tiles of `tile_sample_min_size`
 /// (the config's `sample_size`), latent tiles of `tile_latent_min_size` = ⌊sample / 2^(levels−1)⌋,
@@ -30,30 +31,30 @@ extension AutoencoderKL {
     /// to `sample − blend`; smaller latents decode whole. Only two rows of decoded tiles are alive
     /// at once (diffusers keeps them all; the result is the same because each tile is blended
     /// against neighbours that are already final).
-    public func decodeTiled(_ latents: Tensor, tiling: VAETiling? = nil) -> Tensor {
+    public func decodeTiled(_ latents: Tensor, tiling: VAETiling? = nil, context: ExecutionContext) -> Tensor {
         checkInput(latents, channels: config.latentChannels, what: "latents")
         let tiling = tiling ?? self.tiling()
         precondition(tiling.isUsable, "\(component): tile sizes \(tiling) are too small")
-        guard latents.shape[3] > tiling.latentSize || latents.shape[2] > tiling.latentSize else { return decode(latents) }
+        guard latents.shape[3] > tiling.latentSize || latents.shape[2] > tiling.latentSize else { return decode(latents, context: context) }
         return Self.tiled(latents, tile: tiling.latentSize, overlap: Int(Double(tiling.latentSize) * (1 - VAETiling.overlapFactor)),
                           blend: Int(Double(tiling.sampleSize) * VAETiling.overlapFactor),
                           keep: tiling.sampleSize - Int(Double(tiling.sampleSize) * VAETiling.overlapFactor)) { tile in
-            decoder(postQuantConv.map { $0(tile) } ?? tile)
+            decoder(postQuantConv.map { $0(tile, context) } ?? tile, context)
         }
     }
 
     /// `vae.enable_tiling(); vae.encode(image).latent_dist`: the same scheme over image tiles
     /// (`_tiled_encode`) when the image is wider or taller than a sample tile.
-    public func encodeTiled(_ image: Tensor, tiling: VAETiling? = nil) -> DiagonalGaussianDistribution {
+    public func encodeTiled(_ image: Tensor, tiling: VAETiling? = nil, context: ExecutionContext) -> DiagonalGaussianDistribution {
         checkInput(image, channels: config.inChannels, what: "image")
         let tiling = tiling ?? self.tiling()
         precondition(tiling.isUsable, "\(component): tile sizes \(tiling) are too small")
-        guard image.shape[3] > tiling.sampleSize || image.shape[2] > tiling.sampleSize else { return encode(image) }
+        guard image.shape[3] > tiling.sampleSize || image.shape[2] > tiling.sampleSize else { return encode(image, context: context) }
         let moments = Self.tiled(image, tile: tiling.sampleSize, overlap: Int(Double(tiling.sampleSize) * (1 - VAETiling.overlapFactor)),
                                  blend: Int(Double(tiling.latentSize) * VAETiling.overlapFactor),
                                  keep: tiling.latentSize - Int(Double(tiling.latentSize) * VAETiling.overlapFactor)) { tile in
-            let encoded = encoder(tile)
-            return quantConv.map { $0(encoded) } ?? encoded
+            let encoded = encoder(tile, context)
+            return quantConv.map { $0(encoded, context) } ?? encoded
         }
         return DiagonalGaussianDistribution(moments: moments)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTKernels
 
 /// Timings of one `generate` call.
 public struct GenerationStats: Sendable {
@@ -43,9 +44,11 @@ public final class LlamaGenerator: @unchecked Sendable {
     /// Feeds `inputs` (continuing the cache), then samples up to `maxNewTokens`. `onToken` sees
     /// each new id with the hidden state of the position that produced it ([hidden], after the
     /// final norm) and returns false to stop. The last sampled token is not fed back, so a
-    /// following call starts by feeding it (the caller passes it as the first input).
+    /// following call starts by feeding it (the caller passes it as the first input). Every
+    /// forward pass runs in `context`.
     public func generate(_ inputs: [LlamaInput], maxNewTokens: Int, sampling: SamplingParameters,
-                         stopTokens: Set<Int> = [], onToken: (Int, Tensor) -> Bool = { _, _ in true })
+                         stopTokens: Set<Int> = [], context: ExecutionContext,
+                         onToken: (Int, Tensor) -> Bool = { _, _ in true })
         -> (ids: [Int], reason: StopReason, stats: GenerationStats) {
         var stats = GenerationStats()
         var sampler = Sampler(sampling)
@@ -56,14 +59,14 @@ public final class LlamaGenerator: @unchecked Sendable {
             }
         }
         let start = Date()
-        var hidden = model.hiddenStates(inputs, cache: cache)
+        var hidden = model.hiddenStates(inputs, cache: cache, context: context)
         stats.promptTokens = hidden.shape[0]
         stats.prefillSeconds = Date().timeIntervalSince(start)
         var generated: [Int] = []
         var reason = StopReason.maxTokens
         var decodeStart = Date()
         while generated.count < maxNewTokens {
-            let logits = model.lastLogits(hidden: hidden)
+            let logits = model.lastLogits(hidden: hidden, context: context)
             let id = logits.withUnsafeBufferPointer { sampler.next(logits: $0, history: history) }
             if generated.isEmpty {
                 stats.firstTokenSeconds = Date().timeIntervalSince(start)
@@ -75,7 +78,7 @@ public final class LlamaGenerator: @unchecked Sendable {
             if stopTokens.contains(id) { reason = .stopToken(id); break }
             if !onToken(id, lastHidden) { reason = .stopCondition; break }
             if generated.count == maxNewTokens { break }
-            hidden = model.hiddenStates([.tokens([id])], cache: cache)
+            hidden = model.hiddenStates([.tokens([id])], cache: cache, context: context)
         }
         stats.generatedTokens = generated.count
         if !generated.isEmpty { stats.decodeSeconds = Date().timeIntervalSince(decodeStart) }

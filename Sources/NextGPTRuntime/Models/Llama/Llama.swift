@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 // Hugging Face `modeling_llama.py` on the container's weights. Modules and attribute names follow
 // the checkpoint keys: `vicuna.model.layers.3.self_attn.q_proj.weight` is
@@ -37,7 +38,9 @@ public struct LlamaRMSNorm: Sendable {
         self.eps = eps
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { Normalization.rmsNorm(x, weight: weight, eps: eps) }
+    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        Normalization.rmsNorm(x, weight: weight, eps: eps, context: context)
+    }
 }
 
 /// `LlamaRotaryEmbedding`: inverse frequencies from `rope_theta` and the config's scaling.
@@ -70,13 +73,15 @@ public final class LlamaAttention: Sendable {
     }
 
     /// x [T, hidden] at the positions whose rotary tables are given; appends to `cache`.
-    func callAsFunction(_ x: Tensor, rotary: (cos: [Float], sin: [Float]), cache: KVCache) -> Tensor {
+    func callAsFunction(_ x: Tensor, rotary: (cos: [Float], sin: [Float]), cache: KVCache, _ context: ExecutionContext) -> Tensor {
         let t = x.shape[0]
-        let q = Rope.applyRotaryPosEmb(qProj(x).reshaped([t, heads, headDim]), cos: rotary.cos, sin: rotary.sin)
-        let k = Rope.applyRotaryPosEmb(kProj(x).reshaped([t, kvHeads, headDim]), cos: rotary.cos, sin: rotary.sin)
-        cache.append(keys: k, values: vProj(x).reshaped([t, kvHeads, headDim]))
-        let o = Attention.scaledDotProductAttention(query: q, cache: cache)
-        return oProj(o.reshaped([t, heads * headDim]))
+        let q = Rope.applyRotaryPosEmb(qProj(x, context).reshaped([t, heads, headDim]), cos: rotary.cos, sin: rotary.sin,
+                                       context: context)
+        let k = Rope.applyRotaryPosEmb(kProj(x, context).reshaped([t, kvHeads, headDim]), cos: rotary.cos, sin: rotary.sin,
+                                       context: context)
+        cache.append(keys: k, values: vProj(x, context).reshaped([t, kvHeads, headDim]))
+        let o = Attention.scaledDotProductAttention(query: q, cache: cache, context: context)
+        return oProj(o.reshaped([t, heads * headDim]), context)
     }
 }
 
@@ -89,8 +94,8 @@ public final class LlamaMLP: Sendable {
         downProj = try w.linear("down_proj", out: c.hiddenSize, in: c.intermediateSize, bias: c.mlpBias)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        downProj(Elementwise.mul(Activations.silu(gateProj(x)), upProj(x)))
+    func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        downProj(Elementwise.mul(Activations.silu(gateProj(x, context), context: context), upProj(x, context)), context)
     }
 }
 
@@ -106,9 +111,9 @@ public final class LlamaDecoderLayer: Sendable {
         postAttentionLayernorm = try LlamaRMSNorm(w.pp("post_attention_layernorm"), size: c.hiddenSize, eps: c.rmsNormEps)
     }
 
-    func callAsFunction(_ x: Tensor, rotary: (cos: [Float], sin: [Float]), cache: KVCache) -> Tensor {
-        let h = Elementwise.add(x, selfAttn(inputLayernorm(x), rotary: rotary, cache: cache))
-        return Elementwise.add(h, mlp(postAttentionLayernorm(h)))
+    func callAsFunction(_ x: Tensor, rotary: (cos: [Float], sin: [Float]), cache: KVCache, _ context: ExecutionContext) -> Tensor {
+        let h = Elementwise.add(x, selfAttn(inputLayernorm(x, context), rotary: rotary, cache: cache, context))
+        return Elementwise.add(h, mlp(postAttentionLayernorm(h, context), context))
     }
 }
 
@@ -143,12 +148,12 @@ public final class LlamaModel: Sendable {
 
     /// Hidden states after the final norm [T, hidden] for input embeddings [T, hidden] that
     /// continue the cached positions.
-    public func callAsFunction(inputsEmbeds: Tensor, cache: LlamaCache) -> Tensor {
+    public func callAsFunction(inputsEmbeds: Tensor, cache: LlamaCache, context: ExecutionContext) -> Tensor {
         let start = cache.count
         let rotary = rotaryEmb(positions: Array(start..<(start + inputsEmbeds.shape[0])))
         var h = inputsEmbeds
-        for (layer, layerCache) in zip(layers, cache.layers) { h = layer(h, rotary: rotary, cache: layerCache) }
-        return norm(h)
+        for (layer, layerCache) in zip(layers, cache.layers) { h = layer(h, rotary: rotary, cache: layerCache, context) }
+        return norm(h, context)
     }
 }
 
@@ -186,16 +191,16 @@ public final class LlamaForCausalLM: Sendable {
     public func makeCache(capacity: Int = 256) -> LlamaCache { LlamaCache(config: config, capacity: capacity) }
 
     /// Hidden states after the final norm [T, hidden] for the inputs, continuing `cache`.
-    public func hiddenStates(_ inputs: [LlamaInput], cache: LlamaCache) -> Tensor {
-        model(inputsEmbeds: model.embed(inputs), cache: cache)
+    public func hiddenStates(_ inputs: [LlamaInput], cache: LlamaCache, context: ExecutionContext) -> Tensor {
+        model(inputsEmbeds: model.embed(inputs), cache: cache, context: context)
     }
 
     /// Logits [T, vocab] of hidden states [T, hidden].
-    public func logits(hidden: Tensor) -> Tensor { lmHead(hidden) }
+    public func logits(hidden: Tensor, context: ExecutionContext) -> Tensor { lmHead(hidden, context) }
 
     /// Logits of the last position only [vocab].
-    public func lastLogits(hidden: Tensor) -> Tensor {
-        lmHead(Self.lastRow(hidden).reshaped([1, hidden.shape[1]])).reshaped([vocabularySize])
+    public func lastLogits(hidden: Tensor, context: ExecutionContext) -> Tensor {
+        lmHead(Self.lastRow(hidden).reshaped([1, hidden.shape[1]]), context).reshaped([vocabularySize])
     }
 
     /// The last position of hidden states [T, hidden] → [hidden].

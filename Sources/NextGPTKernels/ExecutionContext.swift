@@ -1,0 +1,107 @@
+import COpenBLAS
+import Dispatch
+import Foundation
+import NextGPTCore
+import Synchronization
+
+/// Everything that decides how a model's forward pass runs on this machine: the thread pool the
+/// kernels and ops split work over, which matrix-product path they take, the attention and
+/// convolution tiling, and where per-op timings go. Models and ops receive one explicitly, so two
+/// models with different settings can run at the same time without touching each other.
+///
+/// A value: make a variant with `var c = context; c.matmulPath = .blas`. Variants share the pool.
+/// A pool runs one job at a time; a split requested while it is busy (nested inside another op,
+/// or from a second model sharing the context) runs on the calling thread instead, so sharing a
+/// context between concurrent callers is safe, only slower. Give concurrent models their own
+/// `ExecutionContext(threads:)` to run them side by side.
+public struct ExecutionContext: Sendable {
+    /// Persistent workers for every parallel kernel and op of this context.
+    public let pool: ThreadPool
+    /// How matrix products on container weights run. `.automatic` is the runtime's choice
+    /// (8-bit activations for small batches); `.blas` keeps activations f32 against dequantized
+    /// weights, which isolates the weight-quantization error in parity checks.
+    public var matmulPath: Matmul.Path = .automatic
+    /// The matrix products of the attention kernel's tiles.
+    public var attentionTileProducts: AttentionTileProducts = .singleThread
+    /// Sequences (queries and keys) from which unmasked attention takes whole score rows; below,
+    /// the tiled online-softmax kernel wins.
+    public var attentionFullRowsMinimum = 1024
+    /// Upper bound of a convolution's im2col / patch-row buffer, in floats (default 2M = 8 MB).
+    public var convolutionColumnBudget = 1 << 21
+    /// Whether 3×3 stride-1 convolutions may take the Winograd F(4×4, 3×3) path.
+    public var winogradEnabled = true
+    /// Output tiles (4×4) a plane needs before Winograd pays: 32×32 planes (64 tiles) measured no
+    /// faster than im2col + sgemm; 64×64 and up, 1.5–3.6×.
+    public var winogradMinimumTiles = 128
+    /// Where layers report their wall time; nil (the default) measures nothing, so the hot path
+    /// costs one nil check.
+    public var profile: OpProfile?
+
+    /// A context with its own pool of `threads` participants (the calling thread included;
+    /// default: the machine's active cores).
+    public init(threads: Int? = nil) {
+        _ = ExecutionContext.openBLASPinned
+        pool = ThreadPool(threads: max(1, threads ?? System.activeProcessorCount))
+    }
+
+    /// The machine's cores, the automatic paths, no profile: for callers that have no settings of
+    /// their own. Immutable; its pool is shared by everyone who uses it.
+    public static let `default` = ExecutionContext()
+
+    /// Threads the kernels and ops of this context use.
+    public var threads: Int { pool.threads }
+
+    /// OpenBLAS runs one thread per call (`Kernels.sgemm` splits big products over the context's
+    /// pool instead): its own workers spin in `sched_yield` for a while after every call, and on
+    /// 2 cores they took the CPU from the pool's next op. Set once per process, before any context
+    /// exists, so no kernel can see OpenBLAS's own threads.
+    private static let openBLASPinned: Void = openblas_set_num_threads(1)
+
+    /// `body()`, its wall time added to `profile` under `name` when there is a profile.
+    @inline(__always)
+    public func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
+        guard let profile else { return try body() }
+        return try profile.measure(name(), body)
+    }
+}
+
+/// The matrix products of the attention kernel's tiles.
+public enum AttentionTileProducts: Sendable {
+    /// `ngs_sgemm_nt/nn` (Sources/CNextGPTKernels/sgemm1t.c): always on the calling thread.
+    case singleThread
+    /// `cblas_sgemm`; OpenBLAS stays on the calling thread only below its own size threshold,
+    /// so the tiles must stay small (`Attention.Blocks.openBLASBudget`).
+    case openBLAS
+}
+
+/// Wall time per kind of layer, for finding where a model's time goes: a context carries one when
+/// asked (`NEXTGPT_PROFILE=1` in the CLI), and each measured call then costs two clock reads and a
+/// lock. `report()` lists the totals.
+public final class OpProfile: Sendable {
+    private let totals = Mutex<[String: (seconds: Double, calls: Int)]>([:])
+
+    public init() {}
+
+    public func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = try body()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        totals.withLock { totals in
+            let old = totals[name] ?? (0, 0)
+            totals[name] = (old.seconds + seconds, old.calls + 1)
+        }
+        return result
+    }
+
+    /// One line per measured kind, most time first; resets the totals.
+    public func report() -> String {
+        let taken = totals.withLock { totals in
+            defer { totals = [:] }
+            return totals
+        }
+        let sum = taken.values.reduce(0) { $0 + $1.seconds }
+        return taken.sorted { $0.value.seconds > $1.value.seconds }.map {
+            String(format: "%-28@ %8.3f s %5.1f%% %7d calls", $0.key as NSString, $0.value.seconds, 100 * $0.value.seconds / max(sum, 1e-9), $0.value.calls)
+        }.joined(separator: "\n")
+    }
+}
