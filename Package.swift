@@ -9,10 +9,15 @@ let package = Package(
     products: [
         .executable(name: "nextgpt", targets: ["nextgpt"]),
         .library(name: "NextGPTCore", targets: ["NextGPTCore"]),
+        .library(name: "NextGPTKernels", targets: ["NextGPTKernels"]),
         .library(name: "NextGPTFormats", targets: ["NextGPTFormats"]),
         .library(name: "NextGPTConvert", targets: ["NextGPTConvert"]),
-        .library(name: "NextGPTKernels", targets: ["NextGPTKernels"]),
-        .library(name: "NextGPTRuntime", targets: ["NextGPTRuntime"]),
+        .library(name: "NextGPTLayers", targets: ["NextGPTLayers"]),
+        .library(name: "NextGPTTokenizers", targets: ["NextGPTTokenizers"]),
+        .library(name: "NextGPTLlama", targets: ["NextGPTLlama"]),
+        .library(name: "NextGPTDiffusion", targets: ["NextGPTDiffusion"]),
+        .library(name: "NextGPTSessions", targets: ["NextGPTSessions"]),
+        .library(name: "NextGPTVerify", targets: ["NextGPTVerify"]),
         .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
     ],
     dependencies: [
@@ -31,53 +36,77 @@ let package = Package(
         // SIMD kernels: plain C, AVX2/FMA/F16C bodies behind __attribute__((target)) and runtime dispatch.
         .target(name: "CNextGPTKernels"),
 
-        // Tensor core: dtypes, files, lazily read source tensors, errors.
+        // Tensor core: dtypes, files, lazily read source tensors, errors, progress.
         .target(name: "NextGPTCore", dependencies: ["CNextGPTKernels"]),
 
-        // Readers of every upstream checkpoint layout, the GGUF container, ggml block quantizers.
+        // Kernel layer: ggml types and their per-type table, activation tensors, matrix products for
+        // every weight type, the thread pool and execution context, the ops; knows no model or file format.
+        .target(name: "NextGPTKernels", dependencies: ["CNextGPTKernels", "COpenBLAS", "NextGPTCore"]),
+
+        // Readers of every upstream checkpoint layout, the GGUF container, tokenizer files.
         .target(
             name: "NextGPTFormats",
-            dependencies: ["NextGPTCore", "CNextGPTKernels", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
-        .target(name: "NextGPTConvert", dependencies: ["NextGPTFormats", "NextGPTCore", "NextGPTKernels", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
-
-        // Kernel layer: matrix products for every weight type, thread pool, BLAS; knows no model.
         .target(
-            name: "NextGPTKernels",
-            dependencies: ["CNextGPTKernels", "COpenBLAS", "NextGPTCore", "NextGPTFormats"]),
+            name: "NextGPTConvert",
+            dependencies: ["NextGPTFormats", "NextGPTKernels", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
 
-        // Runtime: mapped containers, activation tensors, the ops every component needs, verify bundles.
+        // Mapped containers, the weight-path loader and the layers every model shares.
+        .target(name: "NextGPTLayers", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+
+        // SentencePiece and CLIP BPE tokenizers from the container's metadata.
+        .target(name: "NextGPTTokenizers", dependencies: ["NextGPTFormats", "NextGPTCore"]),
+
+        // Model families, each reading like its PyTorch twin.
+        .target(name: "NextGPTLlama", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+        .target(name: "NextGPTDiffusion", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+
+        // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(
-            name: "NextGPTRuntime",
-            dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels", "COpenBLAS"]),
+            name: "NextGPTSessions",
+            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+
+        // Reference bundles replayed against the runtime, one call per component.
+        .target(
+            name: "NextGPTVerify",
+            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
 
         // Image files: PNG (libpng) and everything else through FFmpeg; VAE tensor conversions.
-        .target(name: "NextGPTMedia", dependencies: ["NextGPTRuntime", "CImageShims", "CPNG", "CFFmpeg"]),
+        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg"]),
 
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
             name: "nextgpt-bench",
-            dependencies: ["NextGPTKernels", "NextGPTRuntime", "NextGPTFormats", "NextGPTCore", "COpenBLAS"]),
+            dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTFormats", "NextGPTCore", "COpenBLAS"]),
 
         .executableTarget(
             name: "nextgpt",
             dependencies: [
-                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTKernels", "NextGPTRuntime", "NextGPTMedia",
+                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTKernels", "NextGPTLayers", "NextGPTTokenizers",
+                "NextGPTLlama", "NextGPTDiffusion", "NextGPTSessions", "NextGPTVerify", "NextGPTMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // What every test target shares: fixture paths, seeded random values, error measures.
+        .target(name: "NextGPTTestSupport", dependencies: ["NextGPTKernels"], path: "Tests/NextGPTTestSupport"),
+
+        .testTarget(name: "NextGPTFormatsTests", dependencies: ["NextGPTFormats", "NextGPTKernels", "NextGPTCore", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTKernels", "NextGPTCore", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "NextGPTTestSupport"]),
         .testTarget(
-            name: "NextGPTFormatsTests", dependencies: ["NextGPTFormats", "NextGPTCore"],
-            resources: []),
-        .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
-        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore", "CNextGPTKernels"]),
-        .testTarget(name: "NextGPTModelsTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore"]),
-        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTRuntime", "CImageShims"]),
-        .testTarget(name: "NextGPTRuntimeTests", dependencies: ["NextGPTRuntime", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            name: "NextGPTModelsTests",
+            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
+                           "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "NextGPTTestSupport"]),
+        .testTarget(
+            name: "NextGPTRuntimeTests",
+            dependencies: ["NextGPTVerify", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",
+                           "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

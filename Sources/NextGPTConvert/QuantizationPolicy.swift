@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 /// Decides each tensor's container type. Linear and convolution weights whose row
 /// (in × kh × kw …) is a whole number of blocks take the requested type; norms, biases,

@@ -1,5 +1,5 @@
 import Foundation
-import NextGPTRuntime
+import NextGPTKernels
 
 /// diffusers `VaeImageProcessor` conversions between VAE tensors [N, 3, H, W] in [−1, 1] and
 /// 8-bit RGB images, in the same float32 steps.

@@ -5,9 +5,10 @@ import CNextGPTKernels
 import COpenBLAS
 import Glibc
 import NextGPTCore
+import NextGPTDiffusion
 import NextGPTFormats
 import NextGPTKernels
-import NextGPTRuntime
+import NextGPTLayers
 
 setvbuf(stdout, nil, _IOLBF, 0)
 
@@ -295,10 +296,10 @@ if sections.contains("conv") {
         let weight = Tensor(shape: [o, c, 3, 3]) { randomFloats($0.baseAddress!, $0.count) }
         let flops = 2.0 * Double(n * o * c * 9 * h * w)
         let tDirect = timeBest(budget: 0.5, minRuns: 1) {
-            _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1], context: im2col)
+            _ = NextGPTKernels.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1], context: im2col)
         }
         let tWino = timeBest(budget: 0.5, minRuns: 1) {
-            _ = NextGPTRuntime.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1], context: winograd)
+            _ = NextGPTKernels.Convolution.conv2d(x, weight: weight, bias: nil, padding: [1, 1], context: winograd)
         }
         let label = "\(n)×\(c)×\(h)×\(w) → \(o)".padding(toLength: 28, withPad: " ", startingAt: 0)
         print("\(label)  \(fmt(tDirect * 1e3)) ms \(fmt(flops / tDirect / 1e9))   \(fmt(tWino * 1e3)) ms \(fmt(flops / tWino / 1e9))   \(fmt(tDirect / tWino, 2))×  \(fmt(peerSgemm(threads: 2)))")

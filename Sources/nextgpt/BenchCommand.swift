@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
 import NextGPTCore
+import NextGPTFormats
 import NextGPTKernels
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTSessions
 
 /// llama-bench's measurements for our runtime: prefill and decode speed on fixed random ids.
 struct BenchCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import NextGPTRuntime
+import NextGPTCore
+import NextGPTLlama
 
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,8 @@ import Foundation
 import NextGPTConvert
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
+import NextGPTLlama
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

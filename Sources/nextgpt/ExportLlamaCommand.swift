@@ -3,6 +3,9 @@ import Foundation
 import NextGPTConvert
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
+import NextGPTLlama
+import NextGPTTokenizers
 
 struct ExportLlamaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

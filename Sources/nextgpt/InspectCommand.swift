@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

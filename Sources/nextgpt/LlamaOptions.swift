@@ -1,8 +1,12 @@
 import ArgumentParser
 import Foundation
 import NextGPTCore
+import NextGPTFormats
 import NextGPTKernels
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTSessions
+import NextGPTTokenizers
 
 /// Options shared by `generate` and `chat`: the container, LoRA, sampling, threads.
 struct LlamaOptions: ParsableArguments {

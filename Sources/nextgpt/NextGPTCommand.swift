@@ -1,4 +1,5 @@
 import ArgumentParser
+import NextGPTFormats
 
 @main
 struct NextGPTCommand: ParsableCommand {

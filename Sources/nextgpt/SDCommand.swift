@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import NextGPTDiffusion
+import NextGPTFormats
 import NextGPTKernels
+import NextGPTLayers
 import NextGPTMedia
-import NextGPTRuntime
 
 struct SDCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

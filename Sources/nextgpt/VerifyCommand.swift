@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import NextGPTCore
-import NextGPTRuntime
+import NextGPTFormats
+import NextGPTVerify
 
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTConvert
 import NextGPTCore
+import NextGPTKernels
 import NextGPTFormats
 
 /// Bad input gives an error that names the file and the tensor, and never a file under the output name.

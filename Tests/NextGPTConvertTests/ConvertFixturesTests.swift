@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTConvert
 import NextGPTCore
+import NextGPTKernels
 import NextGPTFormats
 
 /// Converts the committed upstream-format fixtures (made by tools/fixtures with transformers,

@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTConvert
 import NextGPTCore
+import NextGPTKernels
 import NextGPTFormats
 
 enum ConvertSupport {

@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTConvert
 import NextGPTCore
+import NextGPTKernels
 import NextGPTFormats
 
 /// `export-llama-gguf` on the tiny fixtures: llama.cpp's names and keys, and the container's bytes.

@@ -1,3 +1,4 @@
+import NextGPTKernels
 import XCTest
 @testable import NextGPTConvert
 import NextGPTFormats

@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTFormats
 import NextGPTCore
+import NextGPTKernels
 
 final class GGUFTests: XCTestCase {
     var dir = ""

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTCore
+import NextGPTKernels
 @testable import NextGPTFormats
 import XCTest
 

@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTFormats
 import NextGPTCore
+import NextGPTKernels
 
 /// Our ggml block quantizers against vectors made by others (tools/fixtures/fx_quant.py):
 /// `gguf.quants.quantize` / `dequantize` from the `gguf` package, and for Q4_K (which gguf-py

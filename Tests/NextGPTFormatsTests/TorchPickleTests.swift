@@ -4,6 +4,7 @@
 import Foundation
 import XCTest
 import NextGPTCore
+import NextGPTKernels
 @testable import NextGPTFormats
 
 final class TorchPickleTests: XCTestCase {

@@ -1,5 +1,4 @@
 import CNextGPTKernels
-import NextGPTFormats
 import XCTest
 
 @testable import NextGPTKernels

@@ -1,7 +1,7 @@
 import Foundation
 import NextGPTFormats
+import NextGPTKernels
 import NextGPTMedia
-import NextGPTRuntime
 import XCTest
 
 /// Image files against Pillow (tools/references/make_image_cases.py) and the VaeImageProcessor

@@ -1,6 +1,9 @@
 import Foundation
+import NextGPTDiffusion
 import NextGPTFormats
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTTokenizers
+import NextGPTVerify
 import XCTest
 
 /// The CLIP text side against transformers: the slow CLIPTokenizer's ids for hundreds of strings

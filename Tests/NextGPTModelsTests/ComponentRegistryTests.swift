@@ -1,7 +1,10 @@
 import Foundation
 import NextGPTConvert
+import NextGPTDiffusion
 import NextGPTFormats
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTSessions
 import XCTest
 
 /// Class names as a container converted from every committed fixture records them, and the

@@ -1,6 +1,9 @@
 import Foundation
+import NextGPTDiffusion
 import NextGPTKernels
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTVerify
 import Synchronization
 import XCTest
 

@@ -1,5 +1,8 @@
 import Foundation
-import NextGPTRuntime
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTVerify
 import XCTest
 
 /// Spliced embeddings, the cache and sampling rules on the tiny Vicuna (its transformers parity

@@ -1,5 +1,7 @@
 import Foundation
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTVerify
 import XCTest
 
 /// The LLaMA runtime against transformers / peft: every bundle made by

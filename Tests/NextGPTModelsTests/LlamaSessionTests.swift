@@ -1,6 +1,8 @@
 import Foundation
 import NextGPTKernels
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTSessions
 import XCTest
 
 /// The session's load sequence and streamed generation against the same steps done by hand.

@@ -2,7 +2,10 @@ import Foundation
 import NextGPTConvert
 import NextGPTCore
 import NextGPTFormats
-import NextGPTRuntime
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTVerify
 import XCTest
 
 enum ModelsTestSupport {

@@ -1,5 +1,8 @@
 import Foundation
-import NextGPTRuntime
+import NextGPTDiffusion
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTVerify
 import XCTest
 
 /// Whole txt2img runs against diffusers' StableDiffusionPipeline on the tiny SD 1.5 fixture

@@ -1,6 +1,9 @@
 import Foundation
 import NextGPTCore
-import NextGPTRuntime
+import NextGPTDiffusion
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTVerify
 import XCTest
 
 /// The UNet2DConditionModel runtime against diffusers: every bundle made by

@@ -1,6 +1,8 @@
 import Foundation
 import NextGPTCore
-import NextGPTRuntime
+import NextGPTDiffusion
+import NextGPTLayers
+import NextGPTVerify
 import XCTest
 
 /// `AutoencoderKL` against diffusers 0.42: every bundle made by tools/references/bundle_vae.py

@@ -1,7 +1,10 @@
 import Foundation
 import NextGPTCore
+import NextGPTDiffusion
 import NextGPTFormats
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTVerify
 import XCTest
 
 /// The weight-path loader proves every tensor of a component is read: a container with one

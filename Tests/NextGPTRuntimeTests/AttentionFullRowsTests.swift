@@ -1,6 +1,5 @@
 import NextGPTKernels
 import XCTest
-@testable import NextGPTRuntime
 
 /// The whole-row path for long unmasked sequences against the tiled online-softmax kernel
 /// (itself checked against PyTorch by the op bundle).

@@ -1,7 +1,8 @@
-import XCTest
-@testable import NextGPTRuntime
 import NextGPTCore
 import NextGPTFormats
+import NextGPTKernels
+import NextGPTLayers
+import XCTest
 
 /// Zero-copy weights from the mapped container, component release, memory accounting.
 final class ModelFileTests: XCTestCase {

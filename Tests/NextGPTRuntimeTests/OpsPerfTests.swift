@@ -1,6 +1,6 @@
 import Foundation
+import NextGPTDiffusion
 import NextGPTKernels
-import NextGPTRuntime
 import XCTest
 
 /// Timings of the ops at the sizes the decoders use (run with NEXTGPT_OPS_PERF=1, release build:

@@ -2,7 +2,8 @@ import Foundation
 import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
-import NextGPTRuntime
+import NextGPTLayers
+import NextGPTVerify
 import XCTest
 
 /// Every op against PyTorch (tools/references/op_cases.py), rel L2 ≤ 1e-5.

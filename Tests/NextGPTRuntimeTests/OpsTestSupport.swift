@@ -1,7 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
-import NextGPTRuntime
+import NextGPTKernels
 import XCTest
 
 /// The PyTorch reference cases of `tools/references/op_cases.py`.

@@ -1,6 +1,7 @@
 import Foundation
+import NextGPTDiffusion
 import NextGPTFormats
-import NextGPTRuntime
+import NextGPTKernels
 import XCTest
 
 /// The four schedulers against diffusers 0.42 (tools/references/make_scheduler_cases.py): schedule

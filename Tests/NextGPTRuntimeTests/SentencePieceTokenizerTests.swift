@@ -1,7 +1,9 @@
 import Foundation
-import XCTest
-@testable import NextGPTRuntime
 import NextGPTFormats
+import NextGPTLayers
+import NextGPTLlama
+import NextGPTTokenizers
+import XCTest
 
 /// The tokenizer against ids from the `sentencepiece` library and from transformers 4.29.2's slow
 /// LlamaTokenizer (Tests/Fixtures/tokenizer/spm-cases.json, made by tools/fixtures/fx_spm_cases.py).

@@ -1,5 +1,5 @@
 import Foundation
-import NextGPTRuntime
+import NextGPTDiffusion
 import XCTest
 
 /// The request's JSON: diffusers' argument names, defaults for missing keys, errors naming the key.

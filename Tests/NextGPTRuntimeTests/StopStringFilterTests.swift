@@ -1,4 +1,4 @@
-import NextGPTRuntime
+import NextGPTSessions
 import XCTest
 
 /// Streaming with stop strings: what is shown after each piece, and where the text is cut.

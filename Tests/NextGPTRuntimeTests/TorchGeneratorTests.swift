@@ -1,6 +1,6 @@
 import Foundation
+import NextGPTDiffusion
 import NextGPTFormats
-import NextGPTRuntime
 import XCTest
 
 /// `TorchGenerator.randn` against torch.randn streams (tools/references/make_scheduler_cases.py):

@@ -5,8 +5,9 @@ import Foundation
 import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
+import NextGPTLayers
+import NextGPTVerify
 import XCTest
-@testable import NextGPTRuntime
 
 private let bundleDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/references/bundles").path

@@ -1,7 +1,6 @@
 import CNextGPTKernels
 import NextGPTKernels
 import XCTest
-@testable import NextGPTRuntime
 
 /// Winograd F(4×4, 3×3) against the im2col + sgemm convolution (itself checked against PyTorch by
 /// the op bundle), on sizes that leave partial tiles and chunk the tile loop.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference cases for the runtime ops (Sources/NextGPTRuntime/Ops), computed with PyTorch.
+"""Reference cases for the runtime ops (Sources/NextGPTKernels/Ops), computed with PyTorch.
 
 Writes Tests/Fixtures/references/op-cases.safetensors: for every case `<case>.<name>` f32 tensors
 (inputs, parameters, `<case>.expect` outputs) and, in the safetensors `__metadata__`, one JSON

@@ -1,4 +1,5 @@
 import NextGPTCore
+import NextGPTKernels
 
 /// A tensor record of a GGUF file.
 public struct GGUFTensor: Sendable {

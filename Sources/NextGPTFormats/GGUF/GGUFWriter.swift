@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NextGPTCore
+import NextGPTKernels
 
 /// A tensor as the container describes it: name, shape in PyTorch order, ggml type.
 public struct GGUFTensorInfo: Sendable, Equatable {

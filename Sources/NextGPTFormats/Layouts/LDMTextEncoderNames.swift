@@ -1,4 +1,5 @@
 import NextGPTCore
+import NextGPTKernels
 
 /// diffusers `text_encoder` names of an original checkpoint's text encoder. A nil result means the
 /// key is dropped on purpose (a buffer transformers recomputes).

@@ -1,4 +1,5 @@
 import NextGPTCore
+import NextGPTKernels
 
 /// The structure of an LDM `openaimodel.UNetModel` (keys below `model.diffusion_model.`), read from
 /// its keys, and the diffusers `UNet2DConditionModel` name of each key — the renaming of

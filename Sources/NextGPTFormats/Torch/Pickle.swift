@@ -1,4 +1,5 @@
 import NextGPTCore
+import NextGPTKernels
 
 // A restricted pickle machine for the pickles `torch.save` writes (protocols 2–5).
 //

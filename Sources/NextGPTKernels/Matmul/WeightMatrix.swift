@@ -1,0 +1,104 @@
+import CNextGPTKernels
+import Glibc
+
+/// A weight matrix in a container type: `rows` output features × `columns` input features,
+/// each row `columns` elements (a whole number of the type's blocks). Row-major as in the
+/// container (usually a view into the mapped file), or repacked by `repacked()`.
+public struct WeightMatrix: @unchecked Sendable {
+    /// How the blocks are arranged in memory.
+    public enum Layout: Sendable, Equatable {
+        /// Row after row, as in the container.
+        case rowMajor
+        /// Q8_0 / Q4_0 only: groups of 8 rows, the rows' blocks interleaved per block column
+        /// (CNextGPTKernels/include/nextgpt_matmul.h). The matrix owns this copy.
+        case interleaved8
+    }
+
+    public let type: GGMLType
+    public let rows: Int
+    public let columns: Int
+    public let data: UnsafeRawPointer
+    public let layout: Layout
+    /// Keeps a repacked copy alive; nil when the caller owns `data`.
+    let storage: PackedStorage?
+
+    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+        precondition(columns % type.blockSize == 0, "\(columns) columns are not whole \(type) blocks")
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+        self.layout = .rowMajor
+        self.storage = nil
+    }
+
+    private init(packedFrom w: WeightMatrix, storage: PackedStorage) {
+        type = w.type
+        rows = w.rows
+        columns = w.columns
+        data = UnsafeRawPointer(storage.pointer)
+        layout = .interleaved8
+        self.storage = storage
+    }
+
+    /// Bytes of one row (of the row-major layout; the repacked one has the same bytes per row).
+    public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
+
+    /// Bytes at `data`: rows × rowBytes, plus the zero rows that fill the last group of 8 when
+    /// repacked.
+    public var byteCount: Int {
+        layout == .rowMajor ? rows * rowBytes : groupCount * groupBytes
+    }
+
+    /// Whether `repacked()` gives a faster layout for this matrix (Q8_0 and Q4_0 weights).
+    public var isRepackable: Bool { layout == .rowMajor && (type == .q8_0 || type == .q4_0) && columns > 0 }
+
+    var groupCount: Int { (rows + Int(NGK_PACK_ROWS) - 1) / Int(NGK_PACK_ROWS) }
+    /// Bytes of one group of 8 interleaved rows.
+    var groupBytes: Int { Int(NGK_PACK_ROWS) * rowBytes }
+
+    /// A copy of the weights in the layout the decode kernels stream fastest (8 interleaved rows;
+    /// Q8_0 and Q4_0 only, otherwise `self`). Costs anonymous memory of `byteCount` (about the
+    /// weights' own size) for as long as the result lives; the row-major original (e.g. the
+    /// mapping) is no longer needed by `Matmul.multiply` afterwards. Copies in parallel on the
+    /// context's pool.
+    public func repacked(context: ExecutionContext) -> WeightMatrix {
+        let pool = context.pool
+        guard isRepackable else { return self }
+        let storage = PackedStorage(byteCount: groupCount * groupBytes)
+        let src = data.assumingMemoryBound(to: UInt8.self), dst = storage.pointer.assumingMemoryBound(to: UInt8.self)
+        let rows = rows, blocks = columns / 32, blockBytes = type.blockBytes
+        pool.parallelFor(groupCount, minimumPerThread: 64) { range in
+            ngk_pack_rows_x8(src, rows, blocks, blockBytes, range.lowerBound, range.upperBound, dst)
+        }
+        return WeightMatrix(packedFrom: self, storage: storage)
+    }
+
+    /// Rows [row, row + count) in the row-major container layout, whatever the layout.
+    func copyRows(_ row: Int, count: Int, into out: UnsafeMutableRawPointer) {
+        switch layout {
+        case .rowMajor: out.copyMemory(from: data + row * rowBytes, byteCount: count * rowBytes)
+        case .interleaved8:
+            ngk_unpack_rows_x8(data.assumingMemoryBound(to: UInt8.self), columns / 32, type.blockBytes, row, count,
+                               out.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+}
+
+/// Anonymous memory of a repacked matrix, asked for in transparent huge pages: the decode kernels
+/// stream it start to end, and 2 MiB pages spare the page walks of 4 KiB ones.
+final class PackedStorage: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    private let mappedBytes: Int
+
+    init(byteCount: Int) {
+        mappedBytes = max(byteCount, 1)
+        guard let p = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            fatalError("cannot allocate \(mappedBytes) bytes for repacked weights")
+        }
+        _ = madvise(p, mappedBytes, MADV_HUGEPAGE)
+        pointer = p
+    }
+
+    deinit { munmap(pointer, mappedBytes) }
+}

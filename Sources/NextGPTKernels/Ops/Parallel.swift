@@ -1,0 +1,41 @@
+
+/// Splitting of op loops over the execution context's thread pool. A split requested while the
+/// pool is busy (nested inside another parallel op) runs on the calling thread.
+enum OpParallel {
+    /// Runs `body(range)` over contiguous ranges covering `0..<count`, in parallel when the work
+    /// (`count * costPerItem`, roughly in flops or touched floats) is worth it (≥ 32 K per thread).
+    @inline(__always)
+    static func forEach(_ count: Int, costPerItem: Int = 1, context: ExecutionContext, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let minimumWork = 1 << 15
+        context.pool.parallelFor(count, minimumPerThread: max(1, minimumWork / max(costPerItem, 1)), body)
+    }
+}
+
+/// Raw pointer wrapper that can cross into concurrent closures.
+// @unchecked: only a pointer; each parallel op writes disjoint ranges through it and the memory
+// outlives the call.
+struct SendablePointer<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
+    init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
+
+extension Tensor {
+    /// Base address for reading (valid while `self` is alive and unmodified).
+    @inline(__always)
+    package func readPointer<R>(_ body: (UnsafePointer<Float>) throws -> R) rethrows -> R {
+        try withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+
+    /// Product of the dimensions before `dim`, the size of `dim` and the product of those after.
+    func outerInner(_ dim: Int) -> (outer: Int, size: Int, inner: Int) {
+        (shape[..<dim].reduce(1, *), shape[dim], shape[(dim + 1)...].reduce(1, *))
+    }
+
+    /// `dim` with negative values counted from the end (as PyTorch).
+    func resolve(_ dim: Int) -> Int {
+        let d = dim < 0 ? dim + rank : dim
+        precondition(d >= 0 && d < rank, "dim \(dim) out of range for \(shape)")
+        return d
+    }
+}

@@ -1,0 +1,100 @@
+import NextGPTCore
+
+/// Activations: f32 values in row-major order (last dimension contiguous), PyTorch shapes.
+/// Storage is shared between copies and copied on the first write to a shared one.
+public struct Tensor: Sendable, CustomStringConvertible {
+    public private(set) var shape: [Int]
+    private var storage: TensorStorage
+
+    /// Zero-filled.
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        storage = TensorStorage(count: shape.reduce(1, *))
+    }
+
+    public init(shape: [Int], values: [Float]) {
+        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        self.shape = shape
+        storage = TensorStorage(count: values.count)
+        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    /// Filled by `body` (which must write every element).
+    public init(shape: [Int], fill body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.shape = shape
+        storage = TensorStorage(count: shape.reduce(1, *))
+        try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+    public var values: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: storage.count)) }
+
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
+    }
+
+    /// Same values, another shape with the same element count (no copy).
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        var resolved = newShape
+        if let inferred = newShape.firstIndex(of: -1) {
+            resolved[inferred] = count / newShape.filter { $0 != -1 }.reduce(1, *)
+        }
+        precondition(resolved.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
+        var copy = self
+        copy.shape = resolved
+        return copy
+    }
+
+    public var description: String { "Tensor\(shape)" }
+}
+
+/// Owned, 64-byte aligned f32 storage.
+final class TensorStorage: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: count)
+    }
+
+    func copy() -> TensorStorage {
+        let other = TensorStorage(count: count)
+        other.pointer.update(from: pointer, count: count)
+        return other
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// A weight as the container stores it: ggml type, PyTorch shape, bytes (usually a view into the
+/// mapped file, kept alive by `owner`).
+public struct Weight: @unchecked Sendable {
+    public let name: String
+    public let type: GGMLType
+    /// PyTorch shape (`nextgpt.orig_shape` applied).
+    public let shape: [Int]
+    public let bytes: UnsafeRawBufferPointer
+    let owner: AnyObject?
+
+    public init(name: String, type: GGMLType, shape: [Int], bytes: UnsafeRawBufferPointer, owner: AnyObject?) {
+        self.name = name
+        self.type = type
+        self.shape = shape
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    /// The weight as f32 values (dequantized), in PyTorch order.
+    public func dequantized() -> Tensor {
+        Tensor(shape: shape, values: TensorEncoding.decode(bytes, type: type, count: shape.reduce(1, *)))
+    }
+}
