@@ -1,8 +1,6 @@
 import CNextGPTKernels
 import COpenBLAS
 
-typealias MVKernel = @convention(c) (UnsafeRawPointer?, Int, Int, Int, UnsafeRawPointer?, Int, Int, UnsafeMutablePointer<Float>?, Int) -> Void
-
 public enum Matmul {
     /// How a product is computed.
     public enum Path: Sendable {
@@ -15,23 +13,8 @@ public enum Matmul {
         case blas
     }
 
-    /// The batch from which `.automatic` takes the BLAS path.
-    /// Measured on the 2-core EPYC (AVX2, 2 threads, 4096×4096 weights, tools/bench/bench_kernels.sh
-    /// "crossover" section, ms per call direct/blas): the direct kernels cost ≈ linear in the batch
-    /// (the 4-row weight group stays in L1 while every activation passes), dequantize + sgemm has a
-    /// fixed ≈ 20–30 ms floor for 16 M weights and then grows slowly. Direct still won at 16–24 for
-    /// every type and at 32 for q8_0/q4_K/f16; BLAS won at 64 for f32/f16/q4_0/q4_K and at 32 for
-    /// f32/q4_0 (noisy machine: ±20%). A second run: q4_K direct still won at 64 (20 vs 25 ms) but
-    /// lost at 512 (200 vs 129 ms).
-    public static func blasThreshold(for type: GGMLType) -> Int {
-        switch type {
-        case .f32, .q4_0: return 32
-        case .f16, .bf16: return 48
-        case .q8_0: return 64
-        case .q4_K: return 96
-        default: return Int.max
-        }
-    }
+    /// The batch from which `.automatic` takes the BLAS path (measured per type: `GGMLTypeTraits`).
+    public static func blasThreshold(for type: GGMLType) -> Int { type.traits.blasThreshold }
 
     /// The batch from which `.automatic` dequantizes repacked weights for sgemm.
     public static let packedBLASThreshold = 4096
@@ -72,39 +55,26 @@ public enum Matmul {
 
     /// The activation format the direct kernel of `type` reads: bytes per activation row, and
     /// the quantizer (nil: f32 as given).
-    static func activationFormat(_ type: GGMLType, columns: Int) -> (bytes: Int, quantize: (@convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<UInt8>?, Int) -> Void)?) {
-        switch type {
-        case .q8_0, .q4_0: return (columns / 32 * Int(NGK_Q8_0_BYTES), ngk_quantize_act_q8_0)
-        case .q4_K: return (columns / 256 * Int(NGK_Q8_K_BYTES), ngk_quantize_act_q8_k)
-        default: return (columns * 4, nil)
-        }
+    static func activationFormat(_ type: GGMLType, columns: Int) -> (bytes: Int, quantize: ActivationQuantizer?) {
+        guard let format = type.traits.activation else { return (columns * 4, nil) }
+        return (columns / format.elementsPerBlock * format.bytesPerBlock, format.quantize)
     }
 
-    /// The split Q8_0 activations of the repacked kernels (quants, f32 scales, block sums).
-    static func activationFormat(_ w: WeightMatrix) -> (bytes: Int, quantize: (@convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<UInt8>?, Int) -> Void)?) {
-        guard w.layout == .interleaved8 else { return activationFormat(w.type, columns: w.columns) }
-        return (w.columns / 32 * 40, ngk_quantize_act_q8_0_split)
+    /// The activation format of the kernel that reads `w` in its layout.
+    static func activationFormat(_ w: WeightMatrix) -> (bytes: Int, quantize: ActivationQuantizer?) {
+        guard w.layout == .interleaved8, let packed = w.type.traits.interleaved else { return activationFormat(w.type, columns: w.columns) }
+        return (w.columns / 32 * packed.activationBytesPerBlock, packed.quantize)
     }
 
     static func kernel(_ w: WeightMatrix, reference: Bool = false) -> MVKernel {
         guard w.layout == .interleaved8 else { return kernel(w.type, reference: reference) }
-        switch w.type {
-        case .q8_0: return reference ? ngk_mv_q8_0x8_ref : ngk_mv_q8_0x8
-        case .q4_0: return reference ? ngk_mv_q4_0x8_ref : ngk_mv_q4_0x8
-        default: preconditionFailure("no interleaved layout for \(w.type) weights")
-        }
+        guard let packed = w.type.traits.interleaved else { preconditionFailure("no interleaved layout for \(w.type) weights") }
+        return reference ? packed.reference : packed.fast
     }
 
     static func kernel(_ type: GGMLType, reference: Bool = false) -> MVKernel {
-        switch type {
-        case .f32: return reference ? ngk_mv_f32_ref : ngk_mv_f32
-        case .f16: return reference ? ngk_mv_f16_ref : ngk_mv_f16
-        case .bf16: return reference ? ngk_mv_bf16_ref : ngk_mv_bf16
-        case .q8_0: return reference ? ngk_mv_q8_0_ref : ngk_mv_q8_0
-        case .q4_0: return reference ? ngk_mv_q4_0_ref : ngk_mv_q4_0
-        case .q4_K: return reference ? ngk_mv_q4_k_ref : ngk_mv_q4_k
-        default: preconditionFailure("no matrix product for \(type) weights")
-        }
+        guard let kernel = type.traits.kernel else { preconditionFailure("no matrix product for \(type) weights") }
+        return reference ? kernel.reference : kernel.fast
     }
 
     /// Quantizes `batch` activation rows into the direct kernel's format (nil for f32 formats).
@@ -154,19 +124,8 @@ public enum Matmul {
             dequantizeRows(WeightMatrix(type: w.type, rows: count, columns: w.columns, data: rowMajor), row: 0, count: count, into: out)
             return
         }
-        let src = w.data + row * w.rowBytes
-        let n = count * w.columns
-        let s8 = src.assumingMemoryBound(to: UInt8.self)
-        let s16 = src.assumingMemoryBound(to: UInt16.self)
-        switch w.type {
-        case .f32: out.update(from: src.assumingMemoryBound(to: Float.self), count: n)
-        case .f16: ngk_fp16_to_fp32_row(s16, out, n)
-        case .bf16: ngk_bf16_to_fp32_row(s16, out, n)
-        case .q8_0: ngk_dequantize_q8_0(s8, out, n)
-        case .q4_0: ngk_dequantize_q4_0(s8, out, n)
-        case .q4_K: ngk_dequantize_q4_k(s8, out, n)
-        default: preconditionFailure("no matrix product for \(w.type) weights")
-        }
+        guard let decode = w.type.traits.panelDecode else { preconditionFailure("no matrix product for \(w.type) weights") }
+        decode(w.data + row * w.rowBytes, count * w.columns, out)
     }
 
     static func multiplyBLAS(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>,

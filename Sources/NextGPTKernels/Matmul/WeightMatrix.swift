@@ -51,7 +51,7 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Whether `repacked()` gives a faster layout for this matrix (Q8_0 and Q4_0 weights).
-    public var isRepackable: Bool { layout == .rowMajor && (type == .q8_0 || type == .q4_0) && columns > 0 }
+    public var isRepackable: Bool { layout == .rowMajor && type.traits.interleaved != nil && columns > 0 }
 
     var groupCount: Int { (rows + Int(NGK_PACK_ROWS) - 1) / Int(NGK_PACK_ROWS) }
     /// Bytes of one group of 8 interleaved rows.

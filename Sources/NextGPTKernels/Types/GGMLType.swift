@@ -7,45 +7,15 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
 
     /// Elements per block (1 for plain types).
-    public var blockSize: Int {
-        switch self {
-        case .q4_0, .q8_0: return 32
-        case .q4_K: return 256
-        default: return 1
-        }
-    }
+    public var blockSize: Int { traits.blockSize }
 
     /// Bytes per block.
-    public var blockBytes: Int {
-        switch self {
-        case .f32, .i32: return 4
-        case .f16, .bf16, .i16: return 2
-        case .i8: return 1
-        case .i64, .f64: return 8
-        case .q4_0: return Int(NGK_Q4_0_BYTES)
-        case .q8_0: return Int(NGK_Q8_0_BYTES)
-        case .q4_K: return Int(NGK_Q4_K_BYTES)
-        }
-    }
+    public var blockBytes: Int { traits.blockBytes }
 
     public var isQuantized: Bool { blockSize > 1 }
 
     /// ggml's lower-case name ("q4_K" keeps ggml's capital K).
-    public var description: String {
-        switch self {
-        case .f32: return "f32"
-        case .f16: return "f16"
-        case .bf16: return "bf16"
-        case .q4_0: return "q4_0"
-        case .q8_0: return "q8_0"
-        case .q4_K: return "q4_K"
-        case .i8: return "i8"
-        case .i16: return "i16"
-        case .i32: return "i32"
-        case .i64: return "i64"
-        case .f64: return "f64"
-        }
-    }
+    public var description: String { traits.name }
 
     /// Parses a user-facing name, case-insensitively ("q4_k", "Q8_0", "f16").
     public init?(name: String) {

@@ -62,18 +62,8 @@ public enum TensorEncoding {
 
     /// One thread's worth of encoding: `count` values (whole blocks) to `type` at `y`.
     static func encodeBlocks(_ x: UnsafePointer<Float>, count n: Int, as type: GGMLType, into y: UnsafeMutableRawPointer) {
-        let y8 = y.assumingMemoryBound(to: UInt8.self)
-        let y16 = y.assumingMemoryBound(to: UInt16.self)
-        switch type {
-        case .f32: y.copyMemory(from: x, byteCount: n * 4)
-        case .f16: ngk_fp32_to_fp16_row(x, y16, n)
-        case .bf16: ngk_fp32_to_bf16_row(x, y16, n)
-        case .q8_0: ngk_quantize_q8_0(x, y8, n)
-        case .q4_0: ngk_quantize_q4_0(x, y8, n)
-        case .q4_K: ngk_quantize_q4_k_ref(x, y8, n)
-        case .f64: for i in 0..<n { y.storeBytes(of: Double(x[i]), toByteOffset: 8 * i, as: Double.self) }
-        case .i64, .i32, .i16, .i8: preconditionFailure("integer tensors are copied, never encoded from floats")
-        }
+        guard let encode = type.traits.encode else { preconditionFailure("integer tensors are copied, never encoded from floats") }
+        encode(x, n, y)
     }
 
     /// Decodes `count` elements of `type` to f32.
@@ -87,21 +77,7 @@ public enum TensorEncoding {
                 let x = bytes.baseAddress! + first * type.blockBytes
                 let y = dst.baseAddress! + first * type.blockSize
                 let n = blockCount * type.blockSize
-                let x8 = x.assumingMemoryBound(to: UInt8.self)
-                let x16 = x.assumingMemoryBound(to: UInt16.self)
-                switch type {
-                case .f32: UnsafeMutableRawPointer(y).copyMemory(from: x, byteCount: n * 4)
-                case .f16: ngk_fp16_to_fp32_row(x16, y, n)
-                case .bf16: ngk_bf16_to_fp32_row(x16, y, n)
-                case .q8_0: ngk_dequantize_q8_0(x8, y, n)
-                case .q4_0: ngk_dequantize_q4_0(x8, y, n)
-                case .q4_K: ngk_dequantize_q4_k_ref(x8, y, n)
-                case .f64: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
-                case .i64: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-                case .i32: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-                case .i16: for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
-                case .i8: for i in 0..<n { y[i] = Float(Int8(bitPattern: x8[i])) }
-                }
+                type.traits.decode(x, n, y)
             }
         }
         return out
@@ -112,9 +88,8 @@ public enum TensorEncoding {
     }
 
     /// Splits `count` units into one contiguous range per thread (at most `threads`); small jobs
-    /// stay on this thread. This stays on Dispatch rather than an execution context's pool:
-    /// NextGPTKernels depends on NextGPTFormats (Package.swift), so this module sits below the
-    /// pool and cannot import it without a cycle.
+    /// stay on this thread. Dispatch rather than an execution context's pool: the converter and
+    /// the file readers encode and decode outside any model run, with their own thread count.
     public static func parallelChunks(_ count: Int, minimumPerChunk: Int = 1024, threads: Int = defaultThreads,
                                       _ body: (Int, Int) -> Void) {
         let chunks = min(threads, max(1, count / minimumPerChunk))
