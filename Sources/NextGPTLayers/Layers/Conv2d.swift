@@ -2,47 +2,6 @@ import Foundation
 import NextGPTCore
 import NextGPTKernels
 
-/// `nn.GroupNorm(groups, channels, eps, affine=True)`.
-public struct GroupNorm: Sendable {
-    public let groups: Int
-    public let eps: Float
-    let weight: Tensor
-    let bias: Tensor
-
-    public init(_ w: Weights, groups: Int, channels: Int, eps: Float) throws {
-        guard groups > 0, channels % groups == 0 else {
-            throw w.error("weight", "\(channels) channels cannot form \(groups) groups")
-        }
-        self.groups = groups
-        self.eps = eps
-        weight = try w.tensor("weight", shape: [channels])
-        bias = try w.tensor("bias", shape: [channels])
-    }
-
-    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
-        context.measure("group_norm") {
-            Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, context: context)
-        }
-    }
-}
-
-/// `nn.LayerNorm(dim, eps)` over the last dimension.
-public struct LayerNorm: Sendable {
-    public let eps: Float
-    let weight: Tensor
-    let bias: Tensor?
-
-    public init(_ w: Weights, dim: Int, eps: Float, hasBias: Bool = true) throws {
-        self.eps = eps
-        weight = try w.tensor("weight", shape: [dim])
-        bias = hasBias ? try w.tensor("bias", shape: [dim]) : nil
-    }
-
-    public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
-        context.measure("layer_norm") { Normalization.layerNorm(x, weight: weight, bias: bias, eps: eps, context: context) }
-    }
-}
-
 /// `nn.Conv2d(in, out, kernel, stride, padding)`. F32 kernels run im2col + sgemm on the mapped
 /// values; every other stored type (F16, and the quantized convolutions the converter stores as
 /// [out, in·kh·kw]) stays in its bytes and runs patch rows through the kernel layer's matmul.
@@ -108,41 +67,5 @@ public final class Conv2d: Sendable {
         return withExtendedLifetime(weight) {
             Convolution.conv2d(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
-    }
-}
-
-extension Weights {
-    /// The context repacks run on, when the options ask for them.
-    var repackContext: ExecutionContext? { options.repackQuantized ? options.context : nil }
-
-    /// `nn.Linear(in, out, bias)` at `<path>.<name>`, with the LoRA updates the load options give
-    /// that layer and the repack they ask for.
-    public func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool) throws -> LinearLayer {
-        let module = pp(name)
-        let weight = try module.weight("weight", shape: [out, inFeatures])
-        let bias = bias ? try module.tensor("bias", shape: [out]) : nil
-        return try LinearLayer(weight: weight, bias: bias, lora: ledger.lora.take(module.prefix),
-                               repack: repackContext, file: file)
-    }
-
-    /// A linear layer over a weight another module already read (a tied `lm_head`).
-    public func tiedLinear(_ name: String, weight: Weight) throws -> LinearLayer {
-        try LinearLayer(weight: weight, bias: nil, lora: ledger.lora.take(pp(name).prefix), repack: repackContext, file: file)
-    }
-
-    /// `nn.Conv2d(in, out, kernel, stride, padding, bias)` at `<path>.<name>`.
-    public func conv2d(_ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
-                       bias: Bool = true) throws -> Conv2d {
-        try Conv2d(pp(name), in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding, hasBias: bias)
-    }
-
-    /// `nn.LayerNorm(dim, eps)` at `<path>.<name>`.
-    public func layerNorm(_ name: String, dim: Int, eps: Float, bias: Bool = true) throws -> LayerNorm {
-        try LayerNorm(pp(name), dim: dim, eps: eps, hasBias: bias)
-    }
-
-    /// `nn.GroupNorm(groups, channels, eps)` at `<path>.<name>`.
-    public func groupNorm(_ name: String, groups: Int, channels: Int, eps: Float) throws -> GroupNorm {
-        try GroupNorm(pp(name), groups: groups, channels: channels, eps: eps)
     }
 }
