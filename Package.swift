@@ -108,5 +108,5 @@ let package = Package(
             dependencies: ["NextGPTVerify", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",
                            "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -235,6 +235,8 @@ struct PhaseClock {
 /// Reads the next tensor's bytes on a background queue while the current one is encoded, so disk
 /// reads and quantization overlap. Three reusable buffers rotate: the one being read, the one being
 /// converted, and the one the write-behind queue may still be writing.
+// @unchecked: `pending` and the buffers are touched only by the converting thread; the read
+// queue writes `failure` and the target buffer before `group.leave()`, read after `wait()`.
 final class Prefetcher: @unchecked Sendable {
     private let tensors: [SourceTensor]
     private let queue = DispatchQueue(label: "nextgpt.prefetch")
@@ -262,6 +264,7 @@ final class Prefetcher: @unchecked Sendable {
         let group = DispatchGroup()
         pending = (index, group)
         let tensor = tensors[index]
+        // The buffer is not touched again until `take(index)` has waited for this read.
         nonisolated(unsafe) let target = buffers[index % 3].bytes(tensor.byteCount)
         group.enter()
         queue.async { [self] in
@@ -272,6 +275,8 @@ final class Prefetcher: @unchecked Sendable {
 }
 
 /// Checksums and writes tensors in order on a serial queue, behind the conversion.
+// @unchecked: `groups` belongs to the converting thread; `checksums` and `failure` are behind `lock`;
+// the writer is used only on the serial queue.
 final class WriteBehind: @unchecked Sendable {
     private let writer: GGUFWriter
     private let queue = DispatchQueue(label: "nextgpt.write-behind")
@@ -287,6 +292,7 @@ final class WriteBehind: @unchecked Sendable {
     func enqueue(index: Int, component: Int, bytes: UnsafeRawBufferPointer) {
         let group = DispatchGroup()
         groups[index] = group
+        // The caller keeps the bytes untouched until `wait(upTo:)` has returned for this index.
         nonisolated(unsafe) let bytes = bytes
         group.enter()
         queue.async { [self] in
@@ -312,6 +318,7 @@ final class WriteBehind: @unchecked Sendable {
 }
 
 /// A growable raw buffer reused across tensors (16-byte aligned, never shrinks).
+// @unchecked: owned by one Prefetcher slot, which hands it to one thread at a time (see there).
 final class ScratchBuffer: @unchecked Sendable {
     private var pointer: UnsafeMutableRawPointer?
     private var capacity = 0
@@ -333,6 +340,8 @@ final class ScratchBuffer: @unchecked Sendable {
 }
 
 /// sha256 of source files on a background thread.
+// @unchecked: `result` is written by the background job before `group.leave()` and read only after
+// `group.wait()`.
 final class SourceHasher: @unchecked Sendable {
     private let files: [String]
     private let group = DispatchGroup()

@@ -7,6 +7,8 @@ import Darwin
 /// A whole file mapped read-only and shared: tensors are zero-copy views into it. Ranges can be
 /// released (MADV_DONTNEED) so a pipeline holds only the components it is using; the pages come
 /// back from the page cache on the next touch.
+// @unchecked: the mapping is read-only and lives as long as this object; `release`/`prefetch` are
+// madvise hints the kernel serialises.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int

@@ -6,7 +6,7 @@ import Darwin
 
 /// A read-only file read with pread at arbitrary offsets. Checkpoints are read tensor by tensor
 /// through it, so a 14 GB file is never loaded whole. Shared by every tensor of the file.
-public final class RandomAccessFile: @unchecked Sendable {
+public final class RandomAccessFile: Sendable {
     public let path: String
     public let size: Int
     private let fd: Int32

@@ -6,6 +6,8 @@ import NextGPTLayers
 /// A diffusers/transformers `config.json` as stored in a container (`<component>.config`), with
 /// typed reads that fall back to the library's constructor defaults when a key is absent or null
 /// (configs written by older library versions omit newer keys).
+// @unchecked: the parsed JSON (`[String: Any]` of strings, numbers, arrays) is never mutated after
+// `init`, and those Foundation values are immutable.
 public struct DiffusersConfig: @unchecked Sendable {
     public let values: [String: Any]
     /// "file:key", for errors.

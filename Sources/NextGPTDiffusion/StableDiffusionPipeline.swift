@@ -46,7 +46,7 @@ public struct StableDiffusionStats: Sendable {
 /// diffusers' `StableDiffusionPipeline` and `StableDiffusionImg2ImgPipeline` over the components
 /// `<pipeline>.text_encoder`, `<pipeline>.unet`, `<pipeline>.vae` of one container, with the
 /// tokenizer and scheduler config stored beside them.
-public final class StableDiffusionPipeline: @unchecked Sendable {
+public final class StableDiffusionPipeline: Sendable {
     public let pipeline: String
     public let model: ModelFile
     public let tokenizer: CLIPTokenizer

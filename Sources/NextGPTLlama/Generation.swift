@@ -24,7 +24,7 @@ public enum StopReason: Sendable, Equatable {
 }
 
 /// Autoregressive decoding over a KV cache that persists across calls (a chat keeps its history).
-public final class LlamaGenerator: @unchecked Sendable {
+public final class LlamaGenerator {
     public let model: LlamaForCausalLM
     public let cache: LlamaCache
     /// Every id fed or generated so far (spliced embeddings count as -1 per row); the

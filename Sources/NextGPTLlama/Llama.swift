@@ -16,7 +16,7 @@ public enum LlamaInput: Sendable {
 }
 
 /// Past keys and values of every layer; positions continue from `count`.
-public final class LlamaCache: @unchecked Sendable {
+public final class LlamaCache {
     public let layers: [KVCache]
     public var count: Int { layers.first?.count ?? 0 }
 

@@ -2,8 +2,8 @@
 // bandwidth, OpenBLAS sgemm), since other work may share the cores. Release build only:
 // tools/bench/bench_kernels.sh.
 import CNextGPTKernels
-import COpenBLAS
-import Glibc
+@preconcurrency import COpenBLAS
+@preconcurrency import Glibc
 import NextGPTCore
 import NextGPTDiffusion
 import NextGPTFormats
@@ -12,14 +12,14 @@ import NextGPTLayers
 
 setvbuf(stdout, nil, _IOLBF, 0)
 
-func now() -> Double {
+@MainActor func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// Best (minimum) seconds per call of `body` over repeated calls for at least `budget` seconds.
-func timeBest(budget: Double = 0.6, minRuns: Int = 3, _ body: () -> Void) -> Double {
+@MainActor func timeBest(budget: Double = 0.6, minRuns: Int = 3, _ body: () -> Void) -> Double {
     body()  // warm-up
     var best = Double.infinity
     let start = now()
@@ -34,26 +34,26 @@ func timeBest(budget: Double = 0.6, minRuns: Int = 3, _ body: () -> Void) -> Dou
     return best
 }
 
-func fmt(_ v: Double, _ digits: Int = 1) -> String {
+@MainActor func fmt(_ v: Double, _ digits: Int = 1) -> String {
     var s = String(format: "%.\(digits)f", v)
     if s.count < 8 { s = String(repeating: " ", count: 8 - s.count) + s }
     return s
 }
 
 var rngState: UInt64 = 0x1234_5678_9ABC_DEF1
-func nextRandom() -> UInt64 {
+@MainActor func nextRandom() -> UInt64 {
     rngState ^= rngState << 13
     rngState ^= rngState >> 7
     rngState ^= rngState << 17
     return rngState
 }
 
-func randomFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+@MainActor func randomFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
     for i in 0..<n { p[i] = Float(Int(nextRandom() >> 40) - (1 << 23)) / Float(1 << 23) }
 }
 
 /// Random but well-formed weight bytes (no NaN/Inf scales), `rows × columns` of `type`.
-func randomWeights(_ type: GGMLType, rows: Int, columns: Int) -> UnsafeMutableRawPointer {
+@MainActor func randomWeights(_ type: GGMLType, rows: Int, columns: Int) -> UnsafeMutableRawPointer {
     let bytes = type.byteCount(elements: rows * columns)!
     let p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
     let words = p.bindMemory(to: UInt64.self, capacity: bytes / 8)
@@ -80,7 +80,7 @@ let gib = 1 << 30
 let sections = Set((getenv("BENCH_SECTIONS").map { String(cString: $0) } ?? "hot,gemv,batch,crossover").split(separator: ",").map(String.init))
 /// BENCH_TYPES: comma list of weight types for the GEMV / batch sections.
 let typeFilter = getenv("BENCH_TYPES").map { Set(String(cString: $0).split(separator: ",").compactMap { GGMLType(name: String($0)) }) }
-func wanted(_ t: GGMLType) -> Bool { typeFilter?.contains(t) ?? true }
+@MainActor func wanted(_ t: GGMLType) -> Bool { typeFilter?.contains(t) ?? true }
 /// BENCH_LAYOUTS: "rows", "packed" or both (default): the container layout and/or the repacked
 /// copy (`WeightMatrix.repacked()`, Q8_0 / Q4_0 only) in the GEMV sections.
 let layouts = Set((getenv("BENCH_LAYOUTS").map { String(cString: $0) } ?? "rows,packed").split(separator: ",").map(String.init))
@@ -90,12 +90,12 @@ for t in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(t) {
     if layouts.contains("rows") { gemvVariants.append((t, false)) }
     if layouts.contains("packed") && (t == .q4_0 || t == .q8_0) { gemvVariants.append((t, true)) }
 }
-func label(_ type: GGMLType, _ packed: Bool) -> String {
+@MainActor func label(_ type: GGMLType, _ packed: Bool) -> String {
     (type.description + (packed ? "x8" : "")).padding(toLength: 6, withPad: " ", startingAt: 0)
 }
 /// One execution context per thread count measured (each with its own pool).
 let benchContexts = [1: ExecutionContext(threads: 1), 2: ExecutionContext(threads: 2)]
-func benchContext(threads: Int) -> ExecutionContext { benchContexts[threads]! }
+@MainActor func benchContext(threads: Int) -> ExecutionContext { benchContexts[threads]! }
 
 print("nextgpt-bench: kernel layer — \(String(cString: ngk_cpu_path())) path, \(System.activeProcessorCount) cores")
 print("date: \(getenv("BENCH_DATE").map { String(cString: $0) } ?? "-")")
@@ -132,7 +132,7 @@ for threads in [1, 2] {
 
 /// Bandwidth peer re-measured beside each row (the cores are shared, so conditions drift):
 /// one pass over the 1 GiB buffer in 16 MiB chunks, best chunk.
-func peerBandwidth(_ threads: Int) -> Double {
+@MainActor func peerBandwidth(_ threads: Int) -> Double {
     let sink = UnsafeMutablePointer<Float>.allocate(capacity: 16)
     defer { sink.deallocate() }
     var best = Double.infinity
@@ -169,7 +169,7 @@ for threads in [1, 2] {
     print("threads \(threads): \(fmt(t * 1e3)) ms  \(fmt(sgemmRate[threads]!)) GFLOP/s")
 }
 /// sgemm peer re-measured beside each batch row.
-func peerSgemm(threads: Int) -> Double {
+@MainActor func peerSgemm(threads: Int) -> Double {
     let t = timeBest(budget: 0.8, minRuns: 2) {
         // OpenBLAS runs one thread per call in this package; the pool splits the product.
         Kernels.sgemm(transB: true, m: M, n: N, k: K, a: A, lda: K, b: B, ldb: K, c: C, ldc: N, context: benchContext(threads: threads))

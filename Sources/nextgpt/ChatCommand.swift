@@ -28,7 +28,7 @@ struct ChatCommand: ParsableCommand {
         var endedWithStop = false
         while true {
             print("### Human: ", terminator: "")
-            fflush(stdout)
+            fflush(nil)  // every C stream: Swift 6 cannot check a reference to the stdout global
             guard let line = readLine(), !line.trimmingCharacters(in: .whitespaces).isEmpty else { break }
             // NExT-GPT's Vicuna v0 turns (demo_app.py): "### Human: <msg>\n### Assistant:" first; later
             // turns continue after the "###" that ended the answer with " Human: <msg>\n### Assistant:".

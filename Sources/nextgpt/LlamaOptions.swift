@@ -93,9 +93,9 @@ struct LlamaOptions: ParsableArguments {
     func stream(_ session: LlamaSession, generator: LlamaGenerator, inputs: [LlamaInput], extraStops: [String] = []) -> LlamaSession.Generation {
         let generation = session.generate(inputs, generator: generator, maxNewTokens: n, sampling: sampling, stops: stops + extraStops) { text in
             print(text, terminator: "")
-            fflush(stdout)
+            fflush(nil)  // every C stream: Swift 6 cannot check a reference to the stdout global
         }
-        fflush(stdout)
+        fflush(nil)  // every C stream: Swift 6 cannot check a reference to the stdout global
         return generation
     }
 }

@@ -71,7 +71,8 @@ final class ThreadPoolTests: XCTestCase {
     func testConcurrentCallersDoNotDeadlock() {
         let pool = ThreadPool(threads: 2)
         let callers = 6
-        let hits = UnsafeMutablePointer<Int>.allocate(capacity: callers * 500)
+        // Each caller writes its own 500 slots; the pool returns before the check reads them.
+        nonisolated(unsafe) let hits = UnsafeMutablePointer<Int>.allocate(capacity: callers * 500)
         hits.initialize(repeating: 0, count: callers * 500)
         defer { hits.deallocate() }
         DispatchQueue.concurrentPerform(iterations: callers) { c in

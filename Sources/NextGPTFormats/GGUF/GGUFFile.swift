@@ -14,7 +14,7 @@ public struct GGUFTensor: Sendable {
 
 /// Reads and validates a GGUF file's header, metadata and tensor records; tensor bytes stay on disk.
 /// Every count, length and offset is checked against the file size before anything is allocated.
-public final class GGUFFile: @unchecked Sendable {
+public final class GGUFFile: Sendable {
     public let path: String
     public let file: RandomAccessFile
     public let version: UInt32

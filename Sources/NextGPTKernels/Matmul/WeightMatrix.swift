@@ -4,6 +4,8 @@ import Glibc
 /// A weight matrix in a container type: `rows` output features × `columns` input features,
 /// each row `columns` elements (a whole number of the type's blocks). Row-major as in the
 /// container (usually a view into the mapped file), or repacked by `repacked()`.
+// @unchecked: `data` is read-only for the matrix's life (the caller's mapping, or `storage`, filled
+// before this value existed).
 public struct WeightMatrix: @unchecked Sendable {
     /// How the blocks are arranged in memory.
     public enum Layout: Sendable, Equatable {
@@ -87,6 +89,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
 /// Anonymous memory of a repacked matrix, asked for in transparent huge pages: the decode kernels
 /// stream it start to end, and 2 MiB pages spare the page walks of 4 KiB ones.
+// @unchecked: written once by `repacked()` before the matrix that owns it is returned; read-only after.
 final class PackedStorage: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     private let mappedBytes: Int

@@ -344,7 +344,7 @@ public enum Attention {
 
 /// Keys and values of past positions for causal decoding: [capacity, kvHeads, headDim] each,
 /// grown by doubling when full.
-public final class KVCache: @unchecked Sendable {
+public final class KVCache {
     public let kvHeads: Int
     public let headDim: Int
     public private(set) var count = 0

@@ -55,6 +55,8 @@ public struct Tensor: Sendable, CustomStringConvertible {
 }
 
 /// Owned, 64-byte aligned f32 storage.
+// @unchecked: `Tensor` copies it before any write to a shared storage (copy on write), so a
+// storage two threads can see is never written.
 final class TensorStorage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
@@ -77,6 +79,8 @@ final class TensorStorage: @unchecked Sendable {
 
 /// A weight as the container stores it: ggml type, PyTorch shape, bytes (usually a view into the
 /// mapped file, kept alive by `owner`).
+// @unchecked: the bytes are read-only (the mapping, or memory a load filled before the weight
+// existed) and `owner` keeps them alive.
 public struct Weight: @unchecked Sendable {
     public let name: String
     public let type: GGMLType

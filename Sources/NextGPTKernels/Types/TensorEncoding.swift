@@ -97,10 +97,21 @@ public enum TensorEncoding {
             body(0, count)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let first = count * chunk / chunks
-            let last = count * (chunk + 1) / chunks
-            if last > first { body(first, last - first) }
+        withoutActuallyEscaping(body) { body in
+            let shared = ChunkBody(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let first = count * chunk / chunks
+                let last = count * (chunk + 1) / chunks
+                if last > first { shared.body(first, last - first) }
+            }
         }
     }
+}
+
+/// The chunk body `parallelChunks` hands to Dispatch's workers. Safe to share: every chunk
+/// writes a range no other chunk touches, and `concurrentPerform` returns only after all ran,
+/// so the body never outlives the call that owns it.
+private struct ChunkBody: @unchecked Sendable {
+    let body: (Int, Int) -> Void
+    init(_ body: @escaping (Int, Int) -> Void) { self.body = body }
 }

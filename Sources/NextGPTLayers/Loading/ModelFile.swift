@@ -5,7 +5,7 @@ import NextGPTKernels
 
 /// An opened container: metadata parsed once, the file mapped read-only and shared; every weight
 /// is a zero-copy view into the mapping. Components are touched on demand and can be released.
-public final class ModelFile: @unchecked Sendable {
+public final class ModelFile: Sendable {
     public let container: Container
     public let mapping: MappedFile
 
