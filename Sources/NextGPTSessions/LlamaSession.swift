@@ -68,15 +68,14 @@ public struct LlamaSession: Sendable {
         if let mode = options.storedDeltaLora { load.lora.append(.storedDelta(mode: mode)) }
         load.lora += options.adapters.map { .adapter($0) }
         let model = try LlamaForCausalLM(file, component: options.component, options: load)
-        var applied = model.loadReport.loraPairs
-        if let mode = options.storedDeltaLora, let stored = applied.first, stored.source == file.container.file.path,
-           applied.count > options.adapters.count {
-            applied.removeFirst()
-            onLora(.storedDelta(pairs: stored.count, mode: mode))
+        var adapterPairs = 0
+        for (source, count) in model.loadReport.loraPairs {
+            switch source {
+            case .storedDelta(let mode, _): onLora(.storedDelta(pairs: count, mode: mode))
+            case .adapter: adapterPairs += count
+            }
         }
-        if !options.adapters.isEmpty {
-            onLora(.adapters(pairs: applied.reduce(0) { $0 + $1.count }, specs: options.adapters))
-        }
+        if !options.adapters.isEmpty { onLora(.adapters(pairs: adapterPairs, specs: options.adapters)) }
         return (file, model)
     }
 

@@ -125,7 +125,7 @@ final class WeightsLoaderTests: XCTestCase {
 
         // The same adapter on the model it was made for names every layer it updates.
         let vicuna = try LlamaForCausalLM(try ModelFile(path: try vicunaContainer()), component: "vicuna", options: options)
-        XCTAssertEqual(vicuna.loadReport.loraPairs.map(\.source), [adapter])
+        XCTAssertEqual(vicuna.loadReport.loraPairs.map(\.source), [.adapter(LoraSpec(path: adapter))])
         XCTAssertGreaterThan(vicuna.loadReport.loraPairs[0].count, 0)
     }
 }

@@ -29,7 +29,7 @@ final class LoraPlan {
     private var updates: [String: [LoraUpdate]] = [:]
     private var order: [String] = []
     private var taken: Set<String> = []
-    private var sources: [(source: String, count: Int)] = []
+    private var sources: [(source: LoraSource, count: Int)] = []
 
     /// Reads every source for the component the loader is about to build.
     init(_ sources: [LoraSource], file: ModelFile, component: String) throws {
@@ -44,7 +44,7 @@ final class LoraPlan {
                         b: Tensor(shape: pair.b.shape, values: try pair.b.readFloats()),
                         scale: pair.scale, mode: spec.mode, source: spec.path, target: pair.target))
                 }
-                self.sources.append((spec.path, adapter.pairs.count))
+                self.sources.append((source, adapter.pairs.count))
             case .storedDelta(let mode, let scale):
                 let pairs = Self.storedDeltaPairs(file)
                 guard !pairs.isEmpty else { continue }
@@ -55,7 +55,7 @@ final class LoraPlan {
                         a: try file.weight(pair.a).dequantized(), b: try file.weight(pair.b).dequantized(),
                         scale: stored * scale, mode: mode, source: file.container.file.path, target: pair.a))
                 }
-                self.sources.append((file.container.file.path, pairs.count))
+                self.sources.append((source, pairs.count))
             }
         }
     }
@@ -75,7 +75,7 @@ final class LoraPlan {
     /// Updates whose module no linear layer claimed.
     var unapplied: [LoraUpdate] { order.filter { !taken.contains($0) }.compactMap { updates[$0]?.first } }
 
-    var appliedCounts: [(source: String, count: Int)] { sources }
+    var appliedCounts: [(source: LoraSource, count: Int)] { sources }
 
     /// The container's stored delta LoRA (`nextgpt.lora.<module>.lora_A/B.weight`), unless the
     /// converter merged it (`nextgpt.lora.merged`).

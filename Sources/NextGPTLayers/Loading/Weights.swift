@@ -47,8 +47,8 @@ public struct LoadReport: Sendable {
     public var used: Set<String>
     /// Tensors of the component that nothing read (empty unless the policy allows them).
     public var unused: [String]
-    /// LoRA pairs applied, per source.
-    public var loraPairs: [(source: String, count: Int)]
+    /// LoRA pairs applied, per source in the options' order (a stored delta with no pairs is left out).
+    public var loraPairs: [(source: LoraSource, count: Int)]
 }
 
 /// A key path into one component of a container (candle's `VarBuilder`, mlx's module update):
