@@ -3,12 +3,13 @@ import XCTest
 import NextGPTCore
 import NextGPTKernels
 import NextGPTFormats
+import NextGPTTestSupport
 
 /// Bad input gives an error that names the file and the tensor, and never a file under the output name.
 final class ConvertErrorTests: XCTestCase {
-    let fx = ConvertSupport.fixtures
+    let fx = TestSupport.fixtures
     var dir = ""
-    override func setUp() { dir = ConvertSupport.temporaryDirectory() }
+    override func setUp() { dir = TestSupport.temporaryDirectory("convert") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A LLaMA folder whose weights are the fixture's, rewritten as one safetensors file after `edit`.

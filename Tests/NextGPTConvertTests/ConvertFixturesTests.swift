@@ -3,13 +3,14 @@ import XCTest
 import NextGPTCore
 import NextGPTKernels
 import NextGPTFormats
+import NextGPTTestSupport
 
 /// Converts the committed upstream-format fixtures (made by tools/fixtures with transformers,
 /// diffusers, peft and imagebind) and checks every tensor against its source.
 final class ConvertFixturesTests: XCTestCase {
-    let fx = ConvertSupport.fixtures
+    let fx = TestSupport.fixtures
     var dir = ""
-    override func setUp() { dir = ConvertSupport.temporaryDirectory() }
+    override func setUp() { dir = TestSupport.temporaryDirectory("convert") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func plan(delta: Bool = true, mergeDeltaLora: Bool = false) throws -> ConversionPlan {

@@ -5,15 +5,6 @@ import NextGPTKernels
 import NextGPTFormats
 
 enum ConvertSupport {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures").path
-
-    static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "nextgpt-convert-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     /// Writes tensors as a safetensors file (f32), for building broken checkpoints in tests.
     static func writeSafetensors(_ tensors: [(String, [Int], [Float])], to path: String) {
         var header: [String] = []

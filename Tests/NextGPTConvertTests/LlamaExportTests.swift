@@ -3,13 +3,14 @@ import XCTest
 import NextGPTCore
 import NextGPTKernels
 import NextGPTFormats
+import NextGPTTestSupport
 
 /// `export-llama-gguf` on the tiny fixtures: llama.cpp's names and keys, and the container's bytes.
 /// (tools/bench/check_llama_export.py runs the exports in llama.cpp itself.)
 final class LlamaExportTests: XCTestCase {
-    let fx = ConvertSupport.fixtures
+    let fx = TestSupport.fixtures
     var dir = ""
-    override func setUp() { dir = ConvertSupport.temporaryDirectory() }
+    override func setUp() { dir = TestSupport.temporaryDirectory("convert") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     struct Fixture {

@@ -2,13 +2,14 @@ import XCTest
 @testable import NextGPTConvert
 import NextGPTCore
 import NextGPTFormats
+import NextGPTTestSupport
 
 /// LoRA merged at conversion against peft's own `merge_and_unload()` in f32
 /// (Tests/Fixtures/lora/merged-reference.safetensors, made by tools/fixtures/fx_lora_reference.py).
 final class LoraMergeTests: XCTestCase {
-    let fx = ConvertSupport.fixtures
+    let fx = TestSupport.fixtures
     var dir = ""
-    override func setUp() { dir = ConvertSupport.temporaryDirectory() }
+    override func setUp() { dir = TestSupport.temporaryDirectory("convert") }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func reference() throws -> Checkpoint { try SafetensorsFile.read(path: "\(fx)/lora/merged-reference.safetensors") }

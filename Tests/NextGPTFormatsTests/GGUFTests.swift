@@ -2,6 +2,7 @@ import XCTest
 @testable import NextGPTFormats
 import NextGPTCore
 import NextGPTKernels
+import NextGPTTestSupport
 
 final class GGUFTests: XCTestCase {
     var dir = ""
@@ -9,7 +10,7 @@ final class GGUFTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func writeSample(_ path: String) throws -> [Float] {
-        let values = TestSupport.randomFloats(2 * 256, scale: 2)
+        let values = xorshiftMillionths(2 * 256, scale: 2)
         let writer = try GGUFWriter(destination: path, alignment: 64)
         let metadata: [(String, GGUFValue)] = [
             ("general.architecture", .string("nextgpt")), ("general.alignment", .uint32(64)),

@@ -1,11 +1,12 @@
 import CNextGPTKernels
+import NextGPTTestSupport
 import XCTest
 
 /// Every SIMD kernel against its scalar reference twin, on odd sizes.
 final class KernelTwinTests: XCTestCase {
     func testHalfConversionRowsMatchScalar() {
         for n in [1, 7, 8, 9, 31, 1003] {
-            var values = TestSupport.randomFloats(n, scale: 70000)  // includes overflow to inf
+            var values = xorshiftMillionths(n, scale: 70000)  // includes overflow to inf
             if n > 5 { values[0] = 1e-8; values[1] = -6.1e-5; values[2] = .nan; values[3] = 65519; values[4] = 65520 }
             var simd = [UInt16](repeating: 0, count: n), scalar = simd
             ngk_fp32_to_fp16_row(values, &simd, n)
@@ -20,14 +21,14 @@ final class KernelTwinTests: XCTestCase {
 
     func testHalfConversionMatchesSwiftFloat16() {
         // Swift's Float16 is IEEE round-to-nearest-even: an independent check of the scalar twin.
-        for x in TestSupport.randomFloats(5000, scale: 3) + [0, -0, 1, 65504, 65520, 5.96e-8, 2.98e-8, 2.99e-8] {
+        for x in xorshiftMillionths(5000, scale: 3) + [0, -0, 1, 65504, 65520, 5.96e-8, 2.98e-8, 2.99e-8] {
             XCTAssertEqual(ngk_fp32_to_fp16(x), Float16(x).bitPattern, "\(x)")
         }
     }
 
     func testDequantizeTwins() {
         for blocks in [1, 3, 17] {
-            let x = TestSupport.randomFloats(32 * blocks, scale: 5)
+            let x = xorshiftMillionths(32 * blocks, scale: 5)
             var q8 = [UInt8](repeating: 0, count: 34 * blocks), q4 = [UInt8](repeating: 0, count: 18 * blocks)
             ngk_quantize_q8_0_ref(x, &q8, x.count)
             ngk_quantize_q4_0_ref(x, &q4, x.count)
@@ -43,7 +44,7 @@ final class KernelTwinTests: XCTestCase {
 
     func testQuantizeTwins() {
         // Random blocks, blocks of exact ties (k + 0.5 steps), zeros, repeated extremes of both signs.
-        var x = TestSupport.randomFloats(32 * 61, scale: 7)
+        var x = xorshiftMillionths(32 * 61, scale: 7)
         for j in 0..<32 { x[j] = Float(j - 16) + 0.5; x[32 + j] = 0; x[64 + j] = j % 2 == 0 ? 3 : -3 }
         for j in 0..<32 { x[96 + j] = Float(j) * 127 / 31 - 63.5 }
         var fast = [UInt8](repeating: 0, count: 34 * 61), reference = fast

@@ -2,6 +2,7 @@ import Foundation
 import NextGPTCore
 import NextGPTKernels
 @testable import NextGPTFormats
+import NextGPTTestSupport
 import XCTest
 
 /// Checks `LDMNames.split` against the pairs diffusers' own converters produce
@@ -28,9 +29,7 @@ final class LDMNamesTests: XCTestCase {
         }
     }
 
-    static let fixtureDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/ldm-names")
+    static let fixtureDirectory = URL(fileURLWithPath: "\(TestSupport.fixtures)/ldm-names")
 
     static func load(_ name: String) throws -> Fixture {
         let url = fixtureDirectory.appendingPathComponent("\(name).json")
@@ -242,9 +241,8 @@ final class LDMNamesTests: XCTestCase {
         var data = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) }
         data.append(json)
         data.append(Data(count: offset))
-        let path = NSTemporaryDirectory() + "ldm-names-tiny-\(getpid()).safetensors"
+        let path = try scratchDirectory("ldm-names") + "/tiny.safetensors"
         try data.write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
 
         let split = try LDMNames.split(try SafetensorsFile.read(path: path))
         let vae = try XCTUnwrap(split[LDMNames.vae])

@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTFormats
 import NextGPTCore
+import NextGPTTestSupport
 
 final class SafetensorsTests: XCTestCase {
     var dir = ""

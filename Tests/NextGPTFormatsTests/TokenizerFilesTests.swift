@@ -1,6 +1,7 @@
 import XCTest
 @testable import NextGPTFormats
 import NextGPTCore
+import NextGPTTestSupport
 
 /// Tokenizer files as the fixtures hold them (trained by the sentencepiece library and the
 /// transformers BPE tokenizers, see tools/fixtures/README.md).

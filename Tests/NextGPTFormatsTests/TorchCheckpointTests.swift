@@ -9,9 +9,9 @@ import Foundation
 import XCTest
 import NextGPTCore
 @testable import NextGPTFormats
+import NextGPTTestSupport
 
-let torchFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .appendingPathComponent("../Fixtures/torch-cases").standardizedFileURL
+let torchFixtures = URL(fileURLWithPath: "\(TestSupport.fixtures)/torch-cases")
 
 func torchFixture(_ name: String) -> String { torchFixtures.appendingPathComponent(name).path }
 
@@ -180,30 +180,30 @@ final class TorchCheckpointTests: XCTestCase {
     }
 
     func testSniffer() throws {
-        let dir = try temporaryDirectory()
+        let dir = try scratchDirectory("torch")
         // Safetensors goes to SafetensorsFile.
         let header = Array(#"{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.utf8)
         var st = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header
         st += withUnsafeBytes(of: Float(1.5), Array.init)
-        let stPath = dir.appendingPathComponent("a.safetensors").path
+        let stPath = "\(dir)/a.safetensors"
         try Data(st).write(to: URL(fileURLWithPath: stPath))
         XCTAssertEqual(try CheckpointFile.kind(path: stPath), .safetensors)
         XCTAssertEqual(try CheckpointFile.read(path: stPath)["x"]?.readFloats(), [1.5])
 
-        let empty = dir.appendingPathComponent("empty.bin").path
+        let empty = "\(dir)/empty.bin"
         try Data().write(to: URL(fileURLWithPath: empty))
         XCTAssertThrowsError(try CheckpointFile.read(path: empty)) { XCTAssertTrue("\($0)".contains("empty"), "\($0)") }
-        XCTAssertThrowsError(try CheckpointFile.read(path: dir.appendingPathComponent("missing.pt").path)) {
+        XCTAssertThrowsError(try CheckpointFile.read(path: "\(dir)/missing.pt")) {
             XCTAssertTrue($0 is FormatError)
         }
     }
 
     /// Every prefix of a good file must fail cleanly (FormatError, no crash).
     func testTruncatedFilesFailCleanly() throws {
-        let dir = try temporaryDirectory()
+        let dir = try scratchDirectory("torch")
         for name in ["legacy.pt", "zip64_comment.pt", "dtypes.pt", "proto4.pt"] {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: torchFixture(name))))
-            let out = dir.appendingPathComponent("cut-" + name).path
+            let out = "\(dir)/cut-\(name)"
             var failures = 0
             try writeFile(bytes, to: out)
             for length in stride(from: bytes.count - 1, through: 0, by: -1) {
@@ -223,16 +223,13 @@ final class TorchCheckpointTests: XCTestCase {
 
     /// Random byte corruption must never crash: either a FormatError or tensors that read.
     func testCorruptedFilesNeverCrash() throws {
-        let dir = try temporaryDirectory()
-        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> Int {
-            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int(truncatingIfNeeded: seed >> 33)
-        }
+        let dir = try scratchDirectory("torch")
+        var generator = LinearCongruential64(state: Xorshift64.goldenRatio)
+        func next() -> Int { Int(truncatingIfNeeded: generator.next() >> 33) }
         var outcomes = (ok: 0, failed: 0)
         for name in ["legacy.pt", "legacy_view.pt", "views.pt", "proto5.pt", "zip64_comment.pt", "bigendian.pt"] {
             let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: torchFixture(name))))
-            let out = dir.appendingPathComponent("bad-" + name).path
+            let out = "\(dir)/bad-\(name)"
             for _ in 0..<2000 {
                 var bytes = original
                 for _ in 0..<(1 + next() % 4) {
@@ -260,12 +257,5 @@ final class TorchCheckpointTests: XCTestCase {
         defer { close(fd) }
         let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         guard written == bytes.count, ftruncate(fd, off_t(bytes.count)) == 0 else { throw FormatError(path, "cannot write") }
-    }
-
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("torch-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
     }
 }

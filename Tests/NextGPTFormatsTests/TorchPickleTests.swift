@@ -6,6 +6,7 @@ import XCTest
 import NextGPTCore
 import NextGPTKernels
 @testable import NextGPTFormats
+import NextGPTTestSupport
 
 final class TorchPickleTests: XCTestCase {
     func unpickle(_ bytes: [UInt8]) throws -> (PickleValue, TorchUnpickler) {
@@ -175,9 +176,8 @@ final class TorchPickleTests: XCTestCase {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: torchFixture("evil_eval.pt"))))
         let eocd = bytes.count - 22
         bytes.replaceSubrange((eocd + 12)..<(eocd + 16), with: [0xF0, 0xFF, 0xFF, 0x7F])
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zip-\(UUID().uuidString).pt")
-        try Data(bytes).write(to: dir)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        XCTAssertThrowsError(try ZipArchive(path: dir.path)) { XCTAssertTrue("\($0)".contains("central directory"), "\($0)") }
+        let path = try scratchDirectory("torch") + "/zip.pt"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try ZipArchive(path: path)) { XCTAssertTrue("\($0)".contains("central directory"), "\($0)") }
     }
 }

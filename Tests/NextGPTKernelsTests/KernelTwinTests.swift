@@ -2,41 +2,12 @@ import CNextGPTKernels
 import XCTest
 
 @testable import NextGPTKernels
-
-/// Deterministic pseudo-random floats (xorshift), roughly normal-ish in [-scale, scale].
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-    mutating func float(_ scale: Float = 1) -> Float {
-        let u = Float(next() >> 40) / Float(1 << 24)
-        let v = Float(next() >> 40) / Float(1 << 24)
-        return (u + v - 1) * scale
-    }
-    mutating func floats(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in float(scale) } }
-}
-
-func relativeL2(_ a: [Float], _ b: [Double]) -> Double {
-    var num = 0.0, den = 0.0
-    for i in 0..<a.count {
-        let d = Double(a[i]) - b[i]
-        num += d * d
-        den += b[i] * b[i]
-    }
-    return den == 0 ? num.squareRoot() : (num / den).squareRoot()
-}
-
-func relativeL2(_ a: [Float], _ b: [Float]) -> Double { relativeL2(a, b.map { Double($0) }) }
+import NextGPTTestSupport
 
 final class KernelTwinTests: XCTestCase {
     func testActivationQ8_0TwinsAgreeBitForBit() {
-        var rng = TestRandom(seed: 1)
-        var x = rng.floats(32 * 41, scale: 3)
+        var rng = Xorshift64(seed: 1)
+        var x = rng.triangulars(32 * 41, scale: 3)
         for j in 0..<32 { x[32 + j] = 0 }                    // an all-zero block
         for j in 0..<32 { x[64 + j] = Float(j - 16) * 0.5 }  // ties after scaling
         for j in 0..<32 { x[96 + j] = Float(j % 3) * 127 }   // exact multiples
@@ -55,8 +26,8 @@ final class KernelTwinTests: XCTestCase {
     }
 
     func testActivationQ8_KTwinsAgreeBitForBit() {
-        var rng = TestRandom(seed: 2)
-        var x = rng.floats(256 * 7, scale: 5)
+        var rng = Xorshift64(seed: 2)
+        var x = rng.triangulars(256 * 7, scale: 5)
         for j in 0..<256 { x[256 + j] = 0 }
         x[600] = -9; x[700] = 9                              // equal magnitudes, first one wins
         for j in 0..<256 { x[1024 + j] = Float(j - 128) }
@@ -76,8 +47,8 @@ final class KernelTwinTests: XCTestCase {
     }
 
     func testDequantizeQ4KTwinAgreesBitForBit() {
-        var rng = TestRandom(seed: 3)
-        let x = rng.floats(256 * 5, scale: 2)
+        var rng = Xorshift64(seed: 3)
+        let x = rng.triangulars(256 * 5, scale: 2)
         let q = TensorEncoding.encode(x, as: .q4_K)
         var a = [Float](repeating: 0, count: x.count), b = a
         ngk_dequantize_q4_k(q, &a, x.count)
@@ -86,8 +57,8 @@ final class KernelTwinTests: XCTestCase {
     }
 
     func testSumProbe() {
-        var rng = TestRandom(seed: 4)
-        let x = rng.floats(1003)
+        var rng = Xorshift64(seed: 4)
+        let x = rng.triangulars(1003)
         let s = ngk_sum_f32(x, x.count)
         XCTAssertEqual(Double(s), x.reduce(0.0) { $0 + Double($1) }, accuracy: 1e-3)
     }
@@ -101,11 +72,11 @@ final class KernelTwinTests: XCTestCase {
             let columnChoices: [Int] = type == .q4_K ? [256, 768] : type.isQuantized ? [32, 416] : [1, 7, 13, 416, 419]
             for columns in columnChoices {
                 for rows in [1, 2, 3, 5, 37] {
-                    var rng = TestRandom(seed: UInt64(rows * 1000 + columns))
+                    var rng = Xorshift64(seed: UInt64(rows * 1000 + columns))
                     let nb = 3
-                    let wf = rng.floats(rows * columns, scale: 1)
+                    let wf = rng.triangulars(rows * columns, scale: 1)
                     let w = TensorEncoding.encode(wf, as: type)
-                    let x = rng.floats(nb * columns, scale: 2)
+                    let x = rng.triangulars(nb * columns, scale: 2)
                     let format = Matmul.activationFormat(type, columns: columns)
                     var xa = [UInt8](repeating: 0, count: nb * format.bytes)
                     if let quantize = format.quantize {

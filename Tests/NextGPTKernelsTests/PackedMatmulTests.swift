@@ -2,6 +2,7 @@ import CNextGPTKernels
 import XCTest
 
 @testable import NextGPTKernels
+import NextGPTTestSupport
 
 /// Weights repacked into groups of 8 interleaved rows (`WeightMatrix.repacked()`): layout round
 /// trip, SIMD kernels against their scalar twins, and products against the row-major kernels.
@@ -10,11 +11,11 @@ final class PackedMatmulTests: XCTestCase {
 
     /// Random quant bytes with moderate f16 scales, row-major container layout.
     func randomBlocks(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
-        var rng = TestRandom(seed: seed)
+        var rng = Xorshift64(seed: seed)
         let blockBytes = type.blockBytes
         var bytes = (0..<(rows * columns / 32 * blockBytes)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         for blk in 0..<(bytes.count / blockBytes) {
-            let h = ngk_fp32_to_fp16(0.002 + rng.float(0.01))
+            let h = ngk_fp32_to_fp16(0.002 + rng.triangular(0.01))
             bytes[blk * blockBytes] = UInt8(h & 0xff)
             bytes[blk * blockBytes + 1] = UInt8(h >> 8)
         }
@@ -54,9 +55,9 @@ final class PackedMatmulTests: XCTestCase {
     }
 
     func testSplitActivationsHoldTheQ8_0Values() {
-        var rng = TestRandom(seed: 5)
+        var rng = Xorshift64(seed: 5)
         let n = 32 * 13
-        let x = rng.floats(n, scale: 3)
+        let x = rng.triangulars(n, scale: 3)
         var q8 = [UInt8](repeating: 0, count: n / 32 * 34), split = [UInt8](repeating: 0, count: n / 32 * 40)
         ngk_quantize_act_q8_0(x, &q8, n)
         ngk_quantize_act_q8_0_split(x, &split, n)
@@ -78,8 +79,8 @@ final class PackedMatmulTests: XCTestCase {
                     for nb in [3, 9] {
                     let ldy = rows + 2
                     let w = randomBlocks(type, rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns))
-                    var rng = TestRandom(seed: UInt64(columns))
-                    let x = rng.floats(nb * columns, scale: 2)
+                    var rng = Xorshift64(seed: UInt64(columns))
+                    let x = rng.triangulars(nb * columns, scale: 2)
                     w.withUnsafeBytes { wb in
                         let m = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!).repacked(context: .default)
                         let format = Matmul.activationFormat(m)
@@ -108,8 +109,8 @@ final class PackedMatmulTests: XCTestCase {
     /// float rounding only), through Matmul on every path, across threads.
     func check(_ type: GGMLType, rows: Int, columns: Int, batch: Int, path: Matmul.Path) {
         let w = randomBlocks(type, rows: rows, columns: columns, seed: UInt64(rows &* 31 + columns + batch))
-        var rng = TestRandom(seed: UInt64(rows + batch))
-        let x = rng.floats(batch * columns, scale: 2)
+        var rng = Xorshift64(seed: UInt64(rows + batch))
+        let x = rng.triangulars(batch * columns, scale: 2)
         var plainY = [Float](repeating: .nan, count: batch * rows), packedY = plainY
         w.withUnsafeBytes { wb in
             let plain = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!)

@@ -2,25 +2,18 @@ import Foundation
 import NextGPTFormats
 import NextGPTKernels
 import NextGPTMedia
+import NextGPTTestSupport
 import XCTest
 
 /// Image files against Pillow (tools/references/make_image_cases.py) and the VaeImageProcessor
 /// conversions against their diffusers definitions.
 final class ImageIOTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/images")
+    static let fixtures = URL(fileURLWithPath: "\(TestSupport.fixtures)/images")
 
     private func pillow(_ name: String) throws -> [UInt8] {
         let file = try SafetensorsFile.read(path: Self.fixtures.appendingPathComponent("pillow-decoded.safetensors").path)
         guard let source = file[name] else { throw ImageError.badImage("no Pillow reference for \(name)") }
         return try source.readFloats().map { UInt8($0) }
-    }
-
-    private func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "nextgpt-media-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
     }
 
     func testPNGDecodingMatchesPillow() throws {
@@ -61,7 +54,7 @@ final class ImageIOTests: XCTestCase {
     }
 
     func testWriteReadRoundTripWithTextChunks() throws {
-        let directory = try temporaryDirectory()
+        let directory = try scratchDirectory("media")
         let path = directory + "/out.png"
         let pixels = (0..<(5 * 3 * 3)).map { UInt8(($0 * 37) % 256) }
         let image = try RGBImage(width: 5, height: 3, pixels: pixels)
@@ -79,7 +72,7 @@ final class ImageIOTests: XCTestCase {
     }
 
     func testCorruptAndTruncatedFilesGiveErrors() throws {
-        let directory = try temporaryDirectory()
+        let directory = try scratchDirectory("media")
         let png = try Data(contentsOf: Self.fixtures.appendingPathComponent("rgb8.png"))
         let jpeg = try Data(contentsOf: Self.fixtures.appendingPathComponent("photo420.jpg"))
         var flipped = png

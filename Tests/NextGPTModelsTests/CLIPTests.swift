@@ -2,6 +2,7 @@ import Foundation
 import NextGPTDiffusion
 import NextGPTFormats
 import NextGPTLayers
+import NextGPTTestSupport
 import NextGPTTokenizers
 import NextGPTVerify
 import XCTest
@@ -11,7 +12,7 @@ import XCTest
 /// and every probe of the bundles tools/references/bundle_clip.py made (CLIPTextModel hidden
 /// states, clip skip, pooled output, tokenizer probes) on the containers their recipes make.
 final class CLIPTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     struct Case: Decodable {
         let tokenizer: String
@@ -36,12 +37,12 @@ final class CLIPTests: XCTestCase {
     }
 
     func testTokenizerMatchesSlowCLIPTokenizer() throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: "\(ModelsTestSupport.fixtures)/references/clip_tokenizer_cases.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(TestSupport.fixtures)/references/clip_tokenizer_cases.json"))
         let file = try JSONDecoder().decode(CasesFile.self, from: data)
         XCTAssertGreaterThanOrEqual(file.cases.count, 800)
         var tokenizers: [String: CLIPTokenizer] = [:]
         for (name, folder) in file.tokenizers {
-            tokenizers[name] = try CLIPTokenizer(metadata: try Self.metadata(folder: "\(ModelsTestSupport.root)/\(folder)", prefix: "p.tokenizer"),
+            tokenizers[name] = try CLIPTokenizer(metadata: try Self.metadata(folder: "\(TestSupport.root)/\(folder)", prefix: "p.tokenizer"),
                                                  prefix: "p.tokenizer")
         }
         var failures = 0
@@ -59,9 +60,9 @@ final class CLIPTests: XCTestCase {
     }
 
     func testTokenizerReadsSpecialTokensFromTheFiles() throws {
-        let sd15 = try CLIPTokenizer(metadata: try Self.metadata(folder: "\(ModelsTestSupport.fixtures)/sd15/tokenizer", prefix: "t"), prefix: "t")
+        let sd15 = try CLIPTokenizer(metadata: try Self.metadata(folder: "\(TestSupport.fixtures)/sd15/tokenizer", prefix: "t"), prefix: "t")
         XCTAssertEqual([sd15.bosTokenId, sd15.eosTokenId, sd15.padTokenId, sd15.modelMaxLength], [998, 999, 999, 77])
-        let zeroscope = try CLIPTokenizer(metadata: try Self.metadata(folder: "\(ModelsTestSupport.fixtures)/zeroscope/tokenizer", prefix: "t"), prefix: "t")
+        let zeroscope = try CLIPTokenizer(metadata: try Self.metadata(folder: "\(TestSupport.fixtures)/zeroscope/tokenizer", prefix: "t"), prefix: "t")
         XCTAssertEqual(zeroscope.padTokenId, 0, "zeroscope pads with '!'")
         XCTAssertEqual(zeroscope("", maxLength: 5), [998, 999, 0, 0, 0])
         XCTAssertEqual(zeroscope("", maxLength: 5, padToMaxLength: false), [998, 999])
@@ -76,7 +77,7 @@ final class CLIPTests: XCTestCase {
     }
 
     func testBundlesMatchTransformers() throws {
-        let dir = "\(ModelsTestSupport.bundles)/sd"
+        let dir = "\(TestSupport.bundles)/sd"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("clip-") && $0.hasSuffix(".safetensors") }.sorted()
         XCTAssertEqual(names.count, 8, "CLIP bundles in \(dir)")
         for name in names {
@@ -85,7 +86,7 @@ final class CLIPTests: XCTestCase {
     }
 
     func testModelRejectsBadInput() throws {
-        let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/clip-sd15-f32.safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/clip-sd15-f32.safetensors")
         let model = try CLIPTextModel(try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder)), component: "sd15.text_encoder")
         XCTAssertThrowsError(try model([[1, 2, 1000]], context: .default))
         XCTAssertThrowsError(try model([[Int](repeating: 1, count: 78)], context: .default))

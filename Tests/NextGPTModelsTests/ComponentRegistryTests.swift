@@ -5,18 +5,19 @@ import NextGPTFormats
 import NextGPTLayers
 import NextGPTLlama
 import NextGPTSessions
+import NextGPTTestSupport
 import XCTest
 
 /// Class names as a container converted from every committed fixture records them, and the
 /// loaders the standard registry finds for them.
 final class ComponentRegistryTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     /// vicuna with the NExT-GPT delta, ImageBind, SD 1.5, AudioLDM and ZeroScope, in f32.
     static func fixtureContainer() throws -> ModelFile {
         let path = "\(folder)/all-components.gguf"
         if !FileManager.default.fileExists(atPath: path) {
-            let fx = ModelsTestSupport.fixtures
+            let fx = TestSupport.fixtures
             var plan = ConversionPlan()
             plan.components += try LlamaComponent.load(folder: "\(fx)/vicuna", delta: try NextGPTDelta(path: "\(fx)/nextgpt-delta"),
                                                        mergeDeltaLora: false)

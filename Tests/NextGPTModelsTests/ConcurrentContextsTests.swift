@@ -3,6 +3,7 @@ import NextGPTDiffusion
 import NextGPTKernels
 import NextGPTLayers
 import NextGPTLlama
+import NextGPTTestSupport
 import NextGPTVerify
 import Synchronization
 import XCTest
@@ -10,7 +11,7 @@ import XCTest
 /// Two models running at once, each in its own execution context (thread count, matmul path),
 /// give bit for bit what each gives alone: nothing one context sets reaches the other.
 final class ConcurrentContextsTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     /// Outputs of every iteration, written from the threads.
     final class Outputs: Sendable {
@@ -20,8 +21,8 @@ final class ConcurrentContextsTests: XCTestCase {
 
     func testLlamaAndUNetInDifferentContextsMatchTheirSoloRuns() throws {
         // Containers are made first: making one changes the working directory.
-        let llamaBundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/llama/vicuna-q8_0.safetensors")
-        let unetBundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/unet-sd15-q8_0.safetensors")
+        let llamaBundle = try ReferenceBundle(path: "\(TestSupport.bundles)/llama/vicuna-q8_0.safetensors")
+        let unetBundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/unet-sd15-q8_0.safetensors")
         let llamaFile = try ModelFile(path: try ModelsTestSupport.container(for: llamaBundle, in: Self.folder))
         let unetFile = try ModelFile(path: try ModelsTestSupport.container(for: unetBundle, in: Self.folder))
 
@@ -39,8 +40,8 @@ final class ConcurrentContextsTests: XCTestCase {
         let unet = try UNet2DConditionModel(unetFile, component: "sd15.unet")
 
         let ids = [1, 15043, 29892, 590, 1024, 338, 4335, 29889].map { $0 % llm.vocabularySize }
-        let sample = pseudoRandom([2, unet.config.inChannels, 16, 16], seed: 1)
-        let encoder = pseudoRandom([2, 7, unet.config.crossAttentionDim[0]], seed: 2)
+        let sample = lcgThousandths([2, unet.config.inChannels, 16, 16], seed: 1)
+        let encoder = lcgThousandths([2, 7, unet.config.crossAttentionDim[0]], seed: 2)
         @Sendable func runLlama() -> Tensor {
             llm.logits(hidden: llm.hiddenStates([.tokens(ids)], cache: llm.makeCache(), context: llamaContext), context: llamaContext)
         }
@@ -87,13 +88,5 @@ final class ConcurrentContextsTests: XCTestCase {
             XCTAssertEqual(t.shape, unetAlone.shape)
             XCTAssertTrue(t.values == unetAlone.values, "UNet iteration \(i) differs from its solo run")
         }
-    }
-
-    func pseudoRandom(_ shape: [Int], seed: UInt64) -> Tensor {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
-        })
     }
 }

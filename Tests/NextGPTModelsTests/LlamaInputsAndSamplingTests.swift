@@ -2,16 +2,17 @@ import Foundation
 import NextGPTKernels
 import NextGPTLayers
 import NextGPTLlama
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
 /// Spliced embeddings, the cache and sampling rules on the tiny Vicuna (its transformers parity
 /// is in LlamaParityTests; these check the paths the bundles do not reach).
 final class LlamaInputsAndSamplingTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     func model() throws -> (ModelFile, LlamaForCausalLM) {
-        let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/llama/vicuna-f32.safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/llama/vicuna-f32.safetensors")
         let file = try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder))
         return (file, try LlamaForCausalLM(file, component: "vicuna"))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTLayers
 import NextGPTLlama
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
@@ -8,10 +9,10 @@ import XCTest
 /// tools/references/bundle_llama.py (fixtures × f32, f16, q8_0, q4_0, q4_K), each run on the
 /// container its recipe makes.
 final class LlamaParityTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     func bundles() throws -> [String] {
-        let dir = "\(ModelsTestSupport.bundles)/llama"
+        let dir = "\(TestSupport.bundles)/llama"
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".safetensors") }.sorted()
         XCTAssertGreaterThanOrEqual(names.count, 15, "bundles missing in \(dir)")
         return names.map { "\(dir)/\($0)" }

@@ -5,20 +5,11 @@ import NextGPTFormats
 import NextGPTKernels
 import NextGPTLayers
 import NextGPTLlama
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
 enum ModelsTestSupport {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    static let fixtures = "\(root)/Tests/Fixtures"
-    static let bundles = "\(fixtures)/references/bundles"
-
-    static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "nextgpt-models-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     /// Makes the container a bundle was made against, from the `nextgpt convert` arguments it
     /// records (`nextgpt.reference.convert`), with the same library calls the CLI makes.
     static func container(for bundle: ReferenceBundle, in folder: String) throws -> String {
@@ -32,7 +23,7 @@ enum ModelsTestSupport {
         let path = "\(folder)/\((bundle.path as NSString).lastPathComponent).gguf"
         if FileManager.default.fileExists(atPath: path) { return path }
         guard let typeName = options["--type"], let type = GGMLType(name: typeName) else { throw FormatError(bundle.path, "recipe without --type") }
-        let delta = try options["--delta"].map { try NextGPTDelta(path: "\(root)/\($0)", loraAlpha: options["--delta-lora-alpha"].flatMap(Float.init)) }
+        let delta = try options["--delta"].map { try NextGPTDelta(path: "\(TestSupport.root)/\($0)", loraAlpha: options["--delta-lora-alpha"].flatMap(Float.init)) }
         var plan = ConversionPlan()
         let pipelines = ["--sd15": "sd15", "--audioldm": "audioldm", "--zeroscope": "zeroscope"]
         guard options["--vicuna"] != nil || pipelines.keys.contains(where: { options[$0] != nil }) else {
@@ -40,7 +31,7 @@ enum ModelsTestSupport {
         }
         // Relative paths as the generator gave them, so provenance matches.
         let cwd = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(root)
+        FileManager.default.changeCurrentDirectoryPath(TestSupport.root)
         defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
         if let vicuna = options["--vicuna"] {
             plan.components += try LlamaComponent.load(folder: vicuna, delta: delta, mergeDeltaLora: false)
@@ -60,7 +51,7 @@ enum ModelsTestSupport {
     @discardableResult
     static func verify(bundle name: String, in folder: String, minimumProbes: Int = 1,
                        file: StaticString = #filePath, line: UInt = #line) throws -> VerifyReport {
-        let bundle = try ReferenceBundle(path: "\(bundles)/\(name).safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/\(name).safetensors")
         let container = try container(for: bundle, in: folder)
         let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: .default)
         XCTAssertGreaterThanOrEqual(report.results.count, minimumProbes, "probes in \(name)", file: file, line: line)

@@ -2,6 +2,7 @@ import Foundation
 import NextGPTDiffusion
 import NextGPTKernels
 import NextGPTLayers
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
@@ -10,7 +11,7 @@ import XCTest
 /// with and without guidance, DDIM η > 0, a 40×24 image, img2img (PNDM, Euler-a). F32 is held to PSNR ≥ 60 dB; Q8_0 and
 /// Q4_0 (references from the same dequantized weights) to 30 dB, the 8-bit activations' share.
 final class StableDiffusionPipelineTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     func testTxt2ImgF32MatchesDiffusers() throws {
         let report = try ModelsTestSupport.verify(bundle: "sd/txt2img-f32", in: Self.folder, minimumProbes: 9)
@@ -27,7 +28,7 @@ final class StableDiffusionPipelineTests: XCTestCase {
     }
 
     func testRejectsBadRequests() throws {
-        let container = try ModelsTestSupport.container(for: try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/txt2img-f32.safetensors"),
+        let container = try ModelsTestSupport.container(for: try ReferenceBundle(path: "\(TestSupport.bundles)/sd/txt2img-f32.safetensors"),
                                                         in: Self.folder)
         let pipeline = try StableDiffusionPipeline(try ModelFile(path: container))
         var request = StableDiffusionRequest(prompt: "a cat")

@@ -3,6 +3,7 @@ import NextGPTCore
 import NextGPTDiffusion
 import NextGPTKernels
 import NextGPTLayers
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
@@ -10,7 +11,7 @@ import XCTest
 /// tools/references/bundle_unet.py (SD 1.5 fixture × f32, f16, q8_0, q4_0; each
 /// Tests/Fixtures/sd-variants folder; the AudioLDM fixture), each run on the container its recipe makes.
 final class UNetTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     func run(_ names: [String]) throws {
         for name in names { try ModelsTestSupport.verify(bundle: "sd/\(name)", in: Self.folder, minimumProbes: 3) }
@@ -21,7 +22,7 @@ final class UNetTests: XCTestCase {
     }
 
     func testConfigVariantsMatchDiffusers() throws {
-        let dir = "\(ModelsTestSupport.fixtures)/sd-variants"
+        let dir = "\(TestSupport.fixtures)/sd-variants"
         // UNet variants are the folders with a unet/ (the vae-* ones are the VAE tests').
         let variants = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
             .filter { FileManager.default.fileExists(atPath: "\(dir)/\($0)/unet/config.json") }
@@ -79,7 +80,7 @@ final class UNetTests: XCTestCase {
     }
 
     func testBadInputsAreErrors() throws {
-        let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/unet-variant-class-timestep-f32.safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/unet-variant-class-timestep-f32.safetensors")
         let unet = try UNet2DConditionModel(try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder)),
                                             component: "sd15.unet")
         let sample = Tensor(zeros: [2, 4, 8, 8])

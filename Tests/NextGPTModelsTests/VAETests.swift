@@ -2,6 +2,7 @@ import Foundation
 import NextGPTCore
 import NextGPTDiffusion
 import NextGPTLayers
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
@@ -10,8 +11,8 @@ import XCTest
 /// ZeroScope fixtures' VAEs at f32), each run on
 /// the container its recipe makes.
 final class VAETests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
-    static let directory = "\(ModelsTestSupport.bundles)/sd"
+    static let folder = TestSupport.temporaryDirectory("models")
+    static let directory = "\(TestSupport.bundles)/sd"
 
     func run(_ name: String) throws {
         let report = try ModelsTestSupport.verify(bundle: "sd/\(name)", in: Self.folder, minimumProbes: 9)

@@ -4,17 +4,18 @@ import NextGPTDiffusion
 import NextGPTFormats
 import NextGPTLayers
 import NextGPTLlama
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
 /// The weight-path loader proves every tensor of a component is read: a container with one
 /// tensor more or less than the model is refused with that tensor named.
 final class WeightsLoaderTests: XCTestCase {
-    static let folder = ModelsTestSupport.temporaryDirectory()
+    static let folder = TestSupport.temporaryDirectory("models")
 
     /// The tiny Vicuna container its transformers bundle was made against.
     func vicunaContainer() throws -> String {
-        let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/llama/vicuna-f32.safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/llama/vicuna-f32.safetensors")
         return try ModelsTestSupport.container(for: bundle, in: Self.folder)
     }
 
@@ -101,7 +102,7 @@ final class WeightsLoaderTests: XCTestCase {
     /// Stable Diffusion's text encoder, UNet and VAE each read all of their tensors; one more in
     /// the UNet refuses the UNet and leaves the other components alone.
     func testDiffusionComponentsReadEveryTensor() throws {
-        let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/txt2img-f32.safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/txt2img-f32.safetensors")
         let file = try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder))
         XCTAssertNoThrow(try StableDiffusionPipeline(file, pipeline: "sd15"))
         let extra = "sd15.unet.down_blocks.0.resnets.0.norm3.weight"
@@ -114,9 +115,9 @@ final class WeightsLoaderTests: XCTestCase {
     /// LoRA targets come from the loader: an adapter pair that names no linear layer of the
     /// component is refused with the adapter and the pair named.
     func testALoraPairNamingNoLayerIsRefused() throws {
-        let bundle = try ReferenceBundle(path: "\(ModelsTestSupport.bundles)/sd/txt2img-f32.safetensors")
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/txt2img-f32.safetensors")
         let file = try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder))
-        let adapter = "\(ModelsTestSupport.fixtures)/lora/vicuna-peft"
+        let adapter = "\(TestSupport.fixtures)/lora/vicuna-peft"
         let options = LoadOptions(lora: [.adapter(LoraSpec(path: adapter))])
         let error = loadError { _ = try CLIPTextModel(file, component: "sd15.text_encoder", options: options) }
         XCTAssertEqual(error?.file, adapter)

@@ -2,12 +2,12 @@ import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
 import NextGPTLayers
+import NextGPTTestSupport
 import XCTest
 
 /// Zero-copy weights from the mapped container, component release, memory accounting.
 final class ModelFileTests: XCTestCase {
-    let bundles = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/references/bundles").path
+    let bundles = TestSupport.bundles
 
     func testWeightsAreViewsIntoTheMappingAndSurviveRelease() throws {
         let path = "\(bundles)/vicuna-q4_0.gguf"

@@ -1,5 +1,6 @@
 import CNextGPTKernels
 import Foundation
+import NextGPTTestSupport
 import XCTest
 
 /// The AVX2 row kernels of nextgpt_ops.h against their scalar twins on odd sizes.
@@ -7,7 +8,7 @@ final class OpsKernelTwinTests: XCTestCase {
     let sizes = [1, 3, 7, 8, 9, 15, 17, 31, 33, 129, 1027]
 
     func check(_ a: [Float], _ b: [Float], _ label: String, tolerance: Double = 2e-6) {
-        let r = relL2(a, b)
+        let r = relativeL2(a, b)
         XCTAssertLessThanOrEqual(r, tolerance, "\(label): rel L2 \(r)")
         for i in a.indices where !(abs(a[i] - b[i]) <= 1e-5 * max(1, abs(b[i]))) {
             XCTFail("\(label)[\(i)]: \(a[i]) vs \(b[i])"); return
@@ -20,7 +21,7 @@ final class OpsKernelTwinTests: XCTestCase {
 
     func testNormRows() {
         for n in sizes {
-            let x = pseudoRandom(n, seed: UInt64(n), scale: 3), w = pseudoRandom(n, seed: UInt64(n) + 99), b = pseudoRandom(n, seed: UInt64(n) + 7)
+            let x = xorshiftUniform(n, seed: UInt64(n), scale: 3), w = xorshiftUniform(n, seed: UInt64(n) + 99), b = xorshiftUniform(n, seed: UInt64(n) + 7)
             var y = [Float](repeating: 0, count: n), r = y
             for useWeight in [true, false] {
                 let wp: [Float]? = useWeight ? w : nil
@@ -42,7 +43,7 @@ final class OpsKernelTwinTests: XCTestCase {
 
     func testGroupStatisticsMatchScalarTwin() {
         for n in sizes + [100_003] {
-            let a = pseudoRandom(n, seed: UInt64(n) * 7, scale: 3).map { $0 + 5 }
+            let a = xorshiftUniform(n, seed: UInt64(n) * 7, scale: 3).map { $0 + 5 }
             var (m1, v1, m2, v2) = (0.0, 0.0, 0.0, 0.0)
             ngo_mean_var(a, n, &m1, &v1)
             ngo_mean_var_ref(a, n, &m2, &v2)
@@ -53,12 +54,12 @@ final class OpsKernelTwinTests: XCTestCase {
 
     func testSoftmaxAndExpRows() {
         for n in sizes {
-            var a = pseudoRandom(n, seed: UInt64(n) * 3, scale: 30), b = a
+            var a = xorshiftUniform(n, seed: UInt64(n) * 3, scale: 30), b = a
             XCTAssertEqual(ngo_max_row(a, n), ngo_max_row_ref(a, n), "max n=\(n)")
             ngo_softmax_row(&a, n)
             ngo_softmax_row_ref(&b, n)
             check(a, b, "softmax n=\(n)")
-            var c = pseudoRandom(n, seed: UInt64(n) * 5, scale: 80), d = c
+            var c = xorshiftUniform(n, seed: UInt64(n) * 5, scale: 80), d = c
             let m: Float = 20
             let s1 = ngo_exp_shift_row(&c, n, m), s2 = ngo_exp_shift_row_ref(&d, n, m)
             check(c, d, "exp_shift n=\(n)")
@@ -84,7 +85,7 @@ final class OpsKernelTwinTests: XCTestCase {
         ]
         for (name, fast, ref) in pairs {
             for n in sizes {
-                var x = pseudoRandom(n, seed: UInt64(n) * 11, scale: 12)
+                var x = xorshiftUniform(n, seed: UInt64(n) * 11, scale: 12)
                 if n > 3 { x[0] = -100; x[1] = 100; x[2] = 0 }
                 var y = [Float](repeating: 0, count: n), r = y
                 fast(x, &y, n)
@@ -110,9 +111,9 @@ final class SingleThreadSgemmTwinTests: XCTestCase {
         let shapes = [(1, 1, 1), (3, 17, 5), (6, 16, 40), (7, 33, 9), (13, 15, 1), (64, 136, 40), (5, 40, 131)]
         for (m, n, k) in shapes {
             let (lda, ldb, ldc) = (k + 3, max(n, k) + 5, n + 2)
-            let a = pseudoRandom(m * lda, seed: UInt64(m * 7 + k))
-            let b = pseudoRandom(max(n, k) * ldb, seed: UInt64(n * 13 + k))
-            let c0 = pseudoRandom(m * ldc, seed: UInt64(m + n))
+            let a = xorshiftUniform(m * lda, seed: UInt64(m * 7 + k))
+            let b = xorshiftUniform(max(n, k) * ldb, seed: UInt64(n * 13 + k))
+            let c0 = xorshiftUniform(m * ldc, seed: UInt64(m + n))
             var scratch = [Float](repeating: .nan, count: k * n)
             for beta: Float in [0, 1] {
                 for transposed in [false, true] {

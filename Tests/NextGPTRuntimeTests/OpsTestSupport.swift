@@ -2,6 +2,7 @@ import Foundation
 import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
+import NextGPTTestSupport
 import XCTest
 
 /// The PyTorch reference cases of `tools/references/op_cases.py`.
@@ -10,10 +11,7 @@ final class OpCases: @unchecked Sendable {
         do { return try OpCases() } catch { fatalError("op-cases.safetensors: \(error)") }
     }()
 
-    static var url: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/references/op-cases.safetensors")
-    }
+    static var url: URL { URL(fileURLWithPath: "\(TestSupport.references)/op-cases.safetensors") }
 
     let checkpoint: Checkpoint
     let arguments: [String: [String: Any]]
@@ -54,18 +52,6 @@ final class OpCases: @unchecked Sendable {
     }
 }
 
-/// ‖ours − ref‖ / ‖ref‖ in double precision.
-func relL2(_ ours: [Float], _ reference: [Float]) -> Double {
-    precondition(ours.count == reference.count)
-    var diff = 0.0, norm = 0.0
-    for i in ours.indices {
-        let d = Double(ours[i]) - Double(reference[i])
-        diff += d * d
-        norm += Double(reference[i]) * Double(reference[i])
-    }
-    return norm == 0 ? diff.squareRoot() : (diff / norm).squareRoot()
-}
-
 /// Results printed at the end of a run (one line per case) for the report.
 nonisolated(unsafe) var opCaseLog: [String] = []
 
@@ -73,17 +59,8 @@ func assertMatches(_ ours: Tensor, _ expect: Tensor, _ label: String, tolerance:
                    file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(ours.shape, expect.shape, "\(label): shape", file: file, line: line)
     guard ours.shape == expect.shape else { return }
-    let r = relL2(ours.values, expect.values)
+    let r = relativeL2(ours.values, expect.values)
     let entry = String(format: "OPCASE %-28@ rel L2 %.3e", label as NSString, r)
     print(entry)
     XCTAssertLessThanOrEqual(r, tolerance, "\(label): rel L2 \(r)", file: file, line: line)
-}
-
-/// Deterministic pseudo-random values in [-scale, scale).
-func pseudoRandom(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-    return (0..<count).map { _ in
-        state ^= state << 13; state ^= state >> 7; state ^= state << 17
-        return (Float(state >> 40) / Float(1 << 24) * 2 - 1) * scale
-    }
 }

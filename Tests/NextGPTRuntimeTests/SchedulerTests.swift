@@ -2,16 +2,14 @@ import Foundation
 import NextGPTDiffusion
 import NextGPTFormats
 import NextGPTKernels
+import NextGPTTestSupport
 import XCTest
 
 /// The four schedulers against diffusers 0.42 (tools/references/make_scheduler_cases.py): schedule
 /// tables bit for bit where torch builds them in float32, and multi-step rollouts driven by the
 /// same random model outputs and the same seeded noise generator.
 final class SchedulerTests: XCTestCase {
-    static var url: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/references/schedulers.safetensors")
-    }
+    static var url: URL { URL(fileURLWithPath: "\(TestSupport.references)/schedulers.safetensors") }
 
     func testRolloutsMatchDiffusers() throws {
         let file = try SafetensorsFile.read(path: Self.url.path)
@@ -110,15 +108,6 @@ final class SchedulerTests: XCTestCase {
             maxRelative = max(maxRelative, abs(Double(x) - Double(y)) / max(abs(Double(y)), 1e-30))
         }
         return (differing, maxUlps, maxRelative)
-    }
-
-    private func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
-        var diff = 0.0, norm = 0.0
-        for (x, y) in zip(a, b) {
-            diff += (Double(x) - Double(y)) * (Double(x) - Double(y))
-            norm += Double(y) * Double(y)
-        }
-        return norm == 0 ? diff.squareRoot() : (diff / norm).squareRoot()
     }
 
     func testSchedulerChoiceAndConfigErrors() throws {

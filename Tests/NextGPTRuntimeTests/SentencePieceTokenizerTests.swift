@@ -2,14 +2,14 @@ import Foundation
 import NextGPTFormats
 import NextGPTLayers
 import NextGPTLlama
+import NextGPTTestSupport
 import NextGPTTokenizers
 import XCTest
 
 /// The tokenizer against ids from the `sentencepiece` library and from transformers 4.29.2's slow
 /// LlamaTokenizer (Tests/Fixtures/tokenizer/spm-cases.json, made by tools/fixtures/fx_spm_cases.py).
 final class SentencePieceTokenizerTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = URL(fileURLWithPath: TestSupport.fixtures)
 
     struct Document: Decodable {
         struct Case: Decodable { var text: String; var ids: [String: [Int32]]; var decoded: [String: String] }
@@ -202,8 +202,7 @@ final class SentencePieceTokenizerTests: XCTestCase {
     func testLongInputsEncodeInLinearishTime() throws {
         let bpe = try tokenizer("bpe-4k")
         let unigram = try tokenizer("unigram-1k")
-        let corpus = try String(contentsOf: Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("tools/fixtures/corpus.txt"), encoding: .utf8)
+        let corpus = try String(contentsOfFile: "\(TestSupport.root)/tools/fixtures/corpus.txt", encoding: .utf8)
         let text = String(repeating: corpus, count: 8)  // ≈ 66k characters
         // Debug builds on a shared 2-core machine: the bound only catches quadratic behaviour (minutes).
         let started = Date()

@@ -1,15 +1,13 @@
 import Foundation
 import NextGPTDiffusion
 import NextGPTFormats
+import NextGPTTestSupport
 import XCTest
 
 /// `TorchGenerator.randn` against torch.randn streams (tools/references/make_scheduler_cases.py):
 /// every float must be bit-identical.
 final class TorchGeneratorTests: XCTestCase {
-    static var url: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/references/torch-randn.safetensors")
-    }
+    static var url: URL { URL(fileURLWithPath: "\(TestSupport.references)/torch-randn.safetensors") }
 
     func testRandnStreamsAreBitIdenticalToTorch() throws {
         let file = try SafetensorsFile.read(path: Self.url.path)

@@ -6,11 +6,11 @@ import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
 import NextGPTLayers
+import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
 
-private let bundleDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/references/bundles").path
+private let bundleDirectory = TestSupport.bundles
 private let opsContainer = bundleDirectory + "/ops.gguf"
 private let opsBundle = bundleDirectory + "/ops.safetensors"
 
@@ -18,8 +18,7 @@ final class VerifyTests: XCTestCase {
     var scratch = ""
 
     override func setUpWithError() throws {
-        scratch = NSTemporaryDirectory() + "nextgpt-verify-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        scratch = TestSupport.temporaryDirectory("verify")
     }
 
     override func tearDownWithError() throws {
@@ -336,8 +335,7 @@ final class VerifyTests: XCTestCase {
 
     func pythonWithSafetensors() -> String? {
         let candidates = [ProcessInfo.processInfo.environment["NEXTGPT_PYTHON"],
-                          URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                              .deletingLastPathComponent().appendingPathComponent("tools/.venv/bin/python").path,
+                          "\(TestSupport.root)/tools/.venv/bin/python",
                           "/work/venv/bin/python"].compactMap { $0 }
         for python in candidates where FileManager.default.isExecutableFile(atPath: python) {
             if (try? run(python, ["-c", "import safetensors, numpy"])) != nil { return python }

@@ -1,23 +1,16 @@
 import CNextGPTKernels
 import NextGPTKernels
+import NextGPTTestSupport
 import XCTest
 
 /// Winograd F(4×4, 3×3) against the im2col + sgemm convolution (itself checked against PyTorch by
 /// the op bundle), on sizes that leave partial tiles and chunk the tile loop.
 final class WinogradTests: XCTestCase {
-    func random(_ shape: [Int], seed: UInt64) -> Tensor {
-        var state = seed
-        return Tensor(shape: shape, values: (0..<shape.reduce(1, *)).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
-        })
-    }
-
     func testMatchesIm2colConvolution() {
         let budget = ExecutionContext.default.convolutionColumnBudget
         for (n, c, o, h, w, smallBudget) in [(1, 16, 8, 48, 48, false), (2, 24, 20, 45, 47, false), (2, 32, 16, 45, 51, true), (1, 16, 32, 64, 33, false)] {
-            let x = random([n, c, h, w], seed: UInt64(c * h)), weight = random([o, c, 3, 3], seed: UInt64(o + w))
-            let bias = random([o], seed: 5)
+            let x = lcgThousandths([n, c, h, w], state: UInt64(c * h)), weight = lcgThousandths([o, c, 3, 3], state: UInt64(o + w))
+            let bias = lcgThousandths([o], state: 5)
             var context = ExecutionContext.default
             context.convolutionColumnBudget = smallBudget ? 36 * 32 * 10 / 4 : budget
             context.winogradEnabled = true
@@ -27,9 +20,7 @@ final class WinogradTests: XCTestCase {
             context.winogradEnabled = false
             let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
             XCTAssertEqual(fast.shape, direct.shape)
-            var diff = 0.0, ref = 0.0
-            for (a, b) in zip(fast.values, direct.values) { diff += Double(a - b) * Double(a - b); ref += Double(b) * Double(b) }
-            let rel = (diff / ref).squareRoot()
+            let rel = relativeL2(fast, direct)
             XCTAssertLessThan(rel, 2e-6, "\(n)×\(c)×\(h)×\(w) → \(o): rel L2 \(rel)")
         }
     }
@@ -39,13 +30,13 @@ final class WinogradTests: XCTestCase {
     func testTransformsMatchScalarTwins() {
         let (c, h, w) = (3, 19, 23)
         let tilesWide = (w + 3) / 4, tiles = ((h + 3) / 4) * tilesWide
-        let x = random([c, h, w], seed: 3).values
+        let x = lcgThousandths([c, h, w], state: 3).values
         let (first, count) = (5, tiles - 7)
         var fast = [Float](repeating: 0, count: 36 * c * count), twin = fast
         ngk_winograd43_input(x, h, w, 0, c, c, first, count, &fast, count)
         ngk_winograd43_input_ref(x, h, w, 0, c, c, first, count, &twin, count)
         for (a, b) in zip(fast, twin) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
-        let products = random([36, c, count], seed: 4).values, bias: [Float] = [0.5, -1, 2]
+        let products = lcgThousandths([36, c, count], state: 4).values, bias: [Float] = [0.5, -1, 2]
         var outFast = [Float](repeating: 0, count: c * h * w), outTwin = outFast
         ngk_winograd43_output(products, count, 0, c, c, first, count, h, w, bias, &outFast)
         ngk_winograd43_output_ref(products, count, 0, c, c, first, count, h, w, bias, &outTwin)
