@@ -16,7 +16,7 @@ public struct LoadOptions: Sendable {
     /// What to do with a component tensor no module read.
     public var unusedTensors = UnusedTensorPolicy.error
     /// Where load-time work (repacking) runs: its pool and thread count.
-    public var context = ExecutionContext.default
+    public var context: ExecutionContext
 
     /// Buffers that upstream code recomputes while real checkpoints still carry them; never
     /// reported as unused (matched against the end of the name).
