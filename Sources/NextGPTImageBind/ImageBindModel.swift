@@ -83,7 +83,7 @@ public final class ImageBindModel: Sendable {
                                          heads: config.audioNumHeads, preTransformerLN: false, addBiasKV: true))
         modalityHeads = ImageBindHeads(vision: try ImageBindHead(heads.pp("vision"), dim: config.visionEmbedDim, out: config.outEmbedDim),
                                        audio: try ImageBindHead(heads.pp("audio"), dim: config.audioEmbedDim, out: config.outEmbedDim))
-        audioLogLogitScale = try w.pp("modality_postprocessors").pp("audio").pp(1).weight("log_logit_scale", shape: [-1])
+        audioLogLogitScale = try w.pp("modality_postprocessors").pp("audio").pp(1).weight("log_logit_scale", shape: [])
             .dequantized().values.first ?? Float(log(20.0))
         let report = try w.finish()
         let branches = ["modality_preprocessors", "modality_trunks", "modality_heads", "modality_postprocessors"]
@@ -123,13 +123,18 @@ public final class ImageBindModel: Sendable {
         }
         guard clips.count > 0 else { throw InputError.shape(modality, x.shape, expected: "a non-empty batch") }
         var embeddings: Tensor
-        switch modality {
-        case .vision:
-            let (tokens, length) = try modalityPreprocessors.vision(clips, context)
-            embeddings = modalityHeads.vision(modalityTrunks.vision(tokens, length: length, context), length: length, context)
-        case .audio:
-            let (tokens, length) = try modalityPreprocessors.audio(clips, context)
-            embeddings = modalityHeads.audio(modalityTrunks.audio(tokens, length: length, context), length: length, context)
+        do {
+            switch modality {
+            case .vision:
+                let (tokens, length) = try modalityPreprocessors.vision(clips, context)
+                embeddings = modalityHeads.vision(modalityTrunks.vision(tokens, length: length, context), length: length, context)
+            case .audio:
+                let (tokens, length) = try modalityPreprocessors.audio(clips, context)
+                embeddings = modalityHeads.audio(modalityTrunks.audio(tokens, length: length, context), length: length, context)
+            }
+        } catch InputError.shape(_, _, let expected) {
+            // Name the shape the caller gave, not the [B·S, …] batch it became.
+            throw InputError.shape(modality, x.shape, expected: groups == nil ? expected : "[B, S] + " + expected)
         }
         embeddings = Self.normalized(embeddings)
         if modality == .audio && audioLogitScale {
