@@ -97,12 +97,16 @@ public final class ImageBindModel: Sendable {
 
     public enum InputError: Error, CustomStringConvertible {
         case shape(ImageBindModality, [Int], expected: String)
+        /// An embedding `llama_proj` cannot take.
+        case projection([Int], expected: String)
 
         public var description: String {
             switch self {
             case .shape(let modality, let shape, let expected):
                 return "ImageBind \(modality.rawValue) input has shape \(shape); expected \(expected)"
                     + " (inputs of rank ≥ 5 are [B, S, …] clips, averaged over S)"
+            case .projection(let shape, let expected):
+                return "llama_proj input has shape \(shape); expected \(expected)"
             }
         }
     }

@@ -20,7 +20,7 @@ public final class NExTGPTInputProjection: Sendable {
     /// embedding [N, in] → [N, 1, out] (`llama_proj(feature).unsqueeze(1)`).
     public func callAsFunction(_ embedding: Tensor, context: ExecutionContext) throws -> Tensor {
         guard embedding.rank == 2, embedding.shape[1] == inFeatures else {
-            throw FormatError("llama_proj", "input has shape \(embedding.shape); expected [N, \(inFeatures)]")
+            throw ImageBindModel.InputError.projection(embedding.shape, expected: "[N, \(inFeatures)]")
         }
         return llamaProj(embedding, context).reshaped([embedding.shape[0], 1, outFeatures])
     }
