@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NextGPTTokenizers", targets: ["NextGPTTokenizers"]),
         .library(name: "NextGPTLlama", targets: ["NextGPTLlama"]),
         .library(name: "NextGPTDiffusion", targets: ["NextGPTDiffusion"]),
+        .library(name: "NextGPTImageBind", targets: ["NextGPTImageBind"]),
         .library(name: "NextGPTSessions", targets: ["NextGPTSessions"]),
         .library(name: "NextGPTVerify", targets: ["NextGPTVerify"]),
         .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
@@ -62,16 +63,17 @@ let package = Package(
         // Model families, each reading like its PyTorch twin.
         .target(name: "NextGPTLlama", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTDiffusion", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+        .target(name: "NextGPTImageBind", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(
             name: "NextGPTSessions",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Reference bundles replayed against the runtime, one call per component.
         .target(
             name: "NextGPTVerify",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
@@ -88,7 +90,7 @@ let package = Package(
             name: "nextgpt",
             dependencies: [
                 "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTKernels", "NextGPTLayers", "NextGPTTokenizers",
-                "NextGPTLlama", "NextGPTDiffusion", "NextGPTSessions", "NextGPTVerify", "NextGPTMedia",
+                "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTSessions", "NextGPTVerify", "NextGPTMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -100,7 +102,7 @@ let package = Package(
         .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTModelsTests",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
+            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
                            "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
         .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "NextGPTTestSupport"]),
         .testTarget(

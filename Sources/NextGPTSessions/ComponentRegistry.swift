@@ -2,6 +2,7 @@ import Foundation
 import NextGPTCore
 import NextGPTDiffusion
 import NextGPTFormats
+import NextGPTImageBind
 import NextGPTLayers
 import NextGPTLlama
 
@@ -36,10 +37,10 @@ public struct ComponentRegistry: Sendable {
         Entry("UNet2DConditionModel") { try UNet2DConditionModel($0, component: $1) },
         Entry("AutoencoderKL") { try AutoencoderKL($0, component: $1) },
         Entry("CLIPTextModel") { try CLIPTextModel($0, component: $1) },
+        Entry("ImageBindModel") { try ImageBindModel($0, component: $1) },
         Entry("UNet3DConditionModel", load: nil),
         Entry("ClapTextModelWithProjection", load: nil),
         Entry("SpeechT5HifiGan", load: nil),
-        Entry("ImageBindModel", load: nil),
     ])
 
     /// The class a container records for `component`: `_class_name` in a diffusers

@@ -26,8 +26,8 @@ enum ModelsTestSupport {
         let delta = try options["--delta"].map { try NextGPTDelta(path: "\(TestSupport.root)/\($0)", loraAlpha: options["--delta-lora-alpha"].flatMap(Float.init)) }
         var plan = ConversionPlan()
         let pipelines = ["--sd15": "sd15", "--audioldm": "audioldm", "--zeroscope": "zeroscope"]
-        guard options["--vicuna"] != nil || pipelines.keys.contains(where: { options[$0] != nil }) else {
-            throw FormatError(bundle.path, "recipe names no --vicuna, --sd15, --audioldm or --zeroscope")
+        guard options["--vicuna"] != nil || options["--imagebind"] != nil || pipelines.keys.contains(where: { options[$0] != nil }) else {
+            throw FormatError(bundle.path, "recipe names no --vicuna, --imagebind, --sd15, --audioldm or --zeroscope")
         }
         // Relative paths as the generator gave them, so provenance matches.
         let cwd = FileManager.default.currentDirectoryPath
@@ -35,6 +35,9 @@ enum ModelsTestSupport {
         defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
         if let vicuna = options["--vicuna"] {
             plan.components += try LlamaComponent.load(folder: vicuna, delta: delta, mergeDeltaLora: false)
+        }
+        if let imagebind = options["--imagebind"] {
+            plan.components.append(try ImageBindComponent.load(path: imagebind))
         }
         for (flag, pipeline) in pipelines.sorted(by: { $0.key < $1.key }) {
             if let source = options[flag] { try PipelineSource.load(source, pipeline: pipeline, into: &plan) }

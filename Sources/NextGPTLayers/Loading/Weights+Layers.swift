@@ -35,3 +35,13 @@ extension Weights {
         try GroupNorm(pp(name), groups: groups, channels: channels, eps: eps)
     }
 }
+
+extension Weights {
+    /// A linear layer over weights not named `<module>.weight` / `<module>.bias`, such as
+    /// `nn.MultiheadAttention`'s packed `in_proj_weight` [3E, E] and `in_proj_bias` [3E].
+    public func packedLinear(weight name: String, bias biasName: String?, out: Int, in inFeatures: Int) throws -> LinearLayer {
+        let weight = try self.weight(name, shape: [out, inFeatures])
+        let bias = try biasName.map { try tensor($0, shape: [out]) }
+        return try LinearLayer(weight: weight, bias: bias, lora: [], repack: repackContext, file: file)
+    }
+}

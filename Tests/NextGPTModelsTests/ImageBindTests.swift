@@ -1,0 +1,110 @@
+import Foundation
+import NextGPTFormats
+import NextGPTImageBind
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTSessions
+import NextGPTTestSupport
+import NextGPTVerify
+import XCTest
+
+/// ImageBind as NExT-GPT runs it (vision for images and video clips, audio without ×20) against
+/// the bundles tools/references/bundle_imagebind.py made with the `imagebind` package, and
+/// NExT-GPT's `llama_proj`.
+final class ImageBindTests: XCTestCase {
+    static let folder = TestSupport.temporaryDirectory("models")
+
+    static func container(_ type: String) throws -> ModelFile {
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/imagebind/imagebind-\(type).safetensors")
+        return try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: folder))
+    }
+
+    func testBundlesMatchPyTorch() throws {
+        for type in ["f32", "f16", "q8_0"] {
+            let report = try ModelsTestSupport.verify(bundle: "imagebind/imagebind-\(type)", in: Self.folder, minimumProbes: 2)
+            for result in report.results {
+                for output in result.outputs {
+                    print("imagebind-\(type) \(result.probe.name).\(output.output): rel L2 \(output.relL2), cosine \(output.cosine)")
+                    if type == "f32" { XCTAssertLessThan(output.relL2, 1e-5, "\(result.probe.name).\(output.output)") }
+                }
+            }
+            if type == "f32" {
+                XCTAssertEqual(Set(report.results.map(\.probe.name)),
+                               ["embed_image", "embed_audio", "embed_video", "embed_audio_upstream_logit_scale"])
+            }
+        }
+    }
+
+    func testUnreadTensorsAreExactlyTheUnusedModalities() throws {
+        let file = try Self.container("f32")
+        let model = try ImageBindModel(file, component: "imagebind")
+        let modalities = ["vision", "audio", "text", "depth", "thermal", "imu"]
+        func modality(_ name: String) -> String? {
+            let parts = name.split(separator: ".")
+            return parts.count > 2 && modalities.contains(String(parts[2])) ? String(parts[2]) : nil
+        }
+        let all = file.container.tensors(of: "imagebind").map(\.name)
+        XCTAssertTrue(all.allSatisfy { modality($0) != nil }, "every ImageBind tensor belongs to one modality")
+        let expected = all.filter { ["text", "depth", "thermal", "imu"].contains(modality($0)!) }.sorted()
+        XCTAssertFalse(expected.isEmpty)
+        XCTAssertEqual(model.unusedTensors, expected)
+        XCTAssertEqual(Set(model.unusedTensors.compactMap(modality)), ["text", "depth", "thermal", "imu"])
+        XCTAssertEqual(model.config.visionEmbedDim, 64)
+        XCTAssertEqual(model.config.audioNumHeads, 4)
+        XCTAssertEqual(model.config.outEmbedDim, 64)
+        XCTAssertEqual(model.audioLogLogitScale, Float(log(20.0)), accuracy: 1e-6)
+    }
+
+    func testBadInputShapesAreClearErrors() throws {
+        let model = try ImageBindModel(try Self.container("f32"), component: "imagebind")
+        let cases: [(ImageBindModality, [Int], String)] = [
+            (.vision, [1, 3, 112, 112], "ImageBind vision input has shape [1, 3, 112, 112]"),
+            (.vision, [1, 4, 224, 224], "ImageBind vision input has shape [1, 4, 224, 224]"),
+            (.vision, [3, 224, 224], "ImageBind vision input has shape [3, 224, 224]"),
+            (.audio, [1, 3, 1, 128, 100], "ImageBind audio input has shape [1, 3, 1, 128, 100]"),
+            (.audio, [1, 128, 204], "ImageBind audio input has shape [1, 128, 204]"),
+        ]
+        for (modality, shape, message) in cases {
+            let x = Tensor(zeros: shape)
+            XCTAssertThrowsError(try model(x, modality: modality, context: .default)) {
+                XCTAssertTrue("\($0)".contains(message), "\($0)")
+                XCTAssertTrue("\($0)".contains("expected"), "\($0)")
+            }
+        }
+    }
+
+    func testEmbeddingsAreUnitLengthAndClipsAverage() throws {
+        let model = try ImageBindModel(try Self.container("f32"), component: "imagebind")
+        let clip = { (seed: Int) in Tensor(shape: [1, 1, 128, 204], values: (0..<(128 * 204)).map { Float(sin(Double($0 * (seed + 3)))) }) }
+        let a = try model(clip(0), modality: .audio, context: .default)
+        let b = try model(clip(1), modality: .audio, context: .default)
+        for e in [a, b] { XCTAssertEqual(e.values.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-5) }
+        let both = try model(Shape.cat([clip(0), clip(1)], dim: 0).reshaped([1, 2, 1, 128, 204]), modality: .audio, context: .default)
+        XCTAssertEqual(both.shape, [1, 64])
+        for j in 0..<64 { XCTAssertEqual(both.values[j], (a.values[j] + b.values[j]) / 2, accuracy: 1e-6) }
+        let scaled = try model(clip(0), modality: .audio, audioLogitScale: true, context: .default)
+        for j in 0..<64 { XCTAssertEqual(scaled.values[j], 20 * a.values[j], accuracy: 1e-5) }
+    }
+
+    func testLlamaProjMapsAnEmbeddingToOneLLMPosition() throws {
+        let file = try ComponentRegistryTests.fixtureContainer()
+        let projection = try NExTGPTInputProjection(file)
+        XCTAssertEqual(projection.inFeatures, 64)
+        XCTAssertEqual(projection.outFeatures, 256)
+        let x = Tensor(shape: [2, 64], values: (0..<128).map { Float($0 % 7) / 7 - 0.4 })
+        let y = try projection(x, context: .default)
+        XCTAssertEqual(y.shape, [2, 1, 256])
+        let w = try file.weight("nextgpt.llama_proj.weight").dequantized().values
+        let bias = try file.weight("nextgpt.llama_proj.bias").dequantized().values
+        for r in 0..<2 {
+            for o in 0..<256 {
+                var sum = Double(bias[o])
+                for i in 0..<64 { sum += Double(w[o * 64 + i]) * Double(x.values[r * 64 + i]) }
+                XCTAssertEqual(Double(y.values[r * 256 + o]), sum, accuracy: 1e-4)
+            }
+        }
+        XCTAssertThrowsError(try projection(Tensor(zeros: [1, 32]), context: .default)) {
+            XCTAssertTrue("\($0)".contains("expected [N, 64]"), "\($0)")
+        }
+    }
+}
