@@ -1,6 +1,9 @@
 import Foundation
+import NextGPTFormats
+import NextGPTImageBind
 import NextGPTKernels
 import NextGPTMedia
+import NextGPTSessions
 import NextGPTTestSupport
 import NextGPTVerify
 import XCTest
@@ -68,5 +71,43 @@ final class ImageBindPreprocessTests: XCTestCase {
         let crop = try ImageBindImageTransform.resizedCrop(flat)
         XCTAssertEqual(crop.width, 224)
         XCTAssertTrue(crop.pixels.allSatisfy { $0 == 200 })
+    }
+}
+
+/// An image file → its ImageBind embedding in one call, against `load_and_transform_vision_data`
+/// then the PyTorch model on the same file (Pillow decoding it).
+final class ImageBindImageEmbedderTests: XCTestCase {
+    func testPhotoFileEmbeddingMatchesPyTorch() throws {
+        let model = try ImageBindModel(try ImageBindTests.container("f32"), component: "imagebind")
+        let reference = try SafetensorsFile.read(path: "\(TestSupport.bundles)/imagebind/photo420-embedding.safetensors")
+        guard let expectSource = reference["embedding"] else { return XCTFail("no embedding in the reference") }
+        let expect = try expectSource.readFloats()
+        let photo = "\(TestSupport.root)/Tests/Fixtures/images/photo420.jpg"
+        let embedder = ImageBindImageEmbedder(model: model)
+        let ours = try embedder.embed(paths: [photo], context: .default)
+        XCTAssertEqual(ours.shape, [1, model.config.outEmbedDim])
+        let fromFile = relL2(ours.values, expect)
+
+        // Pillow's decoded pixels through the same transform and model: the pre-processing and
+        // the model alone, without libavcodec's JPEG decoding (a few levels from Pillow's).
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/imagebind/preprocess-image.safetensors")
+        let pillowImage = try ImageBindImageTransform.image(fromRGB: try bundle.tensor("photo420.rgb"))
+        let fromPillowPixels = relL2(try model(try ImageBindImageTransform.pixelValues(pillowImage), modality: .vision, context: .default).values, expect)
+        print("photo420.jpg embedding: rel L2 \(fromFile) from the file (our JPEG decoder), \(fromPillowPixels) from Pillow's pixels")
+        XCTAssertLessThanOrEqual(fromPillowPixels, 1e-4)
+        XCTAssertLessThanOrEqual(fromFile, 1e-2, "JPEG decoders differ by a few levels")
+    }
+
+    func testUnreadableFileIsNamed() throws {
+        let model = try ImageBindModel(try ImageBindTests.container("f32"), component: "imagebind")
+        XCTAssertThrowsError(try ImageBindImageEmbedder(model: model).embed(paths: ["/nonexistent/cat.png"], context: .default)) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/cat.png"), "\($0)")
+        }
+    }
+
+    private func relL2(_ a: [Float], _ b: [Float]) -> Double {
+        var d = 0.0, r = 0.0
+        for (x, y) in zip(a, b) { d += Double(x - y) * Double(x - y); r += Double(y) * Double(y) }
+        return (d / r).squareRoot()
     }
 }

@@ -11,12 +11,19 @@ probe stores `pixels`, the uint8 224 × 224 crop `ToTensor` receives (pixel_valu
 (pixels / 255 − mean) / std in f32, which the one f32 probe checks). Three bundles, each < 1 MB.
 The probes need an `imagebind` component only to satisfy verify; its weights are not read.
 
-    tools/.venv/bin/python tools/references/bundle_imagebind_preprocess.py
+It also writes imagebind/photo420-embedding.safetensors: `embedding` [1, D], what
+`load_and_transform_vision_data(["photo420.jpg"])` then the tiny fixture model (f32 container
+weights, as bundle_imagebind.py loads them) give, for the file → embedding helper.
+
+    tools/.venv/bin/python tools/references/bundle_imagebind_preprocess.py --nextgpt .build/debug/nextgpt
 """
 
+import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import PIL
@@ -64,7 +71,31 @@ def synthetic(width, height, seed):
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
+def photo_embedding(nextgpt):
+    from safetensors.torch import save_file
+    import bundle_imagebind
+    with tempfile.TemporaryDirectory() as tmp:
+        container = os.path.join(tmp, "imagebind-f32.gguf")
+        subprocess.run([nextgpt, "convert", *CONVERT, "--no-source-hash", "-o", container],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        model, modality = bundle_imagebind.load_model(container)
+        photo = "Tests/Fixtures/images/photo420.jpg"
+        x = TRANSFORM(Image.open(os.path.join(ROOT, photo)).convert("RGB")).unsqueeze(0)
+        with torch.no_grad():
+            embedding = model({modality.VISION: x})[modality.VISION]
+    path = os.path.join(OUT, "photo420-embedding.safetensors")
+    save_file({"embedding": embedding.contiguous()}, path,
+              metadata={"nextgpt.reference.generator": "tools/references/bundle_imagebind_preprocess.py",
+                        "nextgpt.reference.input": photo + " through load_and_transform_vision_data (Pillow decode)",
+                        "nextgpt.reference.convert": json.dumps(CONVERT),
+                        "nextgpt.reference.torch": torch.__version__})
+    print(path, os.path.getsize(path), "bytes")
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nextgpt", default=os.path.join(ROOT, ".build", "debug", "nextgpt"))
+    args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     seed = 0
     for bundle_name, cases in BUNDLES.items():
@@ -96,6 +127,7 @@ def main():
         size = os.path.getsize(path)
         assert size < 1 << 20, f"{path} is {size} bytes"
         print(path, size, "bytes")
+    photo_embedding(os.path.abspath(args.nextgpt))
 
 
 if __name__ == "__main__":
