@@ -2,10 +2,28 @@ import Foundation
 import NextGPTCore
 import NextGPTImageBind
 import NextGPTKernels
+import NextGPTMedia
 
 /// Calls on an ImageBind component (`imagebind`) and on NExT-GPT's input projection (`nextgpt`).
 enum VerifyImageBindCalls {
-    static let all: [VerifyCall] = [embed, llamaProj]
+    static let all: [VerifyCall] = [preprocessImage, embed, llamaProj]
+
+    static let preprocessImage = VerifyCall(
+        "imagebind_preprocess_image", inputs: ["rgb"], outputs: ["pixel_values", "pixels"],
+        summary: "imagebind/data.py load_and_transform_vision_data after Image.open().convert(\"RGB\"): rgb [H, W, 3] (integers 0–255) → pixel_values [1, 3, 224, 224] (Resize(224, BICUBIC) as Pillow's uint8 resize, CenterCrop(224), ToTensor, CLIP Normalize), and pixels [224, 224, 3] (the uint8 crop ToTensor receives) when expected"
+    ) { ctx in
+        do {
+            let crop = try ImageBindImageTransform.resizedCrop(try ImageBindImageTransform.image(fromRGB: try ctx.input("rgb")))
+            var result: [String: Tensor] = [:]
+            if ctx.probe.expect["pixel_values"] != nil { result["pixel_values"] = try ImageBindImageTransform.pixelValues(fromCrop: crop) }
+            if ctx.probe.expect["pixels"] != nil {
+                result["pixels"] = Tensor(shape: [crop.height, crop.width, 3], values: crop.pixels.map(Float.init))
+            }
+            return result
+        } catch let error as ImageError {
+            throw ProbeError(error.description)
+        }
+    }
 
     static let embed = VerifyCall(
         "imagebind_embed", inputs: ["x"], outputs: ["embedding", "normalized"],
