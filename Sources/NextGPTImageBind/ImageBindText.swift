@@ -29,7 +29,7 @@ public final class TextPreprocessor: Sendable {
     public var contextLength: Int { posEmbed.shape[1] }
     public var vocabularySize: Int { tokenEmbedding.shape[0] }
 
-    static func causalMask(_ length: Int) -> Tensor {
+    public static func causalMask(_ length: Int) -> Tensor {
         Tensor(shape: [length, length], values: (0..<(length * length)).map { $0 % length > $0 / length ? -Float.infinity : 0 })
     }
 
