@@ -43,6 +43,9 @@ TEXTS = [
     "  Crème BRÛLÉE, naïve café — “quoted” ‘single’ ﬁne ＦＵＬＬ　ｗｉｄｔｈ  ",
     "Straße ΣΊΣΥΦΟΣ 東京タワー emoji 🎉🐶 <|endoftext|> after",
     " ".join(["a very long caption that keeps going"] * 16),
+    "AT&T &copy 2020 &amp &#169 &#x41;&#X42; &hearts; &rarr; &EACUTE; &#128; &#0; &#xD800; a<b",
+    "C1\x80\x93controls\x94 \x1b[31mred\x1b[0m zero\u200bwidth\ufeff tab\there\r\nline\u2028sep",
+    "ﬀﬂﬃĳ ǅ ŉ ｶﾀｶﾅ ΑΣ. ὈΔΥΣΣΕΎΣ e\u0301 a\u0308 I'M HERE, they'VE ½ ² ٣ 1,000.5",
 ]
 COMPONENT = "imagebind"
 TYPES = ["f32", "f16", "q8_0"]

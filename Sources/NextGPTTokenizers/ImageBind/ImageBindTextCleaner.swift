@@ -1,43 +1,36 @@
 import Foundation
 
 /// `whitespace_clean(basic_clean(text)).lower()` of ImageBind's `SimpleTokenizer`, as words:
-/// 1. `ftfy.fix_text` (6.x defaults) without its mojibake repair (`fix_encoding`): HTML entities
-///    ending in `;` when the text has no `<`, terminal escapes removed, Latin ligatures and
-///    full/half-width forms replaced, curly quotes straightened, control characters removed, NFC;
-/// 2. `html.unescape` twice (numeric references and the common named entities, with `;`);
+/// 1. `ftfy.fix_text` (6.x defaults) in its order — `unescape_html` (texts without `<`),
+///    `fix_c1_controls`, `fix_latin_ligatures`, `fix_character_width`, `uncurl_quotes`,
+///    `remove_terminal_escapes`, `remove_control_chars`, NFC — but without its mojibake repair
+///    (`fix_encoding`: "cafÃ©" stays as it is);
+/// 2. `html.unescape` twice;
 /// 3. split on whitespace (`strip` and `re.sub(r"\s+", " ")`), each word lower-cased as
 ///    Python's `str.lower()` does.
 enum ImageBindTextCleaner {
     static func words(_ text: String) -> [[Unicode.Scalar]] {
-        var scalars = Array(text.unicodeScalars)
-        if !scalars.contains("<") { scalars = unescapeHTML(scalars) }
-        scalars = removeTerminalEscapes(scalars)
-        var fixed = String.UnicodeScalarView()
-        for s in scalars {
-            if let replacement = ligatures[s.value] {
-                fixed.append(contentsOf: replacement.unicodeScalars)
-            } else if s.value == 0x3000 {
-                fixed.append(" ")
-            } else if (0xFF01...0xFFEF).contains(s.value) {
-                fixed.append(contentsOf: String(s).precomposedStringWithCompatibilityMapping.unicodeScalars)
-            } else if s.value == 0x2BC || (0x2018...0x201B).contains(s.value) {
-                fixed.append("'")
-            } else if (0x201C...0x201F).contains(s.value) {
-                fixed.append("\"")
-            } else if !isFtfyControl(s) {
-                fixed.append(s)
-            }
+        var s = Array(text.unicodeScalars)
+        if !s.contains("<") { s = HTMLUnescape.ftfy(s) }
+        s = s.map { (0x80...0x9F).contains($0.value) ? Unicode.Scalar(HTMLUnescape.invalidCharrefs[$0.value]!)! : $0 }
+        s = s.flatMap { ligatures[$0.value].map { Array($0.unicodeScalars) } ?? [$0] }
+        s = s.flatMap { c -> [Unicode.Scalar] in
+            if c.value == 0x3000 { return [" "] }
+            if (0xFF01...0xFFEF).contains(c.value) { return Array(String(c).precomposedStringWithCompatibilityMapping.unicodeScalars) }
+            return [c]
         }
-        scalars = Array(String(fixed).precomposedStringWithCanonicalMapping.unicodeScalars)
-        scalars = unescapeHTML(unescapeHTML(scalars))
+        s = s.map { $0.value == 0x2BC || (0x2018...0x201B).contains($0.value) ? "'" : (0x201C...0x201F).contains($0.value) ? "\"" : $0 }
+        s = removeTerminalEscapes(s).filter { !isFtfyControl($0) }
+        s = Array(String(String.UnicodeScalarView(s)).precomposedStringWithCanonicalMapping.unicodeScalars)
+        s = HTMLUnescape.python(HTMLUnescape.python(s))
         var words: [[Unicode.Scalar]] = []
         var current: [Unicode.Scalar] = []
-        for s in scalars {
-            if isRegexSpace(s) {
+        for c in s {
+            if isRegexSpace(c) {
                 if !current.isEmpty { words.append(CLIPTextCleaner.lowercased(current)) }
                 current = []
             } else {
-                current.append(s)
+                current.append(c)
             }
         }
         if !current.isEmpty { words.append(CLIPTextCleaner.lowercased(current)) }
@@ -71,49 +64,6 @@ enum ImageBindTextCleaner {
                 var j = i + 2
                 while j < s.count, s[j].properties.numericType == .decimal || s[j] == ";" { j += 1 }
                 if j < s.count, s[j].isASCII, s[j].properties.isAlphabetic { i = j + 1; continue }
-            }
-            out.append(s[i])
-            i += 1
-        }
-        return out
-    }
-
-    /// The named references this cleaner knows (`html.entities.html5` has 2 231; these are the
-    /// ones met in captions).
-    static let entities: [String: String] = [
-        "amp": "&", "lt": "<", "gt": ">", "quot": "\"", "apos": "'", "nbsp": "\u{A0}", "copy": "©", "reg": "®",
-        "trade": "™", "hellip": "…", "mdash": "—", "ndash": "–", "lsquo": "‘", "rsquo": "’", "ldquo": "“",
-        "rdquo": "”", "laquo": "«", "raquo": "»", "deg": "°", "times": "×", "divide": "÷", "euro": "€",
-        "pound": "£", "yen": "¥", "cent": "¢", "sect": "§", "para": "¶", "middot": "·", "bull": "•",
-        "eacute": "é", "egrave": "è", "ecirc": "ê", "aacute": "á", "agrave": "à", "acirc": "â", "auml": "ä",
-        "ouml": "ö", "uuml": "ü", "szlig": "ß", "ccedil": "ç", "ntilde": "ñ", "oacute": "ó", "iacute": "í",
-        "uacute": "ú", "Eacute": "É", "Auml": "Ä", "Ouml": "Ö", "Uuml": "Ü",
-    ]
-
-    /// `html.unescape` for `&name;`, `&#N;` and `&#xN;` (invalid code points become U+FFFD).
-    static func unescapeHTML(_ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        guard s.contains("&") else { return s }
-        var out: [Unicode.Scalar] = []
-        var i = 0
-        while i < s.count {
-            if s[i] == "&", let end = s[(i + 1)...].prefix(33).firstIndex(of: ";"), end > i + 1 {
-                let body = String(String.UnicodeScalarView(s[(i + 1)..<end]))
-                var replacement: String?
-                if body.hasPrefix("#") {
-                    let digits = body.dropFirst()
-                    let value = digits.first == "x" || digits.first == "X" ? UInt32(digits.dropFirst(), radix: 16) : UInt32(digits, radix: 10)
-                    if let value, !digits.isEmpty {
-                        replacement = String(Unicode.Scalar(value).map(Character.init) ?? "\u{FFFD}")
-                        if value == 0 { replacement = "\u{FFFD}" }
-                    }
-                } else {
-                    replacement = entities[body]
-                }
-                if let replacement {
-                    out.append(contentsOf: replacement.unicodeScalars)
-                    i = end + 1
-                    continue
-                }
             }
             out.append(s[i])
             i += 1

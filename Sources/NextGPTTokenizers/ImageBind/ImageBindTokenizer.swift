@@ -19,13 +19,15 @@ public struct ImageBindTokenizer: Sendable {
     /// Tokens by id.
     public var tokens: [String] { bpe.tokens }
 
-    /// `text`: the merges file's content (`bpe_simple_vocab_16e6.txt`, decompressed), header line first.
+    /// `text`: the merges file's content (`bpe_simple_vocab_16e6.txt`, decompressed, or a CLIP
+    /// `merges.txt`), header line first.
     public init(mergesFileText text: String) throws {
         // Python's `split("\n")` keeps a trailing empty line; inside the slice it becomes an empty
         // vocabulary entry (small merge files) just as in `SimpleTokenizer`.
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count >= 2, lines[0].hasPrefix("#version") else {
-            throw TokenizerError("the BPE merges text does not start with a '#version' line (is it bpe_simple_vocab_16e6.txt, decompressed?)")
+        // Line 0 is a header, skipped unread (bpe_simple_vocab_16e6.txt's reads `"bpe_simple_vocab_16e6.txt#version: 0.2`).
+        guard lines.count >= 2, lines[1].split(whereSeparator: { $0.isWhitespace }).count == 2 else {
+            throw TokenizerError("not a BPE merges text: line 2 is not two symbols (is it bpe_simple_vocab_16e6.txt, decompressed?)")
         }
         let merges = Array(lines[1...].prefix(Self.maximumMerges))
         let printable = Array(0x21...0x7E) + Array(0xA1...0xAC) + Array(0xAE...0xFF)
