@@ -3,7 +3,7 @@ import NextGPTCore
 import NextGPTFormats
 import NextGPTLayers
 
-/// The `ImageBindModel(...)` constructor arguments the vision and audio branches read, with the
+/// The `ImageBindModel(...)` constructor arguments the vision, audio and text branches read, with the
 /// class defaults of `imagebind_model.py` for keys the stored config leaves out. The converter
 /// stores them as `<component>.config` (the `config.json` beside the checkpoint, or huge's).
 public struct ImageBindConfig: Sendable, Equatable {
@@ -21,6 +21,9 @@ public struct ImageBindConfig: Sendable, Equatable {
     public var audioStride = 10
     public var audioNumMelBins = 128
     public var audioTargetLen = 204
+    public var textEmbedDim = 768
+    public var textNumBlocks = 12
+    public var textNumHeads = 12
     /// `RGBDTPreprocessor(img_size=[3, video_frames, 224, 224])`: fixed in upstream's code.
     public var imageSize = 224
 
@@ -46,13 +49,17 @@ public struct ImageBindConfig: Sendable, Equatable {
         try int("audio_stride", &audioStride)
         try int("audio_num_mel_bins", &audioNumMelBins)
         try int("audio_target_len", &audioTargetLen)
+        try int("text_embed_dim", &textEmbedDim)
+        try int("text_num_blocks", &textNumBlocks)
+        try int("text_num_heads", &textNumHeads)
         if let raw = json["kernel_size"], !(raw is NSNull) {
             guard let sizes = raw as? [NSNumber], sizes.count == 3, sizes.allSatisfy({ $0.intValue > 0 }) else {
                 throw FormatError(path, "kernel_size must be three positive integers [t, h, w], got \(raw)")
             }
             kernelSize = sizes.map(\.intValue)
         }
-        for (name, dim, heads) in [("vision", visionEmbedDim, visionNumHeads), ("audio", audioEmbedDim, audioNumHeads)]
+        for (name, dim, heads) in [("vision", visionEmbedDim, visionNumHeads), ("audio", audioEmbedDim, audioNumHeads),
+                                 ("text", textEmbedDim, textNumHeads)]
         where dim % heads != 0 {
             throw FormatError(path, "\(name)_embed_dim \(dim) is not a multiple of \(name)_num_heads \(heads)")
         }

@@ -26,8 +26,8 @@ public final class MultiheadAttention: Sendable {
         biasV = addBiasKV ? try w.tensor("bias_v", shape: [1, 1, dim]).reshaped([heads, dim / heads]) : nil
     }
 
-    /// x [N·L, d] (N sequences of `length`) → [N·L, d].
-    func callAsFunction(_ x: Tensor, length: Int, _ context: ExecutionContext) -> Tensor {
+    /// x [N·L, d] (N sequences of `length`) → [N·L, d]; `attnMask` [L, L] is added to the scores.
+    func callAsFunction(_ x: Tensor, length: Int, attnMask: Tensor? = nil, _ context: ExecutionContext) -> Tensor {
         let dim = heads * headDim, n = x.shape[0] / length
         let qkv = Shape.split(inProj(x, context), splitSize: dim, dim: 1)
         let (q, k, v) = (Shape.split(qkv[0], splitSize: length), Shape.split(qkv[1], splitSize: length), Shape.split(qkv[2], splitSize: length))
@@ -35,7 +35,7 @@ public final class MultiheadAttention: Sendable {
             Attention.scaledDotProductAttention(query: q[i].reshaped([length, heads, headDim]),
                                                 key: k[i].reshaped([length, heads, headDim]),
                                                 value: v[i].reshaped([length, heads, headDim]),
-                                                biasKey: biasK, biasValue: biasV, context: context)
+                                                mask: attnMask, biasKey: biasK, biasValue: biasV, context: context)
                 .reshaped([length, dim])
         }
         return outProj(Shape.cat(outputs, dim: 0), context)
@@ -69,8 +69,8 @@ public final class BlockWithMasking: Sendable {
         norm2 = try w.layerNorm("norm_2", dim: dim, eps: 1e-6)
     }
 
-    func callAsFunction(_ x: Tensor, length: Int, _ context: ExecutionContext) -> Tensor {
-        let h = Elementwise.add(x, attn(norm1(x, context), length: length, context))
+    func callAsFunction(_ x: Tensor, length: Int, attnMask: Tensor? = nil, _ context: ExecutionContext) -> Tensor {
+        let h = Elementwise.add(x, attn(norm1(x, context), length: length, attnMask: attnMask, context))
         return Elementwise.add(h, mlp(norm2(h, context), context))
     }
 }
@@ -85,9 +85,9 @@ public final class SimpleTransformer: Sendable {
         blocks = try (0..<count).map { try BlockWithMasking(w.pp("blocks").pp($0), dim: dim, heads: heads, addBiasKV: addBiasKV) }
     }
 
-    func callAsFunction(_ x: Tensor, length: Int, _ context: ExecutionContext) -> Tensor {
+    func callAsFunction(_ x: Tensor, length: Int, attnMask: Tensor? = nil, _ context: ExecutionContext) -> Tensor {
         var h = preTransformerLayer.map { $0(x, context) } ?? x
-        for block in blocks { h = block(h, length: length, context) }
+        for block in blocks { h = block(h, length: length, attnMask: attnMask, context) }
         return h
     }
 }

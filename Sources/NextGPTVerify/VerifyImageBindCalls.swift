@@ -3,10 +3,11 @@ import NextGPTCore
 import NextGPTImageBind
 import NextGPTKernels
 import NextGPTMedia
+import NextGPTTokenizers
 
 /// Calls on an ImageBind component (`imagebind`) and on NExT-GPT's input projection (`nextgpt`).
 enum VerifyImageBindCalls {
-    static let all: [VerifyCall] = [preprocessImage, embed, llamaProj]
+    static let all: [VerifyCall] = [preprocessImage, tokenize, embed, llamaProj]
 
     static let preprocessImage = VerifyCall(
         "imagebind_preprocess_image", inputs: ["rgb"], outputs: ["pixel_values", "pixels"],
@@ -25,23 +26,36 @@ enum VerifyImageBindCalls {
         }
     }
 
+    static let tokenize = VerifyCall(
+        "imagebind_tokenize", inputs: [], outputs: ["ids"],
+        summary: "ImageBind's SimpleTokenizer(text) → ids [77] (start, BPE ids, end, zeros); args text (required), bpe (the merges text file, bpe_simple_vocab_16e6.txt decompressed or a prefix of it, relative to the bundle's folder; required: the container does not store ImageBind's vocabulary)"
+    ) { ctx in
+        guard case .string(let text)? = ctx.args["text"] else { throw ProbeError("argument 'text' (a string) is required") }
+        let bpe = try ctx.string("bpe", default: "")
+        guard !bpe.isEmpty else { throw ProbeError("argument 'bpe' (the merges file, relative to the bundle) is required") }
+        let folder = (ctx.bundle.path as NSString).deletingLastPathComponent
+        let path = bpe.hasPrefix("/") ? bpe : (folder as NSString).appendingPathComponent(bpe)
+        let ids: [Int]
+        do { ids = try ImageBindTokenizer(mergesFile: path)(text) } catch let error as TokenizerError { throw ProbeError(error.description) }
+        return ["ids": Tensor(shape: [ids.count], values: ids.map(Float.init))]
+    }
+
     static let embed = VerifyCall(
         "imagebind_embed", inputs: ["x"], outputs: ["embedding", "normalized"],
-        summary: "ImageBindModel({modality: x})[modality] → embedding [B, D] (x: [B, 3, H, W] images, [B, S, 3, T, H, W] video clips or [B, S, 1, mel, frames] audio; rank ≥ 5 averaged over S), and normalized [B, D] (before any logit scale) when expected; args modality (\"vision\" or \"audio\", required), audio_logit_scale (false: NExT-GPT; true: upstream ×20), activations"
+        summary: "ImageBindModel({modality: x})[modality] → embedding [B, D] (x: [B, 3, H, W] images, [B, S, 3, T, H, W] video clips, [B, S, 1, mel, frames] audio or [B, 77] text token ids; rank ≥ 5 averaged over S; text scaled by its learned logit scale), and normalized [B, D] (before any logit scale) when expected; args modality (\"vision\", \"audio\" or \"text\", required), audio_logit_scale (false: NExT-GPT; true: upstream ×20), activations"
     ) { ctx in
         let name = try ctx.string("modality", default: "")
         guard let modality = ImageBindModality(rawValue: name) else {
-            throw ProbeError("argument 'modality' must be \"vision\" or \"audio\", got \"\(name)\"")
+            throw ProbeError("argument 'modality' must be \"vision\", \"audio\" or \"text\", got \"\(name)\"")
         }
         let x = try ctx.input("x")
         let model = try ImageBindModel(ctx.model, component: ctx.probe.component)
         let context = try ctx.activationsContext()
         do {
             let scaled = try ctx.bool("audio_logit_scale", default: false)
-            var result = ["embedding": try model(x, modality: modality, audioLogitScale: scaled, context: context)]
-            if ctx.probe.expect["normalized"] != nil {
-                result["normalized"] = scaled ? try model(x, modality: modality, context: context) : result["embedding"]
-            }
+            let (embedding, normalized) = try model.embeddings(x, modality: modality, audioLogitScale: scaled, context: context)
+            var result = ["embedding": embedding]
+            if ctx.probe.expect["normalized"] != nil { result["normalized"] = normalized }
             return result
         } catch let error as ImageBindModel.InputError {
             throw ProbeError(error.description)

@@ -5,6 +5,7 @@ import NextGPTKernels
 import NextGPTLayers
 import NextGPTSessions
 import NextGPTTestSupport
+import NextGPTTokenizers
 import NextGPTVerify
 import XCTest
 
@@ -30,7 +31,8 @@ final class ImageBindTests: XCTestCase {
             }
             if type == "f32" {
                 XCTAssertEqual(Set(report.results.map(\.probe.name)),
-                               ["embed_image", "embed_audio", "embed_video", "embed_audio_upstream_logit_scale"])
+                               Set(["embed_image", "embed_audio", "embed_video", "embed_audio_upstream_logit_scale", "embed_text"]
+                                   + (0..<9).map { "tokenize_\($0)" }))
             }
         }
     }
@@ -45,10 +47,13 @@ final class ImageBindTests: XCTestCase {
         }
         let all = file.container.tensors(of: "imagebind").map(\.name)
         XCTAssertTrue(all.allSatisfy { modality($0) != nil }, "every ImageBind tensor belongs to one modality")
-        let expected = all.filter { ["text", "depth", "thermal", "imu"].contains(modality($0)!) }.sorted()
+        let expected = all.filter { ["depth", "thermal", "imu"].contains(modality($0)!) }.sorted()
         XCTAssertFalse(expected.isEmpty)
         XCTAssertEqual(model.unusedTensors, expected)
-        XCTAssertEqual(Set(model.unusedTensors.compactMap(modality)), ["text", "depth", "thermal", "imu"])
+        XCTAssertEqual(Set(model.unusedTensors.compactMap(modality)), ["depth", "thermal", "imu"])
+        XCTAssertEqual(model.modalityPreprocessors.text.vocabularySize, 49408)
+        XCTAssertEqual(model.modalityPreprocessors.text.mask.values, TextPreprocessor.causalMask(77).values,
+                       "the stored buffer is build_causal_attention_mask(77)")
         XCTAssertEqual(model.config.visionEmbedDim, 64)
         XCTAssertEqual(model.config.audioNumHeads, 4)
         XCTAssertEqual(model.config.outEmbedDim, 64)
@@ -69,6 +74,49 @@ final class ImageBindTests: XCTestCase {
             XCTAssertThrowsError(try model(x, modality: modality, context: .default)) {
                 XCTAssertTrue("\($0)".contains(message), "\($0)")
                 XCTAssertTrue("\($0)".contains("expected"), "\($0)")
+            }
+        }
+    }
+
+    func testBadTextIdsAreClearErrors() throws {
+        let model = try ImageBindModel(try Self.container("f32"), component: "imagebind")
+        var ids = [Float](repeating: 0, count: 2 * 77)
+        ids[3] = 49407
+        ids[77 + 5] = 49407
+        XCTAssertEqual(try model(Tensor(shape: [2, 77], values: ids), modality: .text, context: .default).shape, [2, 64])
+        let cases: [([Int], (inout [Float]) -> Void, String)] = [
+            ([2, 77], { $0[77 + 9] = 49408 }, "token id 49408.0 at [1, 9]; expected integers in 0..<49408"),
+            ([2, 77], { $0[4] = -1 }, "token id -1.0 at [0, 4]"),
+            ([2, 77], { $0[6] = 2.5 }, "token id 2.5 at [0, 6]"),
+            ([2, 76], { _ in }, "ImageBind text input has shape [2, 76]; expected [N, 77] token ids"),
+            ([154], { _ in }, "ImageBind text input has shape [154]; expected [N, 77] token ids"),
+        ]
+        for (shape, edit, message) in cases {
+            var values = ids
+            edit(&values)
+            let x = Tensor(shape: shape, values: Array(values.prefix(shape.reduce(1, *))))
+            XCTAssertThrowsError(try model(x, modality: .text, context: .default)) {
+                XCTAssertTrue("\($0)".contains(message), "\($0)")
+            }
+        }
+    }
+
+    func testTokenizerRefusesFilesThatAreNotMerges() throws {
+        let merges = "\(TestSupport.fixtures)/clip-bpe-4k/merges.txt"
+        let tokenizer = try ImageBindTokenizer(mergesFile: merges)
+        XCTAssertEqual(tokenizer.tokens.count, 512 + 3474 + 1 + 2, "bytes, bytes</w>, the merges and the trailing empty line, the two specials")
+        XCTAssertEqual(tokenizer("").prefix(3), [3987, 3988, 0])
+        XCTAssertEqual(tokenizer(String(repeating: "dog ", count: 100)).count, 77)
+        XCTAssertEqual(tokenizer(String(repeating: "dog ", count: 100)).last, 3988)
+        let folder = TestSupport.temporaryDirectory("imagebind-tokenizer")
+        let gz = "\(folder)/bpe.txt.gz", plain = "\(folder)/vocab.json"
+        try Data([0x1F, 0x8B, 8, 0]).write(to: URL(fileURLWithPath: gz))
+        try Data("{\"a\": 1}".utf8).write(to: URL(fileURLWithPath: plain))
+        for (path, message) in [(gz, "is gzip-compressed; decompress it first"), (plain, "not a BPE merges text: line 2 is not two symbols"),
+                                ("\(folder)/missing.txt", "cannot read the BPE merges file")] {
+            XCTAssertThrowsError(try ImageBindTokenizer(mergesFile: path)) {
+                XCTAssertTrue("\($0)".contains(message), "\($0)")
+                XCTAssertTrue("\($0)".contains(path), "\($0)")
             }
         }
     }

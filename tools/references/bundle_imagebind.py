@@ -15,6 +15,7 @@ integers stored I8 so the f32 bundle stays under 1 MB with a 2-clip 224×224 vid
 """
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -31,6 +32,21 @@ from bundle_lib import Bundle, load_container_weights  # noqa: E402
 
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "references", "bundles", "imagebind")
 FIXTURE = "Tests/Fixtures/imagebind/imagebind_huge.pth"
+# ImageBind's tokenizer reads only a merges file; the committed 4k-merge prefix of CLIP's (the same
+# merges as bpe_simple_vocab_16e6.txt, in the same order) stands in for the 1.3 MB original.
+MERGES = os.path.join(ROOT, "Tests", "Fixtures", "clip-bpe-4k", "merges.txt")
+MERGES_FROM_BUNDLE = "../../../clip-bpe-4k/merges.txt"
+TEXTS = [
+    "a dog barking in the park",
+    "Hello, World! It's 5 o'clock; isn't it?",
+    "Tom &amp; Jerry &lt;3 &quot;cartoons&quot; &#169; caf&eacute; &amp;amp; twice",
+    "  Crème BRÛLÉE, naïve café — “quoted” ‘single’ ﬁne ＦＵＬＬ　ｗｉｄｔｈ  ",
+    "Straße ΣΊΣΥΦΟΣ 東京タワー emoji 🎉🐶 <|endoftext|> after",
+    " ".join(["a very long caption that keeps going"] * 16),
+    "AT&T &copy 2020 &amp &#169 &#x41;&#X42; &hearts; &rarr; &EACUTE; &#128; &#0; &#xD800; a<b",
+    "C1\x80\x93controls\x94 \x1b[31mred\x1b[0m zero\u200bwidth\ufeff tab\there\r\nline\u2028sep",
+    "ﬀﬂﬃĳ ǅ ŉ ｶﾀｶﾅ ΑΣ. ὈΔΥΣΣΕΎΣ e\u0301 a\u0308 I'M HERE, they'VE ½ ² ٣ 1,000.5",
+]
 COMPONENT = "imagebind"
 TYPES = ["f32", "f16", "q8_0"]
 # The fixture's tensors are below the converter's small-tensor size and stay f16 at q8_0; the q8_0
@@ -83,6 +99,15 @@ def nextgpt_embed(model, modality, x, logit_scale=False):
     return value
 
 
+def simple_tokenizer(tmp):
+    import_imagebind_model()
+    from imagebind.models.multimodal_preprocessors import SimpleTokenizer
+    gz = os.path.join(tmp, "merges.txt.gz")
+    with open(MERGES, "rb") as f, gzip.open(gz, "wb") as out:
+        out.write(f.read())
+    return SimpleTokenizer(bpe_path=gz)
+
+
 def rounded(t, dtype):
     return t.to(dtype).to(torch.float32)
 
@@ -122,6 +147,28 @@ def make_bundle(nextgpt, qtype, tmp):
             b.probe("embed_audio_upstream_logit_scale", COMPONENT, "imagebind_embed",
                     {"modality": modality.AUDIO, "audio_logit_scale": True}, {"x": "audio.x"},
                     {"embedding": up, "normalized": "embed_audio.embedding"}, rel_l2=tol)
+        if qtype == "f32":
+            tokenizer = simple_tokenizer(tmp)
+            rows = []
+            for i, text in enumerate(TEXTS):
+                ids = tokenizer(text)
+                rows.append(ids)
+                b.probe(f"tokenize_{i}", COMPONENT, "imagebind_tokenize", {"text": text, "bpe": MERGES_FROM_BUNDLE}, {},
+                        {"ids": ids.to(torch.int32)}, rel_l2=0, max_abs=0)
+            # A row over the whole 49 408-id table, its end token (the highest id) mid-sequence.
+            wide = torch.randint(0, 49407, (77,), generator=g)
+            wide[40] = 49407
+            rows.append(wide)
+            ids = torch.stack(rows).to(torch.int64)
+            b.tensors["text.x"] = ids.to(torch.int32).contiguous()
+            text_out = model({modality.TEXT: ids})[modality.TEXT]
+            post = model.modality_postprocessors[modality.TEXT]
+            normalized = post[0](model.modality_heads[modality.TEXT](
+                model.modality_trunks[modality.TEXT](**model.modality_preprocessors[modality.TEXT](text=ids)["trunk"]),
+                seq_len=ids.argmax(dim=-1)))
+            assert torch.allclose(post[1](normalized), text_out)
+            b.probe("embed_text", COMPONENT, "imagebind_embed", {"modality": modality.TEXT}, {"x": "text.x"},
+                    {"embedding": text_out, "normalized": normalized}, rel_l2=tol)
     path = os.path.join(OUT, f"imagebind-{qtype}.safetensors")
     b.save(path, {"nextgpt.reference.convert": json.dumps(convert_args(qtype)),
                   "nextgpt.reference.generator": "tools/references/bundle_imagebind.py",

@@ -18,7 +18,7 @@ public struct CLIPTokenizer: Sendable {
     public let unkTokenId: Int
     /// `model_max_length` (77 for every CLIP text encoder).
     public let modelMaxLength: Int
-    private let ids: [String: Int]
+    let ids: [String: Int]
     private let mergeRanks: [SymbolPair: Int]
     /// Texts matched whole before any clean-up (special and added tokens), longest first.
     private let unsplittable: [(scalars: [Unicode.Scalar], id: Int)]
