@@ -18,5 +18,6 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt sd -m nextgpt-q4_0.gguf -p "a red fox in the snow" --steps 20 --seed 1 -o fox.png
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self, SDCommand.self, BenchCommand.self, ExportLlamaCommand.self])
+                      GenerateCommand.self, ChatCommand.self, SDCommand.self, EmbedCommand.self, BenchCommand.self,
+                      ExportLlamaCommand.self])
 }

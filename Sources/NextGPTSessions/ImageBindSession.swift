@@ -1,0 +1,53 @@
+import Foundation
+import NextGPTImageBind
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTTokenizers
+
+/// ImageBind embeddings of image files and texts, and their cosine similarities (ImageBind's
+/// zero-shot use: which caption matches this picture). Audio and video inputs come with their
+/// readers and pre-processing (issue 11).
+public struct ImageBindSession: Sendable {
+    public let model: ImageBindModel
+    public let context: ExecutionContext
+    /// Needed for texts only: the container does not store ImageBind's BPE merges.
+    public let tokenizer: ImageBindTokenizer?
+
+    /// `component` of the container at `path`; `mergesFile` is `bpe_simple_vocab_16e6.txt`
+    /// (decompressed) when texts are to be embedded.
+    public init(path: String, component: String = "imagebind", mergesFile: String? = nil, context: ExecutionContext) throws {
+        model = try ImageBindModel(try ModelFile(path: path), component: component, options: LoadOptions(context: context))
+        tokenizer = try mergesFile.map { try ImageBindTokenizer(mergesFile: $0) }
+        self.context = context
+    }
+
+    /// Embeddings [images + texts, D], images first, each as ImageBind gives it (vision unit
+    /// length, text scaled by its learned logit scale).
+    public func embed(images: [String], texts: [String]) throws -> Tensor {
+        var parts: [Tensor] = []
+        if !images.isEmpty { parts.append(try ImageBindImageEmbedder(model: model).embed(paths: images, context: context)) }
+        if !texts.isEmpty {
+            guard let tokenizer else { throw ImageBindSessionError("texts need ImageBind's BPE merges file (bpe_simple_vocab_16e6.txt)") }
+            let ids = texts.flatMap { tokenizer($0).map(Float.init) }
+            parts.append(try model(Tensor(shape: [texts.count, ImageBindTokenizer.contextLength], values: ids), modality: .text,
+                                   context: context))
+        }
+        guard !parts.isEmpty else { throw ImageBindSessionError("nothing to embed: give at least one image or text") }
+        return parts.count == 1 ? parts[0] : Shape.cat(parts, dim: 0)
+    }
+
+    /// Cosine similarity of every pair of rows of `embeddings` [N, D] → N × N.
+    public static func cosineSimilarities(_ embeddings: Tensor) -> [[Double]] {
+        let n = embeddings.shape[0], d = embeddings.shape[1], v = embeddings.values
+        let rows = (0..<n).map { i in v[(i * d)..<((i + 1) * d)].map(Double.init) }
+        let norms = rows.map { $0.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        return (0..<n).map { i in
+            (0..<n).map { j in zip(rows[i], rows[j]).reduce(0) { $0 + $1.0 * $1.1 } / max(norms[i] * norms[j], 1e-30) }
+        }
+    }
+}
+
+public struct ImageBindSessionError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
