@@ -67,13 +67,7 @@ public struct ImageBindConfig: Sendable, Equatable {
 
     /// The config stored for `component` (`<component>.config`) in an opened container.
     public static func load(_ model: ModelFile, component: String) throws -> ImageBindConfig {
-        let key = "\(component).config"
-        guard case .string(let text)? = model.metadata[key] else {
-            throw FormatError(model.container.file.path, "component '\(component)' has no \(key) (is it ImageBind?)")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw FormatError(model.container.file.path, "\(key) is not a JSON object")
-        }
-        return try ImageBindConfig(json: object, path: "\(model.container.file.path):\(key)")
+        let stored = try model.storedConfig(of: component, kind: "ImageBind")
+        return try ImageBindConfig(json: stored.json, path: stored.origin)
     }
 }

@@ -214,13 +214,7 @@ public final class LlamaForCausalLM: Sendable {
 extension LlamaConfig {
     /// The config stored for `component` in an opened container.
     public static func load(_ model: ModelFile, component: String) throws -> LlamaConfig {
-        let key = "\(component).config"
-        guard case .string(let text)? = model.metadata[key] else {
-            throw FormatError(model.container.file.path, "component '\(component)' has no \(key) (is it a LLaMA component?)")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw FormatError(model.container.file.path, "\(key) is not a JSON object")
-        }
-        return try LlamaConfig(json: object, path: "\(model.container.file.path):\(key)")
+        let stored = try model.storedConfig(of: component, kind: "a LLaMA component")
+        return try LlamaConfig(json: stored.json, path: stored.origin)
     }
 }

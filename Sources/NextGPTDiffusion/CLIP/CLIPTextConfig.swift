@@ -61,13 +61,7 @@ public struct CLIPTextConfig: Sendable, Equatable {
 
     /// The config stored for `component` (`<component>.config`) in an opened container.
     public static func load(_ model: ModelFile, component: String) throws -> CLIPTextConfig {
-        let key = "\(component).config"
-        guard case .string(let text)? = model.metadata[key] else {
-            throw FormatError(model.container.file.path, "component '\(component)' has no \(key) (is it a CLIP text encoder?)")
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw FormatError(model.container.file.path, "\(key) is not a JSON object")
-        }
-        return try CLIPTextConfig(json: object, path: "\(model.container.file.path):\(key)")
+        let stored = try model.storedConfig(of: component, kind: "a CLIP text encoder")
+        return try CLIPTextConfig(json: stored.json, path: stored.origin)
     }
 }

@@ -73,3 +73,18 @@ public struct MemoryReport: Sendable, CustomStringConvertible {
         return "RSS anon \(mb(anonymousBytes)), file-backed \(mb(fileBytes)), peak \(mb(peakBytes))"
     }
 }
+
+extension ModelFile {
+    /// The config JSON stored for `component` (`<component>.config`) and where it came from
+    /// (`file:key`, for errors); `kind` completes the message when the key is missing.
+    public func storedConfig(of component: String, kind: String) throws -> (json: [String: Any], origin: String) {
+        let key = "\(component).config"
+        guard case .string(let text)? = metadata[key] else {
+            throw FormatError(container.file.path, "component '\(component)' has no \(key) (is it \(kind)?)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw FormatError(container.file.path, "\(key) is not a JSON object")
+        }
+        return (object, "\(container.file.path):\(key)")
+    }
+}
