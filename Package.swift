@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "NextGPTLlama", targets: ["NextGPTLlama"]),
         .library(name: "NextGPTDiffusion", targets: ["NextGPTDiffusion"]),
         .library(name: "NextGPTImageBind", targets: ["NextGPTImageBind"]),
+        .library(name: "NextGPTAnyToAny", targets: ["NextGPTAnyToAny"]),
         .library(name: "NextGPTSessions", targets: ["NextGPTSessions"]),
         .library(name: "NextGPTVerify", targets: ["NextGPTVerify"]),
         .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
@@ -65,16 +66,18 @@ let package = Package(
         .target(name: "NextGPTLlama", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTDiffusion", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTImageBind", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+        // NExT-GPT's own modules (anyToImageVideoAudio.py): the output projectors.
+        .target(name: "NextGPTAnyToAny", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(
             name: "NextGPTSessions",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Reference bundles replayed against the runtime, one call per component.
         .target(
             name: "NextGPTVerify",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
@@ -103,7 +106,7 @@ let package = Package(
         .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTModelsTests",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
+            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
                            "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
         .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "NextGPTTestSupport"]),
         .testTarget(
