@@ -66,8 +66,8 @@ let package = Package(
         .target(name: "NextGPTLlama", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTDiffusion", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTImageBind", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
-        // NExT-GPT's own modules (anyToImageVideoAudio.py): the output projectors.
-        .target(name: "NextGPTAnyToAny", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+        // NExT-GPT's own modules (anyToImageVideoAudio.py): input and output projections, prompt assembly, signal tokens.
+        .target(name: "NextGPTAnyToAny", dependencies: ["NextGPTLlama", "NextGPTTokenizers", "NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(

@@ -108,8 +108,6 @@ public final class ImageBindModel: Sendable {
 
     public enum InputError: Error, CustomStringConvertible {
         case shape(ImageBindModality, [Int], expected: String)
-        /// An embedding `llama_proj` cannot take.
-        case projection([Int], expected: String)
         /// A text token id that is not an integer in 0 ..< vocabulary; position is [row, column].
         case tokenId(Float, position: [Int], vocabulary: Int)
 
@@ -118,8 +116,6 @@ public final class ImageBindModel: Sendable {
             case .shape(let modality, let shape, let expected):
                 return "ImageBind \(modality.rawValue) input has shape \(shape); expected \(expected)"
                     + (modality == .text ? "" : " (inputs of rank ≥ 5 are [B, S, …] clips, averaged over S)")
-            case .projection(let shape, let expected):
-                return "llama_proj input has shape \(shape); expected \(expected)"
             case .tokenId(let value, let position, let vocabulary):
                 return "ImageBind text input has token id \(value) at \(position); expected integers in 0..<\(vocabulary)"
             }

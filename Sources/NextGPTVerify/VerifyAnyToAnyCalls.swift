@@ -2,10 +2,77 @@ import Foundation
 import NextGPTAnyToAny
 import NextGPTCore
 import NextGPTKernels
+import NextGPTLlama
+import NextGPTTokenizers
 
 /// Calls on NExT-GPT's own modules in the `nextgpt` component.
 enum VerifyAnyToAnyCalls {
-    static let all: [VerifyCall] = [outputProjection]
+    static let all: [VerifyCall] = [outputProjection, promptLogits, signalConditioning]
+
+    /// NExT-GPT's tokenizer (the LLaMA component's, with the delta's added tokens) and `llama_proj`.
+    static func inputs(_ ctx: ProbeContext) throws -> NExTGPTInputs {
+        do {
+            let tokenizer = try SentencePieceTokenizer(metadata: ctx.model.metadata, component: ctx.probe.component)
+            return try NExTGPTInputs(tokenizer: tokenizer, projection: try NExTGPTInputProjection(ctx.model))
+        } catch let error as TokenizerError {
+            throw ProbeError("\(ctx.model.container.file.path): \(error.description)")
+        }
+    }
+
+    static let promptLogits = VerifyCall(
+        "prompt_logits", inputs: [], optionalInputs: ["media"], outputs: ["logits", "inputs_embeds"],
+        summary: "prepare_generation_embedding(prompt) then the delta-augmented LLaMA: media [M, D] (ImageBind embeddings of the tagged items, in tag order; absent for none) → logits [L, vocab], optional inputs_embeds [L, H]; args prompt (required, before '\\n### Assistant:' is appended), chunking (\"upstream\" default, or \"every_tag\"), and the LLaMA calls' lora/delta_lora/repack/activations"
+    ) { ctx in
+        guard case .string(let prompt)? = ctx.args["prompt"] else { throw ProbeError("argument 'prompt' (a string) is required") }
+        let chunkingName = try ctx.string("chunking", default: "upstream")
+        let chunking: NExTGPTPrompt.Chunking
+        switch chunkingName {
+        case "upstream": chunking = .upstream
+        case "every_tag": chunking = .everyTag
+        default: throw ProbeError("argument 'chunking' must be \"upstream\" or \"every_tag\", got \"\(chunkingName)\"")
+        }
+        let builder = try inputs(ctx)
+        let media = try ctx.optionalInput("media")
+        return try VerifyLlamaCalls.withModel(ctx) { model, context in
+            let llmInputs: [LlamaInput]
+            do {
+                llmInputs = try builder.inputs(NExTGPTPrompt.segments(prompt, chunking: chunking), media: media, context: context)
+            } catch let error as NExTGPTInputs.MediaCountError {
+                throw ProbeError(error.description)
+            } catch let error as NExTGPTInputProjection.InputError {
+                throw ProbeError(error.description)
+            }
+            let embeds = model.model.embed(llmInputs)
+            let hidden = model.model(inputsEmbeds: embeds, cache: model.makeCache(capacity: embeds.shape[0]), context: context)
+            var result = ["logits": model.logits(hidden: hidden, context: context)]
+            if ctx.probe.expect["inputs_embeds"] != nil { result["inputs_embeds"] = embeds }
+            return result
+        }
+    }
+
+    static let signalConditioning = VerifyCall(
+        "signal_conditioning", inputs: ["ids"], outputs: ["image", "video", "audio"],
+        summary: "the delta-augmented LLaMA over ids [T] holding signal-token runs, then each run's projector: the final-norm hidden states at the positions whose inputs are the run's tokens, plus the run's input embeddings → image/video/audio [1, Q, D] (each when its run is present and expected); args as the LLaMA calls"
+    ) { ctx in
+        let ids = try VerifyLlamaCalls.ids(ctx)
+        let signals = try inputs(ctx).signals
+        let runs = signals.completeRuns(in: ids)
+        return try VerifyLlamaCalls.withModel(ctx) { model, context in
+            let hidden = model.hiddenStates([.tokens(ids)], cache: model.makeCache(capacity: ids.count), context: context)
+            var result: [String: Tensor] = [:]
+            for modality in SignalModality.allCases where ctx.probe.expect[modality.rawValue] != nil {
+                guard let start = runs[modality] else { throw ProbeError("ids hold no complete \(modality.rawValue) signal-token run") }
+                let run = signals.runs[modality]!
+                let rows = Shape.split(hidden, sizes: [start, run.count, ids.count - start - run.count].filter { $0 >= 0 }, dim: 0)
+                let runHidden = start == 0 ? rows[0] : rows[1]
+                let projector = try TextFcLayer(ctx.model, modality: modality)
+                let embeds = model.model.embed([.tokens(run)])
+                result[modality.rawValue] = try projector(runHidden.reshaped([1, run.count, hidden.shape[1]]),
+                                                          inputEmbs: embeds.reshaped([1, run.count, hidden.shape[1]]), context: context)
+            }
+            return result
+        }
+    }
 
     static let outputProjection = VerifyCall(
         "output_projection", inputs: ["hidden", "input_embs"], outputs: ["out"],

@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTAnyToAny
 import NextGPTCore
 import NextGPTImageBind
 import NextGPTKernels

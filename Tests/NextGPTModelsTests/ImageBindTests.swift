@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTAnyToAny
 import NextGPTFormats
 import NextGPTImageBind
 import NextGPTKernels

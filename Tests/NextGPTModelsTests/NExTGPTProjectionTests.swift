@@ -26,6 +26,21 @@ final class NExTGPTProjectionTests: XCTestCase {
         }
     }
 
+    /// prepare_generation_embedding + the delta-augmented Vicuna, and the signal-token hidden states
+    /// through the projectors (tools/references/bundle_nextgpt_inference.py re-creates NExT-GPT's path).
+    func testInferencePathMatchesPyTorch() throws {
+        let report = try ModelsTestSupport.verify(bundle: "nextgpt/inference-f32", in: Self.folder, minimumProbes: 9)
+        for result in report.results {
+            for output in result.outputs {
+                print("inference-f32 \(result.probe.name).\(output.output): rel L2 \(output.relL2)")
+                XCTAssertLessThan(output.relL2, 1e-4, "\(result.probe.name).\(output.output)")
+            }
+        }
+        XCTAssertEqual(Set(report.results.map(\.probe.call)), ["prompt_logits", "signal_conditioning"])
+        let signal = try XCTUnwrap(report.results.first { $0.probe.call == "signal_conditioning" })
+        XCTAssertEqual(Set(signal.outputs.map(\.output)), ["image", "video", "audio"])
+    }
+
     func testProjectorShapesComeFromTheTensorsAndBadInputsAreRefused() throws {
         let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/nextgpt/projections-f32.safetensors")
         let file = try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder))

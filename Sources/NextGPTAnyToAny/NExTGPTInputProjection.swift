@@ -14,13 +14,17 @@ public final class NExTGPTInputProjection: Sendable {
         llamaProj = try w.linear("llama_proj", out: -1, in: -1, bias: true)
     }
 
+    public struct InputError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public var inFeatures: Int { llamaProj.inFeatures }
     public var outFeatures: Int { llamaProj.outFeatures }
 
     /// embedding [N, in] → [N, 1, out] (`llama_proj(feature).unsqueeze(1)`).
     public func callAsFunction(_ embedding: Tensor, context: ExecutionContext) throws -> Tensor {
         guard embedding.rank == 2, embedding.shape[1] == inFeatures else {
-            throw ImageBindModel.InputError.projection(embedding.shape, expected: "[N, \(inFeatures)]")
+            throw InputError(description: "llama_proj input has shape \(embedding.shape); expected [N, \(inFeatures)]")
         }
         return llamaProj(embedding, context).reshaped([embedding.shape[0], 1, outFeatures])
     }
