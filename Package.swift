@@ -28,6 +28,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(
@@ -47,12 +48,12 @@ let package = Package(
         // Readers of every upstream checkpoint layout, the GGUF container, tokenizer files.
         .target(
             name: "NextGPTFormats",
-            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
         .target(
             name: "NextGPTConvert",
-            dependencies: ["NextGPTFormats", "NextGPTKernels", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["NextGPTFormats", "NextGPTTokenizers", "NextGPTKernels", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Mapped containers, the weight-path loader and the layers every model shares.
         .target(name: "NextGPTLayers", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
