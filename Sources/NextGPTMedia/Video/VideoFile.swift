@@ -50,7 +50,10 @@ public struct VideoFile: Sendable {
         height = demuxer.height
         fps = demuxer.averageFrameRate
         var packets = 0
-        try demuxer.forEachVideoPacket { _ in packets += 1 }
+        try demuxer.forEachVideoPacket { _ in
+            packets += 1
+            return true
+        }
         guard packets > 0 else { throw VideoError.corrupt(path: path, reason: "the video stream has 0 frames") }
         frameCount = packets
     }
@@ -90,8 +93,8 @@ public struct VideoFile: Sendable {
         }
         var done = false
         try demuxer.forEachVideoPacket { packet in
-            guard !done else { return }
             done = try decoder.decode(packet, path: path, body: take)
+            return !done
         }
         if !done { _ = try decoder.decode(nil, path: path, body: take) }
         guard next > last else {
@@ -158,10 +161,10 @@ private final class Demuxer {
 
     var parameters: UnsafeMutablePointer<AVCodecParameters> { stream.pointee.codecpar }
 
-    /// Every packet of the video stream in file order; stops at the end of the file, and throws on
-    /// a read error other than the end (a truncated file can also end early without an error:
-    /// the decoder then gives fewer frames than packets, which `frames(at:)` reports).
-    func forEachVideoPacket(_ body: (UnsafeMutablePointer<AVPacket>) throws -> Void) throws {
+    /// Every packet of the video stream in file order, until `body` returns false or the file ends.
+    /// Throws on a read error other than the end (a truncated file can also end early without an
+    /// error: the decoder then gives fewer frames than packets, which `frames(at:)` reports).
+    func forEachVideoPacket(_ body: (UnsafeMutablePointer<AVPacket>) throws -> Bool) throws {
         var packet = av_packet_alloc()
         guard packet != nil else { throw VideoError.corrupt(path: path, reason: "out of memory") }
         defer { av_packet_free(&packet) }
@@ -170,7 +173,7 @@ private final class Demuxer {
             if status == AVERROR_EOF_CODE { return }
             guard status >= 0 else { throw VideoError.corrupt(path: path, reason: VideoFile.message(status)) }
             defer { av_packet_unref(packet) }
-            if packet!.pointee.stream_index == streamIndex { try body(packet!) }
+            if packet!.pointee.stream_index == streamIndex, try !body(packet!) { return }
         }
     }
 }
