@@ -8,7 +8,7 @@ import NextGPTTokenizers
 
 /// Calls on an ImageBind component (`imagebind`) and on NExT-GPT's input projection (`nextgpt`).
 enum VerifyImageBindCalls {
-    static let all: [VerifyCall] = [preprocessImage, tokenize, embed, llamaProj]
+    static let all: [VerifyCall] = [preprocessImage, preprocessVideo, tokenize, embed, llamaProj]
 
     static let preprocessImage = VerifyCall(
         "imagebind_preprocess_image", inputs: ["rgb"], outputs: ["pixel_values", "pixels"],
@@ -25,6 +25,30 @@ enum VerifyImageBindCalls {
         } catch let error as ImageError {
             throw ProbeError(error.description)
         }
+    }
+
+    static let preprocessVideo = VerifyCall(
+        "imagebind_preprocess_video", inputs: ["frames"], outputs: ["clips", "clips_strided", "clips_row_means", "clips_column_means"],
+        summary: "imagebind/data.py load_and_transform_video_data on decoded frames: frames [T, H, W, 3] (integers 0–255, what decord's get_batch gives) → clips [1, 15, 3, 2, 224, 224] (5 clips of ConstantClipsPerVideoSampler(2 s) × UniformTemporalSubsample(2), /255, ShortSideScale(224) bilinear, NormalizeVideo, SpatialCrop(224, 3)); only the outputs a probe expects are computed: clips_strided = clips[..., 4::9, 4::9], clips_row_means = clips.mean(-1), clips_column_means = clips.mean(-2) (means in f64); args fps (required), clip_sampler (\"pytorchvideo-0.1.5\" default, or \"pytorchvideo-main\")"
+    ) { ctx in
+        guard let fps = try ctx.double("fps") else { throw ProbeError("argument 'fps' (a number) is required") }
+        let ruleName = try ctx.string("clip_sampler", default: ClipSamplerRule.pytorchvideo015.rawValue)
+        guard let rule = ClipSamplerRule(rawValue: ruleName) else {
+            throw ProbeError("argument 'clip_sampler' must be one of \(ClipSamplerRule.allCases.map(\.rawValue)), got \"\(ruleName)\"")
+        }
+        let clips: Tensor
+        do {
+            clips = try ImageBindVideoTransform.clips(frames: try ctx.input("frames"), fps: fps, rule: rule, context: ctx.execution)
+        } catch let error as ImageBindVideoTransform.TransformError {
+            throw ProbeError(error.description)
+        }
+        var result: [String: Tensor] = [:]
+        let expect = ctx.probe.expect
+        if expect["clips"] != nil { result["clips"] = clips }
+        if expect["clips_strided"] != nil { result["clips_strided"] = VideoClipDigests.strided(clips, start: 4, step: 9) }
+        if expect["clips_row_means"] != nil { result["clips_row_means"] = VideoClipDigests.means(clips, overRows: false) }
+        if expect["clips_column_means"] != nil { result["clips_column_means"] = VideoClipDigests.means(clips, overRows: true) }
+        return result
     }
 
     static let tokenize = VerifyCall(
@@ -73,5 +97,41 @@ enum VerifyImageBindCalls {
             throw ProbeError("input 'embedding' must be [N, \(projection.inFeatures)], got \(embedding.shape)")
         }
         return ["out": try projection(embedding, context: try ctx.activationsContext())]
+    }
+}
+
+/// Smaller views of a [..., H, W] clips tensor, so bundles stay small: a full 15-clip output is 18 MB.
+enum VideoClipDigests {
+    /// x[..., start::step, start::step].
+    static func strided(_ x: Tensor, start: Int, step: Int) -> Tensor {
+        let (h, w) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
+        let rows = Array(stride(from: start, to: h, by: step)), columns = Array(stride(from: start, to: w, by: step))
+        let planes = x.count / (h * w)
+        return x.withUnsafeBufferPointer { v in
+            Tensor(shape: Array(x.shape.dropLast(2)) + [rows.count, columns.count]) { o in
+                var i = 0
+                for p in 0..<planes { for r in rows { for c in columns { o[i] = v[p * h * w + r * w + c]; i += 1 } } }
+            }
+        }
+    }
+
+    /// Means in f64 over the last dimension (`overRows` false: x.mean(-1)) or the one before (x.mean(-2)).
+    static func means(_ x: Tensor, overRows: Bool) -> Tensor {
+        let (h, w) = (x.shape[x.rank - 2], x.shape[x.rank - 1])
+        let planes = x.count / (h * w)
+        let kept = overRows ? w : h
+        return x.withUnsafeBufferPointer { v in
+            Tensor(shape: Array(x.shape.dropLast(2)) + [kept]) { o in
+                for p in 0..<planes {
+                    for k in 0..<kept {
+                        var sum = 0.0
+                        if overRows { for r in 0..<h { sum += Double(v[p * h * w + r * w + k]) } } else {
+                            for c in 0..<w { sum += Double(v[p * h * w + k * w + c]) }
+                        }
+                        o[p * kept + k] = Float(sum / Double(overRows ? h : w))
+                    }
+                }
+            }
+        }
     }
 }
