@@ -7,7 +7,42 @@ import NextGPTTokenizers
 
 /// Calls on NExT-GPT's own modules in the `nextgpt` component.
 enum VerifyAnyToAnyCalls {
-    static let all: [VerifyCall] = [outputProjection, promptLogits, signalConditioning]
+    static let all: [VerifyCall] = [outputProjection, promptLogits, signalConditioning, generate]
+
+    static func chunking(_ ctx: ProbeContext) throws -> NExTGPTPrompt.Chunking {
+        let name = try ctx.string("chunking", default: "upstream")
+        switch name {
+        case "upstream": return .upstream
+        case "every_tag": return .everyTag
+        default: throw ProbeError("argument 'chunking' must be \"upstream\" or \"every_tag\", got \"\(name)\"")
+        }
+    }
+
+    static func llmInputs(_ ctx: ProbeContext, _ builder: NExTGPTInputs, prompt: String, context: ExecutionContext) throws -> [LlamaInput] {
+        do {
+            return try builder.inputs(NExTGPTPrompt.segments(prompt, chunking: try chunking(ctx)), media: try ctx.optionalInput("media"),
+                                      context: context)
+        } catch let error as NExTGPTInputs.MediaCountError {
+            throw ProbeError(error.description)
+        } catch let error as NExTGPTInputProjection.InputError {
+            throw ProbeError(error.description)
+        }
+    }
+
+    static let generate = VerifyCall(
+        "nextgpt_generate", inputs: [], optionalInputs: ["media"], outputs: ["ids"],
+        summary: "NExT-GPT's generation from prepare_generation_embedding(prompt): the demo's sampling (top_p 0.01, temperature 1, top_k 50: the most likely token unless two tie), stop at ▁### or EOS (included) → ids [n]; args prompt (required), max_new_tokens (16), chunking, and the LLaMA calls' arguments"
+    ) { ctx in
+        guard case .string(let prompt)? = ctx.args["prompt"] else { throw ProbeError("argument 'prompt' (a string) is required") }
+        let builder = try inputs(ctx)
+        var options = NExTGPTGenerationOptions()
+        options.maxNewTokens = try ctx.int("max_new_tokens", default: 16)
+        return try VerifyLlamaCalls.withModel(ctx) { model, context in
+            let generator = try NExTGPTGenerator(model: model, tokenizer: builder.tokenizer)
+            let reply = generator.generate(try llmInputs(ctx, builder, prompt: prompt, context: context), options: options, context: context)
+            return ["ids": Tensor(shape: [reply.ids.count], values: reply.ids.map(Float.init))]
+        }
+    }
 
     /// NExT-GPT's tokenizer (the LLaMA component's, with the delta's added tokens) and `llama_proj`.
     static func inputs(_ ctx: ProbeContext) throws -> NExTGPTInputs {
@@ -24,24 +59,9 @@ enum VerifyAnyToAnyCalls {
         summary: "prepare_generation_embedding(prompt) then the delta-augmented LLaMA: media [M, D] (ImageBind embeddings of the tagged items, in tag order; absent for none) → logits [L, vocab], optional inputs_embeds [L, H]; args prompt (required, before '\\n### Assistant:' is appended), chunking (\"upstream\" default, or \"every_tag\"), and the LLaMA calls' lora/delta_lora/repack/activations"
     ) { ctx in
         guard case .string(let prompt)? = ctx.args["prompt"] else { throw ProbeError("argument 'prompt' (a string) is required") }
-        let chunkingName = try ctx.string("chunking", default: "upstream")
-        let chunking: NExTGPTPrompt.Chunking
-        switch chunkingName {
-        case "upstream": chunking = .upstream
-        case "every_tag": chunking = .everyTag
-        default: throw ProbeError("argument 'chunking' must be \"upstream\" or \"every_tag\", got \"\(chunkingName)\"")
-        }
         let builder = try inputs(ctx)
-        let media = try ctx.optionalInput("media")
         return try VerifyLlamaCalls.withModel(ctx) { model, context in
-            let llmInputs: [LlamaInput]
-            do {
-                llmInputs = try builder.inputs(NExTGPTPrompt.segments(prompt, chunking: chunking), media: media, context: context)
-            } catch let error as NExTGPTInputs.MediaCountError {
-                throw ProbeError(error.description)
-            } catch let error as NExTGPTInputProjection.InputError {
-                throw ProbeError(error.description)
-            }
+            let llmInputs = try llmInputs(ctx, builder, prompt: prompt, context: context)
             let embeds = model.model.embed(llmInputs)
             let hidden = model.model(inputsEmbeds: embeds, cache: model.makeCache(capacity: embeds.shape[0]), context: context)
             var result = ["logits": model.logits(hidden: hidden, context: context)]

@@ -36,7 +36,7 @@ final class NExTGPTProjectionTests: XCTestCase {
                 XCTAssertLessThan(output.relL2, 1e-4, "\(result.probe.name).\(output.output)")
             }
         }
-        XCTAssertEqual(Set(report.results.map(\.probe.call)), ["prompt_logits", "signal_conditioning"])
+        XCTAssertEqual(Set(report.results.map(\.probe.call)), ["prompt_logits", "signal_conditioning", "nextgpt_generate"])
         let signal = try XCTUnwrap(report.results.first { $0.probe.call == "signal_conditioning" })
         XCTAssertEqual(Set(signal.outputs.map(\.output)), ["image", "video", "audio"])
     }

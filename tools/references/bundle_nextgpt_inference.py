@@ -40,6 +40,7 @@ from fx_spm_cases import hf429_encode  # noqa: E402
 
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "references", "bundles", "nextgpt")
 DELTA = os.path.join(ROOT, "Tests", "Fixtures", "nextgpt-delta")
+GENERATE_STEPS = 12
 RUNS = {"image": [f"[IMG{i}]" for i in range(4)], "video": [f"[VID{i}]" for i in range(24)],
         "audio": [f"[AUD{i}]" for i in range(8)]}
 
@@ -127,6 +128,20 @@ def make_bundle(nextgpt, qtype, tmp):
                 {"prompt": every, "chunking": "every_tag", "activations": "f32", "delta_lora_mode": "runtime"},
                 {"media": media.half()}, {"logits": model(inputs_embeds=inputs_embeds[None]).logits[0],
                                           "inputs_embeds": inputs_embeds}, rel_l2=tol)
+
+        # nextgpt_generate: the demo samples with top_p 0.01, which keeps only the most likely token,
+        # so HF's greedy generate from the same inputs_embeds gives the ids; it stops on ▁### or EOS.
+        stop_ids = [tok.sp.eos_id()] + ([tok.sp.piece_to_id("▁###")] if tok.sp.piece_to_id("▁###") != tok.sp.unk_id() else [])
+        for name, prompt, count in [("text", "### Human:  Tell me a story about a robot.", 0),
+                                    ("image", "### Human: <Image>cat.png</Image>  describe it", 1)]:
+            media = features(count) if count else None
+            inputs_embeds = prepare_generation_embedding(prompt, media, tok, embed, llama_proj)
+            out = model.generate(inputs_embeds=inputs_embeds[None], max_new_tokens=GENERATE_STEPS, do_sample=False,
+                                 eos_token_id=stop_ids, pad_token_id=0)
+            ids = out[0, -GENERATE_STEPS:] if out.shape[1] > GENERATE_STEPS else out[0]
+            b.probe(f"generate_{name}", "vicuna", "nextgpt_generate",
+                    {"prompt": prompt, "max_new_tokens": GENERATE_STEPS, "activations": "f32", "delta_lora_mode": "runtime"},
+                    {"media": media.half()} if media is not None else {}, {"ids": ids.to(torch.int32)}, rel_l2=0, max_abs=0)
 
         # signal_conditioning: a reply holding all three runs, as generation would feed them.
         reply = "### Human:  draw\n### Assistant: Here." + "".join(RUNS["image"]) + " and " + "".join(RUNS["video"]) \
