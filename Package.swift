@@ -78,8 +78,8 @@ let package = Package(
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
 
-        // Image files: PNG (libpng) and everything else through FFmpeg; VAE tensor conversions.
-        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg"]),
+        // Image files: PNG (libpng) and everything else through FFmpeg; audio files (libsndfile, FFmpeg); VAE tensor conversions.
+        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg", "CSndfile"]),
 
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
