@@ -77,7 +77,13 @@ int nextgpt_png_decode_rgb8(const unsigned char *data, size_t size, unsigned cha
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int color = png_get_color_type(png, info);
-    if (w == 0 || h == 0 || (size_t)w * h > ((size_t)1 << 28)) png_error(png, "image size out of range");
+    if (w == 0 || h == 0 || (size_t)w * h > ((size_t)1 << 28)) {
+        /* A decompression bomb declares its size here, before any pixel buffer exists. */
+        char message[128];
+        snprintf(message, sizeof message, "declares %lu×%lu pixels, more than the %lu allowed",
+                 (unsigned long)w, (unsigned long)h, 1UL << 28);
+        png_error(png, message);
+    }
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);

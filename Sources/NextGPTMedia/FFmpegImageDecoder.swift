@@ -17,6 +17,7 @@ public enum FFmpegImageDecoder {
         guard streamIndex >= 0, let stream = format!.pointee.streams[Int(streamIndex)],
               let parameters = stream.pointee.codecpar
         else { throw ImageError.corrupt(path: path, reason: "no image stream") }
+        try RGBImage.checkDimensions(width: Int(parameters.pointee.width), height: Int(parameters.pointee.height), path: path)
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
             throw ImageError.corrupt(path: path, reason: "no decoder for this format")
         }
@@ -67,6 +68,7 @@ public enum FFmpegImageDecoder {
     private static func convert(_ frame: UnsafeMutablePointer<AVFrame>, path: String) throws -> RGBImage {
         let width = Int(frame.pointee.width), height = Int(frame.pointee.height)
         guard width > 0, height > 0 else { throw ImageError.corrupt(path: path, reason: "empty picture") }
+        try RGBImage.checkDimensions(width: width, height: height, path: path)
         let shifts: (Int, Int)?
         switch AVPixelFormat(frame.pointee.format) {
         case AV_PIX_FMT_YUVJ420P: shifts = (1, 1)

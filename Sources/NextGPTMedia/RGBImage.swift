@@ -15,6 +15,18 @@ public struct RGBImage: Sendable, Equatable {
         self.height = height
         self.pixels = pixels
     }
+
+    /// The most pixels a decoded image may have: 2^28 (16384²), 768 MiB as RGB. Pillow's own
+    /// decompression-bomb error starts at 2 × 89 478 485 pixels; this is the same order.
+    public static let maximumPixels = 1 << 28
+
+    /// Refuses declared dimensions before anything is allocated for them.
+    static func checkDimensions(width: Int, height: Int, path: String) throws {
+        guard width > 0, height > 0 else { return }  // unknown until decoded; checked again then
+        guard width.multipliedReportingOverflow(by: height).partialValue <= maximumPixels, width <= maximumPixels, height <= maximumPixels else {
+            throw ImageError.corrupt(path: path, reason: "declares \(width)×\(height) pixels, more than the \(maximumPixels) allowed")
+        }
+    }
 }
 
 public enum ImageError: Error, CustomStringConvertible {

@@ -95,6 +95,34 @@ final class ImageIOTests: XCTestCase {
         }
         XCTAssertThrowsError(try ImageFile.read(path: directory + "/absent.png"))
         XCTAssertThrowsError(try PNGImage.textChunks(path: directory + "/truncated.png"))
+
+        // A decompression bomb: a valid PNG header declaring 100 000 × 100 000 pixels (30 GB as RGB)
+        // must be refused from its header, before any pixel buffer is allocated.
+        let bomb = directory + "/bomb.png"
+        try Self.pngHeaderOnly(width: 100_000, height: 100_000).write(to: URL(fileURLWithPath: bomb))
+        XCTAssertThrowsError(try ImageFile.read(path: bomb)) { error in
+            XCTAssertTrue("\(error)".contains("bomb.png") && "\(error)".contains("100000×100000"), "\(error)")
+        }
+    }
+
+    /// The PNG signature, an IHDR chunk (8-bit RGB) and a tiny IDAT, with correct CRCs.
+    static func pngHeaderOnly(width: UInt32, height: UInt32) -> Data {
+        func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return ~crc
+        }
+        func chunk(_ type: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(type.utf8) + body
+            return be32(UInt32(body.count)) + typed + be32(crc32(typed))
+        }
+        let header = be32(width) + be32(height) + [8, 2, 0, 0, 0]
+        let idat: [UInt8] = [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]
+        return Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", idat) + chunk("IEND", []))
     }
 
     func testVaeConversionsFollowDiffusers() throws {
