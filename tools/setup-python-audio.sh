@@ -14,18 +14,23 @@ VENV="$TOOLS_DIR/.venv-audio"
 PY="${PYTHON:-python3}"
 PINS=(torch==2.8.0 torchaudio==2.8.0 numpy==2.3.5 soundfile==0.13.1 decord==0.6.0)
 PYTORCHVIDEO="pytorchvideo==0.1.5"   # NExT-GPT's pin; only its clip sampler is imported, by path
+IMAGEBIND_DATA=(imagebind-unofficial==0.1.1 torchvision==0.23.0 pillow==13.0.0)
 STAMP="$VENV/.requirements.sha256"
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "creating $VENV"
     "$PY" -m venv "$VENV"
 fi
-want="$(printf '%s\n' "${PINS[@]}" "$PYTORCHVIDEO" | sha256sum | cut -d' ' -f1)"
+want="$(printf '%s\n' "${PINS[@]}" "$PYTORCHVIDEO" "${IMAGEBIND_DATA[@]}" | sha256sum | cut -d' ' -f1)"
 if [ "$want" != "$(cat "$STAMP" 2>/dev/null || true)" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install "${PINS[@]}"
     # pytorchvideo's declared dependencies (av, fvcore, ...) are not needed for the sampler.
     "$VENV/bin/python" -m pip install --no-deps "$PYTORCHVIDEO"
+    # imagebind/data.py for the audio references (bundle_imagebind_audio.py loads it by path; its
+    # model package's dependencies, timm and friends, are not needed), and the torchvision that
+    # data.py's Normalize comes from.
+    "$VENV/bin/python" -m pip install --no-deps "${IMAGEBIND_DATA[@]}"
     echo "$want" > "$STAMP"
 fi
 "$VENV/bin/python" -c "import torch, torchaudio, torchaudio.compliance.kaldi; print(f'tools/.venv-audio ready: torch {torch.__version__}, torchaudio {torchaudio.__version__}')"
