@@ -99,7 +99,7 @@ let package = Package(
 
         .testTarget(name: "NextGPTFormatsTests", dependencies: ["NextGPTFormats", "NextGPTKernels", "NextGPTCore", "NextGPTTestSupport"]),
         .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTKernels", "NextGPTCore", "NextGPTTestSupport"]),
-        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "NextGPTFormats", "CNextGPTKernels", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTModelsTests",
             dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
