@@ -14,6 +14,7 @@ public enum AudioFile {
         }
         switch try SndfileReader.read(path: path) {
         case .waveform(let waveform): return waveform
+        case .handOff: return try FFmpegAudioDecoder.read(path: path)
         case .notHandled(let sndfileReason):
             do { return try FFmpegAudioDecoder.read(path: path) } catch AudioError.corrupt(_, let reason) {
                 throw AudioError.corrupt(path: path, reason: "libsndfile: \(sndfileReason); libavformat: \(reason)")

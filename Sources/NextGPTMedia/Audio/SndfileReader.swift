@@ -7,8 +7,10 @@ import Foundation
 enum SndfileReader {
     enum Outcome {
         case waveform(Waveform)
-        /// libsndfile does not know the format, or leaves it to FFmpeg (MPEG audio).
+        /// libsndfile does not know the format.
         case notHandled(reason: String)
+        /// libsndfile reads it, but FFmpeg is the reader for it (MPEG audio).
+        case handOff
     }
 
     static let chunkFrames = 1 << 16
@@ -20,7 +22,7 @@ enum SndfileReader {
         }
         defer { sf_close(file) }
         if Int(info.format) & Int(SF_FORMAT_TYPEMASK) == Int(SF_FORMAT_MPEG) {
-            return .notHandled(reason: "MPEG audio is decoded by libavcodec")
+            return .handOff
         }
         let channels = Int(info.channels), rate = Int(info.samplerate), declared = Int(info.frames)
         guard channels > 0, channels <= AudioLimits.maximumChannels else {
