@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "NextGPTLlama", targets: ["NextGPTLlama"]),
         .library(name: "NextGPTDiffusion", targets: ["NextGPTDiffusion"]),
         .library(name: "NextGPTImageBind", targets: ["NextGPTImageBind"]),
+        .library(name: "NextGPTAnyToAny", targets: ["NextGPTAnyToAny"]),
         .library(name: "NextGPTSessions", targets: ["NextGPTSessions"]),
         .library(name: "NextGPTVerify", targets: ["NextGPTVerify"]),
         .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
@@ -28,6 +29,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(
@@ -47,12 +49,12 @@ let package = Package(
         // Readers of every upstream checkpoint layout, the GGUF container, tokenizer files.
         .target(
             name: "NextGPTFormats",
-            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
         .target(
             name: "NextGPTConvert",
-            dependencies: ["NextGPTFormats", "NextGPTKernels", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["NextGPTFormats", "NextGPTTokenizers", "NextGPTKernels", "NextGPTCore", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
 
         // Mapped containers, the weight-path loader and the layers every model shares.
         .target(name: "NextGPTLayers", dependencies: ["NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
@@ -64,16 +66,18 @@ let package = Package(
         .target(name: "NextGPTLlama", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTDiffusion", dependencies: ["NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
         .target(name: "NextGPTImageBind", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+        // NExT-GPT's own modules (anyToImageVideoAudio.py): the output projectors.
+        .target(name: "NextGPTAnyToAny", dependencies: ["NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(
             name: "NextGPTSessions",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Reference bundles replayed against the runtime, one call per component.
         .target(
             name: "NextGPTVerify",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
@@ -102,7 +106,7 @@ let package = Package(
         .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "NextGPTFormats", "CNextGPTKernels", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTModelsTests",
-            dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
+            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
                            "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
         .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "NextGPTTestSupport"]),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import NextGPTTokenizers
 
 /// A diffusers pipeline folder (`model_index.json` + component subfolders) as components
 /// `<pipeline>.<subfolder>` (e.g. `sd15.unet`), with the scheduler config, model index and
@@ -97,10 +98,27 @@ public enum ImageBindComponent {
     "imu_embed_dim": 512, "imu_num_blocks": 6, "imu_num_heads": 8}
     """
 
-    public static func load(path: String) throws -> Component {
+    /// Where the merges file is looked for when none is named: beside the checkpoint, or in the
+    /// `bpe/` folder the imagebind package and NExT-GPT's code tree keep it in.
+    public static let mergesFileCandidates = ["bpe_simple_vocab_16e6.txt.gz", "bpe_simple_vocab_16e6.txt",
+                                              "bpe/bpe_simple_vocab_16e6.txt.gz", "bpe/bpe_simple_vocab_16e6.txt"]
+
+    /// `mergesFile`: ImageBind's BPE merges (`bpe_simple_vocab_16e6.txt[.gz]`), stored as
+    /// `imagebind.tokenizer.merges` so texts need no side file at run time; when nil, the
+    /// candidates beside the checkpoint are tried and a container without merges is still made.
+    public static func load(path: String, mergesFile: String? = nil) throws -> Component {
         let checkpoint = try CheckpointFile.read(path: path)
         var component = Component(name: name, checkpoint: checkpoint, sourceFormat: "imagebind-pth")
         let folder = (path as NSString).deletingLastPathComponent
+        let merges = mergesFile ?? mergesFileCandidates.map { "\(folder)/\($0)" }.first { FileManager.default.fileExists(atPath: $0) }
+        if let merges {
+            do {
+                component.metadata.append((component.key("tokenizer.merges"), .strings(try ImageBindTokenizer.merges(file: merges))))
+            } catch let error as TokenizerError {
+                throw FormatError(merges, error.message)
+            }
+            component.sourceFiles.append(merges)
+        }
         let configPath = "\(folder)/config.json"
         if JSONFile.exists(configPath) {
             component.addConfig(try JSONFile.text(configPath))

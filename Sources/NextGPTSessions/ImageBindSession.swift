@@ -10,14 +10,24 @@ import NextGPTTokenizers
 public struct ImageBindSession: Sendable {
     public let model: ImageBindModel
     public let context: ExecutionContext
-    /// Needed for texts only: the container does not store ImageBind's BPE merges.
+    /// For texts: from `mergesFile`, else from the merges the converter stored; nil when neither exists.
     public let tokenizer: ImageBindTokenizer?
 
-    /// `component` of the container at `path`; `mergesFile` is `bpe_simple_vocab_16e6.txt`
-    /// (decompressed) when texts are to be embedded.
+    /// `component` of the container at `path`; `mergesFile` (`bpe_simple_vocab_16e6.txt[.gz]`)
+    /// overrides the merges stored in the container.
     public init(path: String, component: String = "imagebind", mergesFile: String? = nil, context: ExecutionContext) throws {
-        model = try ImageBindModel(try ModelFile(path: path), component: component, options: LoadOptions(context: context))
-        tokenizer = try mergesFile.map { try ImageBindTokenizer(mergesFile: $0) }
+        let file = try ModelFile(path: path)
+        model = try ImageBindModel(file, component: component, options: LoadOptions(context: context))
+        if let mergesFile {
+            tokenizer = try ImageBindTokenizer(mergesFile: mergesFile)
+        } else if let stored = file.metadata["\(component).tokenizer.merges"] {
+            guard let merges = stored.stringArray, merges.count == stored.arrayValue?.count else {
+                throw ImageBindSessionError("\(path): \(component).tokenizer.merges is not an array of strings")
+            }
+            tokenizer = try ImageBindTokenizer(merges: merges)
+        } else {
+            tokenizer = nil
+        }
         self.context = context
     }
 
@@ -34,7 +44,9 @@ public struct ImageBindSession: Sendable {
             parts.append(try embedder.embed(paths: audios, context: context))
         }
         if !texts.isEmpty {
-            guard let tokenizer else { throw ImageBindSessionError("texts need ImageBind's BPE merges file (bpe_simple_vocab_16e6.txt)") }
+            guard let tokenizer else {
+                throw ImageBindSessionError("texts need ImageBind's BPE merges: this container has none (convert with --imagebind-bpe) and no merges file was given")
+            }
             let ids = texts.flatMap { tokenizer($0).map(Float.init) }
             parts.append(try model(Tensor(shape: [texts.count, ImageBindTokenizer.contextLength], values: ids), modality: .text,
                                    context: context))

@@ -28,6 +28,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: ArgumentHelp("ImageBind checkpoint (imagebind_huge.pth).", valueName: "file"))
     var imagebind: String?
 
+    @Option(name: .customLong("imagebind-bpe"), help: ArgumentHelp("ImageBind's BPE merges (bpe_simple_vocab_16e6.txt[.gz]) to store for its text branch (default: found beside --imagebind or in its bpe/ folder).", valueName: "file"))
+    var imagebindBPE: String?
+
     @Option(help: ArgumentHelp("Hugging Face LLaMA-family folder (Vicuna-7B v0).", valueName: "dir"))
     var vicuna: String?
 
@@ -95,7 +98,7 @@ struct ConvertCommand: ParsableCommand {
                 let (path, scale) = try parseLora(spec)
                 try plan.attach(try PeftAdapter.read(path: path).scaled(by: scale), to: LlamaComponent.name)
             }
-            if let imagebind { plan.components.append(try ImageBindComponent.load(path: imagebind)) }
+            if let imagebind { plan.components.append(try ImageBindComponent.load(path: imagebind, mergesFile: imagebindBPE)) }
             if let sd15 { try PipelineSource.load(sd15, pipeline: "sd15", into: &plan) }
             if let audioldm { try PipelineSource.load(audioldm, pipeline: "audioldm", into: &plan) }
             if let zeroscope { try PipelineSource.load(zeroscope, pipeline: "zeroscope", into: &plan) }

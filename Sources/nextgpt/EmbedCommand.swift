@@ -34,7 +34,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(name: .customLong("text"), help: ArgumentHelp("Text; repeatable.", valueName: "text"))
     var texts: [String] = []
 
-    @Option(help: ArgumentHelp("ImageBind's BPE merges file, for --text.", valueName: "path"))
+    @Option(help: ArgumentHelp("ImageBind's BPE merges file (bpe_simple_vocab_16e6.txt[.gz]), for --text when the container stores none.", valueName: "path"))
     var bpe: String?
 
     @Flag(help: "Print the cosine similarity of every pair of inputs.")
@@ -48,7 +48,6 @@ struct EmbedCommand: ParsableCommand {
 
     func validate() throws {
         if images.isEmpty && texts.isEmpty { throw ValidationError("give at least one --image or --text") }
-        if !texts.isEmpty && bpe == nil { throw ValidationError("--text needs --bpe (bpe_simple_vocab_16e6.txt, decompressed)") }
     }
 
     func run() throws {

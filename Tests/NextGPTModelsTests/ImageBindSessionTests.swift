@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTConvert
 import NextGPTFormats
 import NextGPTImageBind
 import NextGPTKernels
@@ -35,6 +36,29 @@ final class ImageBindSessionTests: XCTestCase {
         for i in 0..<3 {
             XCTAssertEqual(similarity[i][i], 1, accuracy: 1e-6)
             for j in 0..<3 { XCTAssertEqual(similarity[i][j], similarity[j][i], accuracy: 1e-12) }
+        }
+    }
+
+    /// `convert --imagebind-bpe` stores the merges; texts then need no side file, and embed as with it.
+    func testMergesStoredAtConversionServeTexts() throws {
+        let folder = try scratchDirectory("imagebind-merges")
+        let path = "\(folder)/imagebind-merges.gguf"
+        var plan = ConversionPlan()
+        plan.components.append(try ImageBindComponent.load(path: "\(TestSupport.fixtures)/imagebind/imagebind_huge.pth",
+                                                           mergesFile: "\(TestSupport.fixtures)/clip-bpe-4k/merges.txt.gz"))
+        var options = ConversionOptions(policy: QuantizationPolicy(type: .f32, rules: []))
+        options.hashSources = false
+        _ = try Converter.convert(plan, options: options, to: path)
+
+        let texts = ["a photo of a cat", "A DOG &amp; a bird!"]
+        let stored = try ImageBindSession(path: path, context: .default)
+        let named = try ImageBindSession(path: path, mergesFile: "\(TestSupport.fixtures)/clip-bpe-4k/merges.txt", context: .default)
+        XCTAssertEqual(try stored.embed(images: [], texts: texts).values, try named.embed(images: [], texts: texts).values)
+        XCTAssertEqual(try XCTUnwrap(stored.tokenizer).tokens, try XCTUnwrap(named.tokenizer).tokens)
+
+        XCTAssertThrowsError(try ImageBindComponent.load(path: "\(TestSupport.fixtures)/imagebind/imagebind_huge.pth",
+                                                         mergesFile: "\(TestSupport.fixtures)/clip-bpe-4k/vocab.json")) {
+            XCTAssertTrue("\($0)".contains("vocab.json") && "\($0)".contains("not a BPE merges text"), "\($0)")
         }
     }
 

@@ -112,7 +112,11 @@ final class ImageBindTests: XCTestCase {
         let gz = "\(folder)/bpe.txt.gz", plain = "\(folder)/vocab.json"
         try Data([0x1F, 0x8B, 8, 0]).write(to: URL(fileURLWithPath: gz))
         try Data("{\"a\": 1}".utf8).write(to: URL(fileURLWithPath: plain))
-        for (path, message) in [(gz, "is gzip-compressed; decompress it first"), (plain, "not a BPE merges text: line 2 is not two symbols"),
+        // Upstream ships the merges gzip-compressed; merges.txt.gz is `gzip -9n merges.txt`.
+        let compressed = try ImageBindTokenizer(mergesFile: "\(TestSupport.fixtures)/clip-bpe-4k/merges.txt.gz")
+        XCTAssertEqual(compressed.tokens, tokenizer.tokens)
+        XCTAssertEqual(compressed("a dog on the beach"), tokenizer("a dog on the beach"))
+        for (path, message) in [(gz, "gzip data is truncated"), (plain, "not a BPE merges text: line 2 is not two symbols"),
                                 ("\(folder)/missing.txt", "cannot read the BPE merges file")] {
             XCTAssertThrowsError(try ImageBindTokenizer(mergesFile: path)) {
                 XCTAssertTrue("\($0)".contains(message), "\($0)")

@@ -1,4 +1,6 @@
 import Foundation
+import NextGPTCore
+import NextGPTFormats
 
 /// ImageBind's `SimpleTokenizer` (`models/multimodal_preprocessors.py`, OpenCLIP's): the
 /// vocabulary is built from the BPE merges file alone — the 256 byte symbols in
@@ -23,13 +25,17 @@ public struct ImageBindTokenizer: Sendable {
     /// `merges.txt`), header line first.
     public init(mergesFileText text: String) throws {
         // Python's `split("\n")` keeps a trailing empty line; inside the slice it becomes an empty
-        // vocabulary entry (small merge files) just as in `SimpleTokenizer`.
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        // Line 0 is a header, skipped unread (bpe_simple_vocab_16e6.txt's reads `"bpe_simple_vocab_16e6.txt#version: 0.2`).
-        guard lines.count >= 2, lines[1].split(whereSeparator: { $0.isWhitespace }).count == 2 else {
-            throw TokenizerError("not a BPE merges text: line 2 is not two symbols (is it bpe_simple_vocab_16e6.txt, decompressed?)")
+        // vocabulary entry (small merge files) just as in `SimpleTokenizer`. Line 0 is a header,
+        // skipped unread (bpe_simple_vocab_16e6.txt's reads `"bpe_simple_vocab_16e6.txt#version: 0.2`).
+        try self.init(merges: try Self.merges(fromFileText: text))
+    }
+
+    /// The merges as `SimpleTokenizer` keeps them (the file's lines 2 … 48 895): what a container
+    /// stores under `<component>.tokenizer.merges`.
+    public init(merges: [String]) throws {
+        guard merges.count <= Self.maximumMerges else {
+            throw TokenizerError("\(merges.count) BPE merges, more than SimpleTokenizer's \(Self.maximumMerges)")
         }
-        let merges = Array(lines[1...].prefix(Self.maximumMerges))
         let printable = Array(0x21...0x7E) + Array(0xA1...0xAC) + Array(0xAE...0xFF)
         let byteOrder = printable + (0..<256).filter { !printable.contains($0) }
         let symbols = byteOrder.map { CLIPByteSymbols.symbol[$0] }
@@ -40,16 +46,32 @@ public struct ImageBindTokenizer: Sendable {
                                 unkToken: "<|endoftext|>", padToken: "<|endoftext|>", modelMaxLength: Self.contextLength)
     }
 
-    /// Reads a merges file (plain text; a `.gz` must be decompressed first: this build has no zlib).
+    /// The merges `SimpleTokenizer` reads from a merges file's text (header line first).
+    public static func merges(fromFileText text: String) throws -> [String] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 2, lines[1].split(whereSeparator: { $0.isWhitespace }).count == 2 else {
+            throw TokenizerError("not a BPE merges text: line 2 is not two symbols (is it bpe_simple_vocab_16e6.txt?)")
+        }
+        return Array(lines[1...].prefix(maximumMerges))
+    }
+
+    /// Reads a merges file, plain or gzip-compressed as upstream ships it (`bpe_simple_vocab_16e6.txt.gz`).
     public init(mergesFile path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        try self.init(merges: try Self.merges(file: path))
+    }
+
+    /// The merges of a merges file, plain or gzip-compressed; errors name the file.
+    public static func merges(file path: String) throws -> [String] {
+        guard var data = FileManager.default.contents(atPath: path) else {
             throw TokenizerError("cannot read the BPE merges file \(path)")
         }
-        if data.starts(with: [0x1F, 0x8B]) {
-            throw TokenizerError("\(path) is gzip-compressed; decompress it first (gunzip -k \(path))")
+        if Gzip.isCompressed(data) {
+            do { data = try Gzip.decompress(data, path: path, limit: 64 << 20) } catch let error as FormatError {
+                throw TokenizerError(error.description)
+            }
         }
         guard let text = String(data: data, encoding: .utf8) else { throw TokenizerError("\(path) is not UTF-8 text") }
-        do { try self.init(mergesFileText: text) } catch let error as TokenizerError {
+        do { return try merges(fromFileText: text) } catch let error as TokenizerError {
             throw TokenizerError("\(path): \(error.message)")
         }
     }
