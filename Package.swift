@@ -82,8 +82,8 @@ let package = Package(
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
 
-        // Image files: PNG (libpng) and everything else through FFmpeg; VAE tensor conversions.
-        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg"]),
+        // Image files: PNG (libpng) and everything else through FFmpeg; audio files (libsndfile, FFmpeg); VAE tensor conversions.
+        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg", "CSndfile"]),
 
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
@@ -103,7 +103,7 @@ let package = Package(
 
         .testTarget(name: "NextGPTFormatsTests", dependencies: ["NextGPTFormats", "NextGPTKernels", "NextGPTCore", "NextGPTTestSupport"]),
         .testTarget(name: "NextGPTConvertTests", dependencies: ["NextGPTConvert", "NextGPTFormats", "NextGPTKernels", "NextGPTCore", "NextGPTTestSupport"]),
-        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTKernelsTests", dependencies: ["NextGPTKernels", "NextGPTCore", "NextGPTFormats", "CNextGPTKernels", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTModelsTests",
             dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",

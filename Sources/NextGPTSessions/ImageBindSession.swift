@@ -4,9 +4,9 @@ import NextGPTKernels
 import NextGPTLayers
 import NextGPTTokenizers
 
-/// ImageBind embeddings of image files and texts, and their cosine similarities (ImageBind's
-/// zero-shot use: which caption matches this picture). Audio and video inputs come with their
-/// readers and pre-processing (issue 11).
+/// ImageBind embeddings of image files, audio files and texts, and their cosine similarities
+/// (ImageBind's zero-shot use: which caption matches this picture or sound). Video inputs come
+/// with their readers and pre-processing (issue 11).
 public struct ImageBindSession: Sendable {
     public let model: ImageBindModel
     public let context: ExecutionContext
@@ -31,11 +31,18 @@ public struct ImageBindSession: Sendable {
         self.context = context
     }
 
-    /// Embeddings [images + texts, D], images first, each as ImageBind gives it (vision unit
-    /// length, text scaled by its learned logit scale).
-    public func embed(images: [String], texts: [String]) throws -> Tensor {
+    /// Embeddings [images + audios + texts, D] in that order, each as NExT-GPT's ImageBind gives
+    /// it (vision and audio unit length, text scaled by its learned logit scale); `audio` chooses
+    /// the clip sampler, the resampler and upstream's ×20.
+    public func embed(images: [String], audios: [String] = [], texts: [String],
+                      audio: ImageBindAudioEmbedder.Options = .init()) throws -> Tensor {
         var parts: [Tensor] = []
         if !images.isEmpty { parts.append(try ImageBindImageEmbedder(model: model).embed(paths: images, context: context)) }
+        if !audios.isEmpty {
+            let embedder = ImageBindAudioEmbedder(model: model, clipSampler: audio.clipSampler, resampling: audio.resampling,
+                                                  audioLogitScale: audio.audioLogitScale)
+            parts.append(try embedder.embed(paths: audios, context: context))
+        }
         if !texts.isEmpty {
             guard let tokenizer else {
                 throw ImageBindSessionError("texts need ImageBind's BPE merges: this container has none (convert with --imagebind-bpe) and no merges file was given")
@@ -44,7 +51,7 @@ public struct ImageBindSession: Sendable {
             parts.append(try model(Tensor(shape: [texts.count, ImageBindTokenizer.contextLength], values: ids), modality: .text,
                                    context: context))
         }
-        guard !parts.isEmpty else { throw ImageBindSessionError("nothing to embed: give at least one image or text") }
+        guard !parts.isEmpty else { throw ImageBindSessionError("nothing to embed: give at least one image, audio file or text") }
         return parts.count == 1 ? parts[0] : Shape.cat(parts, dim: 0)
     }
 

@@ -8,7 +8,7 @@ import NextGPTTokenizers
 
 /// Calls on an ImageBind component (`imagebind`) and on NExT-GPT's input projection (`nextgpt`).
 enum VerifyImageBindCalls {
-    static let all: [VerifyCall] = [preprocessImage, preprocessVideo, tokenize, embed, llamaProj]
+    static let all: [VerifyCall] = [preprocessImage, preprocessAudio, preprocessVideo, tokenize, embed, llamaProj]
 
     static let preprocessImage = VerifyCall(
         "imagebind_preprocess_image", inputs: ["rgb"], outputs: ["pixel_values", "pixels"],
@@ -49,6 +49,23 @@ enum VerifyImageBindCalls {
         if expect["clips_row_means"] != nil { result["clips_row_means"] = VideoClipDigests.means(clips, overRows: false) }
         if expect["clips_column_means"] != nil { result["clips_column_means"] = VideoClipDigests.means(clips, overRows: true) }
         return result
+    }
+
+    static let preprocessAudio = VerifyCall(
+        "imagebind_preprocess_audio", inputs: ["waveform"], outputs: ["mel"],
+        summary: "imagebind/data.py load_and_transform_audio_data after torchaudio.load: waveform [channels, samples] (float, as torchaudio.load gives it) → mel [1, S, 1, 128, 204] (resample to 16 kHz when needed, ConstantClipsPerVideoSampler(2, 3) clips, per-clip in-place mean removal, Kaldi fbank, pad/crop to 204, Normalize(-4.268, 9.138)); args sample_rate (16000), clip_sampler (\"pytorchvideo-0.1.5\" default, or \"pytorchvideo-main\")"
+    ) { ctx in
+        let rate = try ctx.int("sample_rate", default: ImageBindAudioTransform.sampleRate)
+        let ruleName = try ctx.string("clip_sampler", default: ClipSamplerRule.pytorchvideo015.rawValue)
+        guard let rule = ClipSamplerRule(rawValue: ruleName) else {
+            throw ProbeError("argument 'clip_sampler' must be \"pytorchvideo-0.1.5\" or \"pytorchvideo-main\", got \"\(ruleName)\"")
+        }
+        do {
+            let waveform = try Waveform(tensor: try ctx.input("waveform"), sampleRate: rate)
+            return ["mel": try ImageBindAudioTransform.mel(waveform, clipSampler: rule)]
+        } catch let error as AudioError {
+            throw ProbeError(error.description)
+        }
     }
 
     static let tokenize = VerifyCall(
