@@ -8,6 +8,7 @@ import Foundation
 public enum FFmpegImageDecoder {
     public static func read(path: String) throws -> RGBImage {
         var format: UnsafeMutablePointer<AVFormatContext>?
+        _ = FFmpegLog.quiet
         var status = avformat_open_input(&format, path, nil, nil)
         guard status >= 0, format != nil else { throw ImageError.corrupt(path: path, reason: message(status)) }
         defer { avformat_close_input(&format) }

@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTCore
 import NextGPTImageBind
 import NextGPTKernels
 import NextGPTLayers
@@ -31,17 +32,25 @@ public struct ImageBindSession: Sendable {
         self.context = context
     }
 
-    /// Embeddings [images + audios + texts, D] in that order, each as NExT-GPT's ImageBind gives
-    /// it (vision and audio unit length, text scaled by its learned logit scale); `audio` chooses
-    /// the clip sampler, the resampler and upstream's ×20.
-    public func embed(images: [String], audios: [String] = [], texts: [String],
-                      audio: ImageBindAudioEmbedder.Options = .init()) throws -> Tensor {
+    /// How media files are pre-processed: the pytorchvideo clip-start rule (audio and video), the
+    /// resampler (audio), and upstream's ×20 on audio embeddings instead of NExT-GPT's none.
+    public typealias MediaOptions = ImageBindAudioEmbedder.Options
+
+    /// Embeddings [images + audios + videos + texts, D] in that order, each as NExT-GPT's
+    /// ImageBind gives it (vision and audio unit length, text scaled by its learned logit scale).
+    /// `progress` hears the video decoding, the long part.
+    public func embed(images: [String], audios: [String] = [], videos: [String] = [], texts: [String],
+                      audio: MediaOptions = .init(), progress: ProgressReporter? = nil) throws -> Tensor {
         var parts: [Tensor] = []
         if !images.isEmpty { parts.append(try ImageBindImageEmbedder(model: model).embed(paths: images, context: context)) }
         if !audios.isEmpty {
             let embedder = ImageBindAudioEmbedder(model: model, clipSampler: audio.clipSampler, resampling: audio.resampling,
                                                   audioLogitScale: audio.audioLogitScale)
             parts.append(try embedder.embed(paths: audios, context: context))
+        }
+        if !videos.isEmpty {
+            parts.append(try ImageBindVideoEmbedder(model: model, clipSampler: audio.clipSampler)
+                .embed(paths: videos, context: context, progress: progress))
         }
         if !texts.isEmpty {
             guard let tokenizer else {
@@ -51,7 +60,7 @@ public struct ImageBindSession: Sendable {
             parts.append(try model(Tensor(shape: [texts.count, ImageBindTokenizer.contextLength], values: ids), modality: .text,
                                    context: context))
         }
-        guard !parts.isEmpty else { throw ImageBindSessionError("nothing to embed: give at least one image, audio file or text") }
+        guard !parts.isEmpty else { throw ImageBindSessionError("nothing to embed: give at least one image, audio file, video or text") }
         return parts.count == 1 ? parts[0] : Shape.cat(parts, dim: 0)
     }
 

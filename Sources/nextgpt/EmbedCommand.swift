@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NextGPTCore
+import NextGPTFormats
 import NextGPTImageBind
 import NextGPTKernels
 import NextGPTMedia
@@ -10,16 +11,20 @@ import NextGPTTokenizers
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "ImageBind embeddings of images and texts, and their cosine similarities.",
+        abstract: "ImageBind embeddings of images, audio, video and texts, and their cosine similarities.",
         discussion: """
-        Images are pre-processed as imagebind/data.py does (Pillow's bicubic resize to 224, centre
-        crop, CLIP normalisation). Texts need ImageBind's BPE merges file (bpe_simple_vocab_16e6.txt,
-        decompressed), which the checkpoint does not carry. Audio and video inputs are not read yet.
+        Every input is pre-processed as imagebind/data.py does: images get Pillow's bicubic resize
+        to 224, a centre crop and CLIP normalisation; audio is resampled to 16 kHz, cut into 3 clips
+        of 2 s and turned into Kaldi fbanks; video gives 5 clips of 2 frames, each in 3 crops.
+        Embeddings are printed images first, then audio, video and texts. Texts use the BPE merges the
+        container stores (convert --imagebind-bpe), or --bpe.
 
         Examples:
           nextgpt embed -m nextgpt-q8_0.gguf --image cat.jpg --image dog.png
-          nextgpt embed -m nextgpt-q8_0.gguf --image cat.jpg --text "a cat" --text "a dog" --bpe bpe_simple_vocab_16e6.txt --similarity
+          nextgpt embed -m nextgpt-q8_0.gguf --audio bark.wav --text "a dog barking" --text "rain" --similarity
+          nextgpt embed -m nextgpt-q8_0.gguf --video clip.mp4 --image frame.png --similarity
           nextgpt embed -m nextgpt-q8_0.gguf --image cat.jpg --json > cat.json
+          nextgpt embed -m nextgpt-q8_0.gguf --audio a.mp3 --audio b.flac --npy audio.npy
         """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Container with an ImageBind component.", valueName: "file.gguf"))
@@ -30,6 +35,12 @@ struct EmbedCommand: ParsableCommand {
 
     @Option(name: .customLong("image"), help: ArgumentHelp("Image file (PNG, JPEG, …); repeatable.", valueName: "path"))
     var images: [String] = []
+
+    @Option(name: .customLong("audio"), help: ArgumentHelp("Audio file (WAV, FLAC, OGG, MP3, M4A, …); repeatable.", valueName: "path"))
+    var audios: [String] = []
+
+    @Option(name: .customLong("video"), help: ArgumentHelp("Video file (MP4, MKV, WebM, AVI, …); repeatable.", valueName: "path"))
+    var videos: [String] = []
 
     @Option(name: .customLong("text"), help: ArgumentHelp("Text; repeatable.", valueName: "text"))
     var texts: [String] = []
@@ -43,11 +54,31 @@ struct EmbedCommand: ParsableCommand {
     @Flag(help: "Print the embeddings as JSON ({\"inputs\": [...], \"embeddings\": [[...]]}, and \"similarity\" with --similarity).")
     var json = false
 
+    @Option(help: ArgumentHelp("Write the embeddings [N, D] as a float32 .npy file.", valueName: "out.npy"))
+    var npy: String?
+
+    @Option(name: .customLong("clip-sampler"), help: ArgumentHelp("pytorchvideo's clip-start rule for audio and video: pytorchvideo-0.1.5 (NExT-GPT's) or pytorchvideo-main (ImageBind's).", valueName: "rule"))
+    var clipSampler = ClipSamplerRule.pytorchvideo015.rawValue
+
+    @Option(help: ArgumentHelp("Resampler for audio not at 16 kHz: torchaudio (exact) or swresample.", valueName: "name"))
+    var resampler = AudioResampling.torchaudio.rawValue
+
+    @Flag(name: .customLong("audio-logit-scale"), help: "Multiply audio embeddings by 20 as upstream ImageBind does (NExT-GPT does not).")
+    var audioLogitScale = false
+
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
     func validate() throws {
-        if images.isEmpty && texts.isEmpty { throw ValidationError("give at least one --image or --text") }
+        if images.isEmpty && audios.isEmpty && videos.isEmpty && texts.isEmpty {
+            throw ValidationError("give at least one --image, --audio, --video or --text")
+        }
+        if ClipSamplerRule(rawValue: clipSampler) == nil {
+            throw ValidationError("--clip-sampler must be one of \(ClipSamplerRule.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if AudioResampling(rawValue: resampler) == nil {
+            throw ValidationError("--resampler must be one of \(AudioResampling.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -55,7 +86,12 @@ struct EmbedCommand: ParsableCommand {
         do {
             let session = try ImageBindSession(path: model, component: component, mergesFile: bpe,
                                                context: .command(threads: threads))
-            embeddings = try session.embed(images: images, texts: texts)
+            let options = ImageBindSession.MediaOptions(clipSampler: ClipSamplerRule(rawValue: clipSampler)!,
+                                                        resampling: AudioResampling(rawValue: resampler)!,
+                                                        audioLogitScale: audioLogitScale)
+            let bar = videos.isEmpty ? nil : ProgressBar(label: "video")
+            embeddings = try session.embed(images: images, audios: audios, videos: videos, texts: texts, audio: options, progress: bar)
+            bar?.finish()
         } catch let error as FormatError {
             throw Failure(error.description)
         } catch let error as ImageError {
@@ -64,13 +100,26 @@ struct EmbedCommand: ParsableCommand {
             throw Failure(error.description)
         } catch let error as ImageBindSessionError {
             throw Failure(error.description)
+        } catch let error as AudioError {
+            throw Failure(error.description)
+        } catch let error as VideoError {
+            throw Failure(error.description)
+        } catch let error as ImageBindVideoTransform.TransformError {
+            throw Failure(error.description)
+        } catch let error as ImageBindModel.InputError {
+            throw Failure(error.description)
         }
-        let labels = images + texts.map { "\"\($0)\"" }
+        let labels = images + audios + videos + texts.map { "\"\($0)\"" }
         let d = embeddings.shape[1], values = embeddings.values
         let rows = labels.indices.map { Array(values[($0 * d)..<(($0 + 1) * d)]) }
         let matrix = similarity ? ImageBindSession.cosineSimilarities(embeddings) : nil
+        if let npy {
+            do { try NPYWriter.write(values, shape: embeddings.shape, to: npy) } catch let error as FormatError {
+                throw Failure(error.description)
+            }
+        }
         if json {
-            var object: [String: Any] = ["inputs": images + texts, "embeddings": rows.map { $0.map(Double.init) }]
+            var object: [String: Any] = ["inputs": images + audios + videos + texts, "embeddings": rows.map { $0.map(Double.init) }]
             if let matrix { object["similarity"] = matrix }
             print(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
             return

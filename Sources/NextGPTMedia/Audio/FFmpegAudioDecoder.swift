@@ -7,6 +7,7 @@ import Foundation
 enum FFmpegAudioDecoder {
     static func read(path: String) throws -> Waveform {
         var format: UnsafeMutablePointer<AVFormatContext>?
+        _ = FFmpegLog.quiet
         var status = avformat_open_input(&format, path, nil, nil)
         guard status >= 0, format != nil else { throw AudioError.corrupt(path: path, reason: message(status)) }
         defer { avformat_close_input(&format) }

@@ -122,6 +122,7 @@ private final class Demuxer {
 
     init(path: String) throws {
         self.path = path
+        _ = FFmpegLog.quiet
         var status = avformat_open_input(&format, path, nil, nil)
         guard status >= 0, format != nil else {
             throw VideoError.corrupt(path: path, reason: VideoFile.message(status))
