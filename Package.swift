@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "CImageShims", dependencies: ["CPNG"]),
 
         // Image files: PNG (libpng) and everything else through FFmpeg; VAE tensor conversions.
-        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg"]),
+        .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg", "CSndfile"]),
 
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
@@ -105,7 +105,7 @@ let package = Package(
             name: "NextGPTModelsTests",
             dependencies: ["NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
                            "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
-        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "CSndfile", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTRuntimeTests",
             dependencies: ["NextGPTVerify", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",
