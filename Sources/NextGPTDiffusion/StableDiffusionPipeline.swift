@@ -30,6 +30,10 @@ public struct StableDiffusionRequest: Sendable {
     public var strength: Double = 0.8
     /// Decode the latents in overlapping tiles (diffusers' `vae.enable_tiling()`).
     public var vaeTiling = false
+    /// Text-encoder outputs [1, 77, D] used instead of encoding `prompt` / `negativePrompt`
+    /// (diffusers' `prompt_embeds=` / `negative_prompt_embeds=`: NExT-GPT's image projector output).
+    public var promptEmbeds: Tensor?
+    public var negativePromptEmbeds: Tensor?
 
     public init(prompt: String) { self.prompt = prompt }
 }
@@ -94,9 +98,16 @@ public final class StableDiffusionPipeline: Sendable {
         let guided = request.guidanceScale > 1
 
         var start = Date()
-        let promptEmbeds = try encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
-        let conditioning = guided
-            ? Shape.cat([try encodePrompt(request.negativePrompt, clipSkip: 0, context: context), promptEmbeds], dim: 0) : promptEmbeds
+        let promptEmbeds = try request.promptEmbeds.map { try checkEmbeds($0, "prompt_embeds") }
+            ?? encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
+        let negativeEmbeds = guided
+            ? try request.negativePromptEmbeds.map { try checkEmbeds($0, "negative_prompt_embeds") }
+                ?? encodePrompt(request.negativePrompt, clipSkip: 0, context: context)
+            : nil
+        guard negativeEmbeds == nil || negativeEmbeds!.shape == promptEmbeds.shape else {
+            throw FormatError(model.container.file.path, "negative_prompt_embeds \(negativeEmbeds!.shape) and prompt_embeds \(promptEmbeds.shape) differ")
+        }
+        let conditioning = negativeEmbeds.map { Shape.cat([$0, promptEmbeds], dim: 0) } ?? promptEmbeds
         stats.textEncodeSeconds = Date().timeIntervalSince(start)
 
         var kind: SchedulerKind?
@@ -163,6 +174,15 @@ public final class StableDiffusionPipeline: Sendable {
         let decoded = request.vaeTiling ? vae.decodeTiled(z, context: context) : vae.decode(z, context: context)
         stats.vaeDecodeSeconds = Date().timeIntervalSince(start)
         return (decoded, stats)
+    }
+
+    /// Given embeddings must be [1, tokens, cross_attention_dim].
+    func checkEmbeds(_ embeds: Tensor, _ name: String) throws -> Tensor {
+        let width = unet.config.crossAttentionDim.first ?? 0
+        guard embeds.rank == 3, embeds.shape[0] == 1, embeds.shape[1] > 0, embeds.shape[2] == width else {
+            throw FormatError(model.container.file.path, "\(name) has shape \(embeds.shape); expected [1, tokens, \(width)]")
+        }
+        return embeds
     }
 
     /// `text_encoder(tokenizer(text, padding="max_length", truncation=True).input_ids)`, or the
