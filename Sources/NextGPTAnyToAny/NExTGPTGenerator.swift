@@ -46,6 +46,8 @@ public struct NExTGPTReply: Sendable {
     public var abandonedRuns: [SignalModality] = []
     public var forcedTokens = 0
     public var reason = StopReason.maxTokens
+
+    public init() {}
 }
 
 /// NExT-GPT's generation (`generate`, NEXTGPT.md §1.5) on the delta-augmented Vicuna: sampling with
