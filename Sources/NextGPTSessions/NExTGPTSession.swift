@@ -50,6 +50,8 @@ public struct NExTGPTResult: Sendable {
     /// The image decoder's outputs [1, 3, H, W] in about [−1, 1] (`VaeImageProcessor` makes
     /// pictures of them), one per image run.
     public var images: [Tensor] = []
+    /// Each signal run's projector output, the decoder's conditioning ([1, 77, 768] for SD 1.5).
+    public var conditioning: [SignalModality: Tensor] = [:]
     /// Runs whose decoder this runtime cannot run yet, or whose component the container lacks.
     public var skippedOutputs: [(modality: SignalModality, reason: String)] = []
     public var stages: [StageReport] = []
@@ -137,6 +139,8 @@ public final class NExTGPTSession: Sendable {
                                                        inputEmbs: run.inputEmbeds.reshaped([1, run.inputEmbeds.shape[0], h]), context: context)
             }
         }
+
+        result.conditioning = conditioning
 
         // 3. The decoders.
         if let embeds = conditioning[.image] {
