@@ -72,7 +72,7 @@ let package = Package(
         // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(
             name: "NextGPTSessions",
-            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTConvert", "NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Reference bundles replayed against the runtime, one call per component.
         .target(

@@ -54,7 +54,8 @@ public final class StableDiffusionPipeline: Sendable {
     public let pipeline: String
     public let model: ModelFile
     public let tokenizer: CLIPTokenizer
-    public let textEncoder: CLIPTextModel
+    /// Nil when the container was converted with `--drop-text-encoders`: prompts then come as embeddings.
+    public let textEncoder: CLIPTextModel?
     public let unet: UNet2DConditionModel
     public let vae: AutoencoderKL
     let schedulerConfig: String
@@ -68,7 +69,8 @@ public final class StableDiffusionPipeline: Sendable {
         self.pipeline = pipeline
         self.model = model
         tokenizer = try CLIPTokenizer(metadata: model.metadata, prefix: "\(pipeline).tokenizer")
-        textEncoder = try CLIPTextModel(model, component: "\(pipeline).text_encoder", options: options)
+        textEncoder = model.container.tensors(of: "\(pipeline).text_encoder").isEmpty
+            ? nil : try CLIPTextModel(model, component: "\(pipeline).text_encoder", options: options)
         unet = try UNet2DConditionModel(model, component: "\(pipeline).unet", options: options)
         vae = try AutoencoderKL(model, component: "\(pipeline).vae", options: options)
         guard case .string(let text)? = model.metadata["\(pipeline).scheduler.config"] else {
@@ -188,7 +190,10 @@ public final class StableDiffusionPipeline: Sendable {
     /// `text_encoder(tokenizer(text, padding="max_length", truncation=True).input_ids)`, or the
     /// clip-skip hidden state through the final layer norm: [1, 77, D].
     func encodePrompt(_ text: String, clipSkip: Int, context: ExecutionContext) throws -> Tensor {
-        try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
+        guard let textEncoder else {
+            throw FormatError(model.container.file.path, "has no \(pipeline).text_encoder (converted with --drop-text-encoders): give prompt_embeds and negative_prompt_embeds")
+        }
+        return try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
     }
 
     /// VaeImageProcessor.postprocess(output_type="np"): [1, 3, H, W] in [-1, 1] → [H, W, 3] in [0, 1].

@@ -150,6 +150,8 @@ public final class NExTGPTSession: Sendable {
                 let pipeline = try StableDiffusionPipeline(file, pipeline: "sd15", options: LoadOptions(repackQuantized: true, context: context))
                 var image = request.image
                 image.promptEmbeds = Self.paddedTo77(embeds)
+                // The constant convert stored, else the text encoder computes it (the same numbers).
+                image.negativePromptEmbeds = try image.negativePromptEmbeds ?? DecoderNegatives.stored(file, pipeline: "sd15")
                 let decoded = try pipeline.generate(image, context: context, progress: progress ?? SilentProgress()).decoded
                 result.images.append(decoded)
             }
