@@ -69,6 +69,15 @@ public final class NExTGPTSession: Sendable {
         self.context = context
     }
 
+    /// The question as the demo keeps it in the history: the media tags, then ` ` and the text.
+    public static func questionText(_ request: NExTGPTRequest) -> String {
+        var question = ""
+        for (kind, paths) in [("Image", request.images), ("Audio", request.audios), ("Video", request.videos)] where !paths.isEmpty {
+            question += paths.map { "<\(kind)>\($0)</\(kind)>" }.joined() + " "
+        }
+        return question + " " + request.text
+    }
+
     /// The demo's turn text (`demo_app.py`): the history, `Human: `, one tag per kind holding
     /// every file of that kind (`<Image>a</Image><Image>b</Image>`: their features are summed), the text.
     public static func turnText(_ request: NExTGPTRequest) -> String {
@@ -77,10 +86,7 @@ public final class NExTGPTSession: Sendable {
             prompt += (index == 0 ? "### Human: " : " Human: ") + "\(turn.question)\n### Assistant: \(turn.answer)\n###"
         }
         prompt += request.history.isEmpty ? "### Human: " : " Human: "
-        for (kind, paths) in [("Image", request.images), ("Audio", request.audios), ("Video", request.videos)] where !paths.isEmpty {
-            prompt += paths.map { "<\(kind)>\($0)</\(kind)>" }.joined() + " "
-        }
-        return prompt + " " + request.text
+        return prompt + questionText(request)
     }
 
     public func run(_ request: NExTGPTRequest, progress: ProgressReporter? = nil,
