@@ -12,6 +12,16 @@ import NextGPTLayers
 
 setvbuf(stdout, nil, _IOLBF, 0)
 
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "imagebind" {
+    do {
+        try runImageBindBench(Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        fputs("nextgpt-bench imagebind: \(error)\n", stderr)
+        exit(1)
+    }
+}
+
 @MainActor func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
