@@ -6,9 +6,13 @@ extension Matmul {
     public static let integerGEMMAccelerated = ngk_use_avx512vnni() != 0
 
     /// The batch from which `.automatic` sends Q8_0 / Q4_0 products to the integer GEMM (when
-    /// `integerGEMMAccelerated`): row-major weights, where dequantize + sgemm would otherwise start;
-    /// repacked weights, where the GEMM's 16 × 8 tiles overtake the packed kernels' 8 × 4.
-    public static let integerGEMMThreshold = (rowMajor: 16, interleaved: 8)
+    /// `integerGEMMAccelerated`; row-major weights only up to their BLAS threshold). Measured on the 2-core EPYC (Zen 4), 2 threads, ImageBind's
+    /// 1280×1280, 5120×1280, 1280×5120 and a 4096×4096 matrix (`BENCH_SECTIONS=integer
+    /// nextgpt-bench`, a busy machine): from batch 8 it beat the direct kernels (1.3–2.5×) and
+    /// dequantize + sgemm (2–7×) in both layouts for both types; at 257 (a ViT image) 3–4× over
+    /// the better of the two. At 1–4 the direct kernels were as fast or faster (row-major ones need
+    /// no panel repack).
+    public static let integerGEMMThreshold = (rowMajor: 8, interleaved: 8)
 
     /// Rows of a row-major matrix each worker repacks into its own buffer and multiplies before
     /// the next: 64 rows of 5120 Q8_0 columns are 340 KiB, which stay in L2 while every
@@ -21,7 +25,13 @@ extension Matmul {
         case .direct, .blas: return false
         case .automatic:
             guard integerGEMMAccelerated else { return false }
-            return batch >= (w.layout == .rowMajor ? integerGEMMThreshold.rowMajor : integerGEMMThreshold.interleaved)
+            switch w.layout {
+            case .interleaved8: return batch >= integerGEMMThreshold.interleaved
+            // Row-major weights keep f32 activations from the BLAS threshold on (`LoadOptions.repackQuantized`
+            // documents it, MatmulTests holds `.automatic` to it): the integer GEMM replaces only the
+            // direct kernels below it. `.integerGEMM` takes it at every batch.
+            case .rowMajor: return batch >= integerGEMMThreshold.rowMajor && batch < blasThreshold(for: w.type)
+            }
         }
     }
 
