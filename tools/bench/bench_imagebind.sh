@@ -16,7 +16,7 @@
 #    implementations rotates every round; peak RSS is the process's getrusage maxrss
 # 5. $OUT/bench_imagebind.jsonl (one line per process), then the table (medians over rounds)
 # Run it on an otherwise idle machine. Environment: PYTHON (tools/.venv/bin/python), OUT (/work/bench or
-# out/bench), THREADS (2), WARMUP (1), NEXTGPT / NEXTGPT_BENCH (prebuilt binaries: no swift build),
+# out/bench), LOG ($OUT/bench_imagebind.jsonl), THREADS (2), WARMUP (1), NEXTGPT / NEXTGPT_BENCH (prebuilt binaries: no swift build),
 # NEXTGPT_BENCH_ARGS (extra `nextgpt-bench imagebind` arguments, e.g. "--path blas").
 set -eu
 cd "$(dirname "$0")/../.."
@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 DIR="$OUT/imagebind-huge"
-LOG="$OUT/bench_imagebind.jsonl"
+LOG=${LOG:-$OUT/bench_imagebind.jsonl}
 EMB="$DIR/embeddings"
 mkdir -p "$DIR" "$EMB"
 [ -f "$DIR/imagebind_huge.pth" ] || "$PYTHON" tools/bench/make_imagebind_huge.py "$DIR"
