@@ -88,7 +88,8 @@ let package = Package(
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
             name: "nextgpt-bench",
-            dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTFormats", "NextGPTCore", "COpenBLAS"]),
+            dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTFormats", "NextGPTCore",
+                           "COpenBLAS"]),
 
         .executableTarget(
             name: "nextgpt",
