@@ -22,7 +22,9 @@ public struct ImageBindSession: Sendable {
 
     /// The same from an opened container (a staged run shares one mapping between its stages).
     public init(file: ModelFile, component: String = "imagebind", mergesFile: String? = nil, context: ExecutionContext) throws {
-        model = try ImageBindModel(file, component: component, options: LoadOptions(context: context))
+        // Q8_0/Q4_0 weights in the integer kernels' layout (their pages dropped): the vision trunk's 257-token
+        // batches then take the integer GEMM, about 5× the dequantize-and-sgemm path.
+        model = try ImageBindModel(file, component: component, options: LoadOptions(repackQuantized: true, context: context))
         if let mergesFile {
             tokenizer = try ImageBindTokenizer(mergesFile: mergesFile)
         } else if let stored = file.metadata["\(component).tokenizer.merges"] {
