@@ -7,7 +7,10 @@
   unconditional half first) with one timestep or one per video, 1, 3 and 4 frames, an odd 5×7
   latent (three downsamplings: the upsamplers meet the skip sizes). Quantized containers are
   compared with diffusers running the container's dequantized weights, with f32 activations
-  (isolates the runtime's arithmetic) and with the runtime's own 8-bit activations.
+  (isolates the runtime's arithmetic) and with the runtime's own 8-bit activations. At the
+  fixture's widths (4, 8, 12, 12; cross 48) no weight row fills whole 32-value blocks, so the
+  q8_0 recipe falls back to F16 for every UNet tensor: the quantized temporal convolution is
+  checked at layer level instead (Tests/NextGPTModelsTests/UNet3DTests.swift).
 
 Each bundle records its `nextgpt convert` recipe; the Swift tests re-make the container.
 
