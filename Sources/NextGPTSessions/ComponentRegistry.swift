@@ -38,7 +38,7 @@ public struct ComponentRegistry: Sendable {
         Entry("AutoencoderKL") { try AutoencoderKL($0, component: $1) },
         Entry("CLIPTextModel") { try CLIPTextModel($0, component: $1) },
         Entry("ImageBindModel") { try ImageBindModel($0, component: $1) },
-        Entry("UNet3DConditionModel", load: nil),
+        Entry("UNet3DConditionModel") { try UNet3DConditionModel($0, component: $1) },
         Entry("ClapTextModelWithProjection") { try ClapTextModelWithProjection($0, component: $1) },
         Entry("SpeechT5HifiGan") { try SpeechT5HifiGan($0, component: $1) },
     ])

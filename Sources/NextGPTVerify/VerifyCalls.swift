@@ -151,7 +151,7 @@ public struct VerifyCall: Sendable {
 public enum VerifyCalls {
     public static let all: [VerifyCall] = [
         linear, conv(1), conv(2), conv(3), convTranspose1d, groupNorm, layerNorm, rmsNorm, attention, softmax, gelu, silu,
-    ] + VerifyUNetCalls.all
+    ] + VerifyUNetCalls.all + VerifyUNet3DCalls.all
 
     public static let registry: [String: VerifyCall] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

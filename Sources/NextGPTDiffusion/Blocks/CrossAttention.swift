@@ -35,6 +35,10 @@ public final class CrossAttention: Sendable {
         self.rescaleOutputFactor = rescaleOutputFactor
     }
 
+    /// From this many sequences of at most `batchedLengthMaximum` queries and keys, the batched kernel runs them all at once.
+    static let batchedSequencesMinimum = 16
+    static let batchedLengthMaximum = 128
+
     /// hidden [B, L, C]; encoder [B, S, C_cross] or nil (self-attention) → [B, L, out].
     public func callAsFunction(_ hidden: Tensor, encoderHiddenStates: Tensor? = nil, _ context: ExecutionContext) -> Tensor {
         precondition(hidden.rank == 3, "attention: hidden states \(hidden.shape) are not [B, L, C]")
@@ -47,12 +51,22 @@ public final class CrossAttention: Sendable {
         precondition(encoder.shape[0] == b, "attention: \(b) hidden sequences with \(encoder.shape[0]) encoder sequences")
         let q = toQ(normed, context), k = toK(encoder, context), v = toV(encoder, context)
         let inner = heads * dimHead
-        let (qs, ks, vs) = (Shape.chunk(q, b, dim: 0), Shape.chunk(k, b, dim: 0), Shape.chunk(v, b, dim: 0))
-        let attended = context.measure("attention core \(s == l ? "self" : "cross")") { (0..<b).map { i in
-            Attention.scaledDotProductAttention(query: qs[i].reshaped([l, heads, dimHead]), key: ks[i].reshaped([s, heads, dimHead]),
-                                                value: vs[i].reshaped([s, heads, dimHead]), context: context).reshaped([1, l, inner])
-        } }
-        var out = toOut(b == 1 ? attended[0] : Shape.cat(attended, dim: 0), context)
+        var out: Tensor
+        if b >= Self.batchedSequencesMinimum && l <= Self.batchedLengthMaximum && s <= Self.batchedLengthMaximum {
+            // Many short sequences (a video UNet's temporal attention: every position over its frames) in one call.
+            let attended = context.measure("attention core batched") {
+                Attention.batchedScaledDotProductAttention(query: q.reshaped([b, l, heads, dimHead]), key: k.reshaped([b, s, heads, dimHead]),
+                                                           value: v.reshaped([b, s, heads, dimHead]), context: context)
+            }
+            out = toOut(attended.reshaped([b, l, inner]), context)
+        } else {
+            let (qs, ks, vs) = (Shape.chunk(q, b, dim: 0), Shape.chunk(k, b, dim: 0), Shape.chunk(v, b, dim: 0))
+            let attended = context.measure("attention core \(s == l ? "self" : "cross")") { (0..<b).map { i in
+                Attention.scaledDotProductAttention(query: qs[i].reshaped([l, heads, dimHead]), key: ks[i].reshaped([s, heads, dimHead]),
+                                                    value: vs[i].reshaped([s, heads, dimHead]), context: context).reshaped([1, l, inner])
+            } }
+            out = toOut(b == 1 ? attended[0] : Shape.cat(attended, dim: 0), context)
+        }
         if residualConnection { out = Elementwise.add(out, hidden) }
         if rescaleOutputFactor != 1 { out = Elementwise.scale(out, by: 1 / rescaleOutputFactor) }
         return out

@@ -62,6 +62,30 @@ public enum Shape {
         return split(x, splitSize: (n + chunks - 1) / chunks, dim: dim)
     }
 
+    /// `x.repeat_interleave(repeats, dim)`: each slice along `dim` repeated `repeats` times in place.
+    public static func repeatInterleave(_ x: Tensor, _ repeats: Int, dim: Int = 0) -> Tensor {
+        precondition(repeats > 0, "repeat_interleave: \(repeats) repeats")
+        let d = x.resolve(dim)
+        if repeats == 1 { return x }
+        let outer = x.shape[..<d].reduce(1, *), extent = x.shape[d], inner = x.shape[(d + 1)...].reduce(1, *)
+        var shape = x.shape
+        shape[d] *= repeats
+        return Tensor(shape: shape) { out in
+            x.readPointer { src in
+                var dst = out.baseAddress!
+                for o in 0..<outer {
+                    for i in 0..<extent {
+                        let slice = src + (o * extent + i) * inner
+                        for _ in 0..<repeats {
+                            dst.update(from: slice, count: inner)
+                            dst += inner
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `x.permute(dims)`: output dimension i is input dimension `dims[i]`.
     public static func permute(_ x: Tensor, _ dims: [Int], context: ExecutionContext) -> Tensor {
         let r = x.rank

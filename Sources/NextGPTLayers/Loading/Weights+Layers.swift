@@ -25,6 +25,12 @@ extension Weights {
         try Conv2d(pp(name), in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding, hasBias: bias)
     }
 
+    /// `nn.Conv3d(in, out, kernel, padding=padding, bias)` at `<path>.<name>` (stride 1).
+    public func conv3d(_ name: String, in inChannels: Int, out outChannels: Int, kernel: [Int], padding: [Int],
+                       bias: Bool = true) throws -> Conv3d {
+        try Conv3d(pp(name), in: inChannels, out: outChannels, kernel: kernel, padding: padding, hasBias: bias)
+    }
+
     /// `nn.LayerNorm(dim, eps)` at `<path>.<name>`.
     public func layerNorm(_ name: String, dim: Int, eps: Float, bias: Bool = true) throws -> LayerNorm {
         try LayerNorm(pp(name), dim: dim, eps: eps, hasBias: bias)
