@@ -112,22 +112,15 @@ public final class StableDiffusionPipeline: Sendable {
         let conditioning = negativeEmbeds.map { Shape.cat([$0, promptEmbeds], dim: 0) } ?? promptEmbeds
         stats.textEncodeSeconds = Date().timeIntervalSince(start)
 
-        var kind: SchedulerKind?
-        if let name = request.scheduler {
-            guard let chosen = SchedulerKind(userName: name) else {
-                throw FormatError(model.container.file.path, "unknown scheduler '\(name)' (pndm, ddim, euler, euler-a)")
-            }
-            kind = chosen
-        }
-        var scheduler = try Scheduler.from(config: schedulerConfig, override: kind, eta: Float(request.eta))
-        try scheduler.setTimesteps(request.steps)
-        var generator = TorchGenerator(seed: request.seed)
+        var loop = try DenoisingLoop(schedulerConfig: schedulerConfig, schedulerName: request.scheduler, eta: request.eta,
+                                     steps: request.steps, seed: request.seed, guidanceScale: request.guidanceScale,
+                                     path: model.container.file.path)
         let latentShape = [1, unet.config.inChannels, height / vaeScaleFactor, width / vaeScaleFactor]
-        var timesteps = scheduler.timesteps
+        var timesteps = loop.scheduler.timesteps
         var latents: Tensor
         if let image = request.initImage {
             // StableDiffusionImg2ImgPipeline: start part-way down the schedule from the noised image latents.
-            let kept = scheduler.img2imgTimesteps(steps: request.steps, strength: request.strength)
+            let kept = loop.scheduler.img2imgTimesteps(steps: request.steps, strength: request.strength)
             guard !kept.isEmpty else { throw FormatError(model.container.file.path, "strength \(request.strength) leaves no denoising step") }
             guard image.rank == 4, image.shape[0] == 1, image.shape[1] == 3, image.shape[2] == height, image.shape[3] == width else {
                 throw FormatError(model.container.file.path, "init image \(image.shape) is not [1, 3, \(height), \(width)]")
@@ -135,37 +128,23 @@ public final class StableDiffusionPipeline: Sendable {
             timesteps = kept
             start = Date()
             let distribution = vae.encode(image, context: context)
-            let encoded = distribution.sample(noise: generator.randn(distribution.mean.shape))
+            let encoded = distribution.sample(noise: loop.generator.randn(distribution.mean.shape))
             stats.vaeEncodeSeconds = Date().timeIntervalSince(start)
             let initLatents = Elementwise.scale(encoded, by: Float(vae.config.scalingFactor))
-            latents = try scheduler.addNoise(original: initLatents, noise: generator.randn(initLatents.shape), timestep: kept[0])
+            latents = try loop.scheduler.addNoise(original: initLatents, noise: loop.generator.randn(initLatents.shape), timestep: kept[0])
         } else {
-            if let given = request.latents {
-                guard given.shape == latentShape else {
-                    throw FormatError(model.container.file.path, "latents \(given.shape) do not fit \(height)×\(width): \(latentShape) expected")
-                }
-                latents = given
-            } else {
-                latents = generator.randn(latentShape)
+            if let given = request.latents, given.shape != latentShape {
+                throw FormatError(model.container.file.path, "latents \(given.shape) do not fit \(height)×\(width): \(latentShape) expected")
             }
-            latents = Elementwise.scale(latents, by: scheduler.initNoiseSigma)
+            latents = loop.initialLatents(request.latents, shape: latentShape)
         }
 
-        for (index, t) in timesteps.enumerated() {
-            start = Date()
-            let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
-            let input = try scheduler.scaleModelInput(doubled, timestep: t)
-            var noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: context)
+        latents = try loop.run(latents, timesteps: timesteps, onStep: { done, total, seconds in
+            stats.stepSeconds.append(seconds)
+            onStep(done, total, stats)
+        }) { input, t in
             stats.unetEvaluations += 1
-            if guided {
-                let halves = Shape.chunk(noise, 2, dim: 0)
-                noise = halves[0]
-                Elementwise.addScaled(&noise, Elementwise.add(halves[1], Elementwise.scale(halves[0], by: -1)),
-                                      scale: Float(request.guidanceScale))
-            }
-            latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: &generator)
-            stats.stepSeconds.append(Date().timeIntervalSince(start))
-            onStep(index + 1, timesteps.count, stats)
+            return try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: context)
         }
 
         if let profile = context.profile {

@@ -45,22 +45,11 @@ extension StableDiffusionRequest: Codable {
             scheduler: try c.decodeIfPresent(String.self, forKey: .scheduler) ?? defaults.scheduler,
             height: try c.decodeIfPresent(Int.self, forKey: .height) ?? defaults.height,
             width: try c.decodeIfPresent(Int.self, forKey: .width) ?? defaults.width,
-            seed: try Self.decodeSeed(c) ?? defaults.seed,
+            seed: try c.decodeSeed(forKey: .seed) ?? defaults.seed,
             eta: try c.decodeIfPresent(Double.self, forKey: .eta) ?? defaults.eta,
             clipSkip: try c.decodeIfPresent(Int.self, forKey: .clipSkip) ?? defaults.clipSkip,
             strength: try c.decodeIfPresent(Double.self, forKey: .strength) ?? defaults.strength,
             vaeTiling: try c.decodeIfPresent(Bool.self, forKey: .vaeTiling) ?? defaults.vaeTiling)
-    }
-
-    /// Foundation on Linux reports a negative number read as UInt64 as invalid JSON, without the key.
-    static func decodeSeed(_ c: KeyedDecodingContainer<CodingKeys>) throws -> UInt64? {
-        if let signed = try? c.decodeIfPresent(Int64.self, forKey: .seed) {
-            guard signed >= 0 else {
-                throw DecodingError.dataCorruptedError(forKey: .seed, in: c, debugDescription: "must be non-negative, got \(signed)")
-            }
-            return UInt64(signed)
-        }
-        return try c.decodeIfPresent(UInt64.self, forKey: .seed)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -124,5 +113,19 @@ public struct RequestArgumentError: Error, CustomStringConvertible, Sendable {
         case is Double.Type: return "a number"
         default: return "a \(type)"
         }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A seed: a non-negative integer. Foundation on Linux reports a negative number read as
+    /// UInt64 as invalid JSON, without the key, so it is read signed first.
+    func decodeSeed(forKey key: Key) throws -> UInt64? {
+        if let signed = try? decodeIfPresent(Int64.self, forKey: key) {
+            guard signed >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "must be non-negative, got \(signed)")
+            }
+            return UInt64(signed)
+        }
+        return try decodeIfPresent(UInt64.self, forKey: key)
     }
 }

@@ -3,12 +3,14 @@ import NextGPTCore
 import NextGPTDiffusion
 import NextGPTFormats
 import NextGPTKernels
+import NextGPTLayers
 import NextGPTTokenizers
 
 /// Calls on AudioLDM's CLAP text encoder (`audioldm.text_encoder`, its tokenizer the pipeline's
-/// `tokenizer` beside it) and HiFi-GAN vocoder (`audioldm.vocoder`).
+/// `tokenizer` beside it) and HiFi-GAN vocoder (`audioldm.vocoder`), and the whole pipeline
+/// from prompt (or `prompt_embeds`) to waveform.
 enum VerifyAudioLDMCalls {
-    static let all: [VerifyCall] = [tokenize, encode, vocoder]
+    static let all: [VerifyCall] = [tokenize, encode, vocoder, txt2audio]
 
     static let tokenize = VerifyCall(
         "clap_tokenize", inputs: [], outputs: ["ids", "attention_mask"],
@@ -59,6 +61,37 @@ enum VerifyAudioLDMCalls {
             return ["waveform": try model(try ctx.input("mel"), context: try ctx.activationsContext())]
         } catch let error as SpeechT5HifiGan.InputError {
             throw ProbeError(error.description)
+        }
+    }
+
+    static let txt2audio = VerifyCall(
+        "txt2audio", inputs: [], optionalInputs: ["latents", "prompt_embeds", "negative_prompt_embeds"], outputs: ["waveform"],
+        summary: "AudioLDMPipeline: prompt (or prompt_embeds [1, P], NExT-GPT's path; negative_prompt_embeds likewise) → waveform [samples]; optional latents [1, C, h, w]; args prompt, negative_prompt, steps, guidance_scale, audio_length_in_s, scheduler, eta, seed, repack (true)"
+    ) { ctx in
+        let pipelineName = String(ctx.probe.component.split(separator: ".").first ?? "audioldm")
+        // The bundles name diffusers' `num_inference_steps` `steps`; the other arguments are the request's own keys.
+        var arguments = ctx.args
+        if let steps = arguments.removeValue(forKey: "steps") { arguments["num_inference_steps"] = steps }
+        var request: AudioLDMRequest
+        do {
+            request = try AudioLDMRequest(json: try JSONSerialization.data(withJSONObject: arguments.mapValues(\.any)))
+        } catch let error as RequestArgumentError {
+            throw ProbeError(error.description)
+        }
+        request.latents = try ctx.optionalInput("latents")
+        request.promptEmbeds = try ctx.optionalInput("prompt_embeds")
+        request.negativePromptEmbeds = try ctx.optionalInput("negative_prompt_embeds")
+        // As `nextgpt audio` runs by default: Q8_0/Q4_0 weights in the integer kernels' layout,
+        // in a fresh mapping so the copies do not outlive the probe.
+        let repack = try ctx.bool("repack", default: true)
+        do {
+            let file = repack ? try ModelFile(path: ctx.model.container.file.path) : ctx.model
+            let pipeline = try AudioLDMPipeline(file, pipeline: pipelineName, options: LoadOptions(repackQuantized: repack, context: ctx.execution))
+            return ["waveform": try pipeline.generate(request, context: ctx.execution).waveform]
+        } catch let error as ProbeError {
+            throw error
+        } catch {
+            throw ProbeError(String(describing: error))
         }
     }
 

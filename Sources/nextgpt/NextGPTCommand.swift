@@ -19,6 +19,6 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture? Draw it in snow." -o out/
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self, RunCommand.self, SDCommand.self, EmbedCommand.self, BenchCommand.self,
+                      GenerateCommand.self, ChatCommand.self, RunCommand.self, SDCommand.self, AudioCommand.self, EmbedCommand.self, BenchCommand.self,
                       ExportLlamaCommand.self])
 }
