@@ -26,6 +26,8 @@ public struct NExTGPTRequest: Sendable {
     public var forcedOutputs: Set<SignalModality> = []
     /// The image decoder's settings: NExT-GPT's demo runs 50 steps at guidance 7.5 and 512².
     public var image = StableDiffusionRequest(prompt: "")
+    /// The audio decoder's settings: NExT-GPT's demo runs 50 steps at guidance 7.5 for 9 s.
+    public var audio = AudioLDMRequest(prompt: "")
     public var media = ImageBindSession.MediaOptions()
 
     public init(text: String) {
@@ -33,6 +35,10 @@ public struct NExTGPTRequest: Sendable {
         image.steps = 50
         image.guidanceScale = 7.5
         image.seed = 13  // NExT-GPT's base.yaml seed
+        audio.steps = 50
+        audio.guidanceScale = 7.5
+        audio.audioLengthInS = 9
+        audio.seed = 13
     }
 }
 
@@ -50,6 +56,9 @@ public struct NExTGPTResult: Sendable {
     /// The image decoder's outputs [1, 3, H, W] in about [−1, 1] (`VaeImageProcessor` makes
     /// pictures of them), one per image run.
     public var images: [Tensor] = []
+    /// Waveforms [samples] at `audioSampleRate`, one per audio run.
+    public var audios: [Tensor] = []
+    public var audioSampleRate = 16000
     /// Each signal run's projector output, the decoder's conditioning ([1, 77, 768] for SD 1.5).
     public var conditioning: [SignalModality: Tensor] = [:]
     /// Runs whose decoder this runtime cannot run yet, or whose component the container lacks.
@@ -162,8 +171,21 @@ public final class NExTGPTSession: Sendable {
                 result.images.append(decoded)
             }
         }
-        for modality in [SignalModality.audio, .video] where conditioning[modality] != nil {
-            result.skippedOutputs.append((modality, "the \(modality == .audio ? "AudioLDM" : "ZeroScope") decoder does not run in this build yet"))
+        if let embeds = conditioning[.audio] {
+            try stage("audio", into: &stages) {
+                let file = try ModelFile(path: path)
+                defer { for part in ["text_encoder", "unet", "vae", "vocoder"] { file.release(component: "audioldm.\(part)") } }
+                let pipeline = try AudioLDMPipeline(file, pipeline: "audioldm", options: LoadOptions(repackQuantized: true, context: context))
+                var audio = request.audio
+                // `prompt_embeds=gen_emb.view(1, 512)`: given as is, never normalized by the pipeline.
+                audio.promptEmbeds = embeds.reshaped([1, embeds.count])
+                audio.negativePromptEmbeds = try audio.negativePromptEmbeds ?? DecoderNegatives.stored(file, pipeline: "audioldm")
+                result.audios.append(try pipeline.generate(audio, context: context, progress: progress ?? SilentProgress()).waveform)
+                result.audioSampleRate = pipeline.samplingRate
+            }
+        }
+        if conditioning[.video] != nil {
+            result.skippedOutputs.append((.video, "the ZeroScope decoder does not run in this build yet"))
         }
         result.stages = stages
         return result

@@ -18,9 +18,10 @@ struct RunCommand: ParsableCommand {
         Runs NExT-GPT's inference from one container, stage after stage (each stage's memory is
         released before the next): ImageBind on the given files, the language model with the delta's
         LoRA (NExT-GPT's demo sampling: top_p 0.01, temperature 1, top_k 50; stop at ### or EOS),
-        then Stable Diffusion for each [IMG0..3] run. The reply streams to stdout; OUTDIR receives
-        reply.txt, image-N.png and manifest.json (the stages' time and peak memory included).
-        Audio and video outputs are reported as skipped until their decoders run.
+        then Stable Diffusion for an [IMG0..3] run and AudioLDM for an [AUD0..7] run. The reply
+        streams to stdout; OUTDIR receives reply.txt, image-N.png, audio-N.wav and manifest.json (the
+        stages' time and peak memory included). Video outputs are reported as skipped until their
+        decoder runs here.
 
         Examples:
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture?"
@@ -70,8 +71,14 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.customShort("H"), .customLong("height")], help: "Image height.")
     var height: Int?
 
-    @Option(name: .customLong("image-seed"), help: "Seed of the image decoder's latents (NExT-GPT's 13).")
+    @Option(name: .customLong("image-seed"), help: "Seed of the decoders' latents (NExT-GPT's 13).")
     var imageSeed: UInt64 = 13
+
+    @Option(name: .customLong("audio-steps"), help: "Denoising steps of the audio decoder.")
+    var audioSteps = 50
+
+    @Option(name: .customLong("audio-seconds"), help: "Length of generated audio (NExT-GPT's demo: 9 s).")
+    var audioSeconds = 9.0
 
     @Flag(help: "Print the manifest as JSON on stdout instead of streaming the reply.")
     var json = false
@@ -101,6 +108,9 @@ struct RunCommand: ParsableCommand {
         request.image.width = width
         request.image.height = height
         request.image.seed = imageSeed
+        request.audio.steps = audioSteps
+        request.audio.audioLengthInS = audioSeconds
+        request.audio.seed = imageSeed
         let session = NExTGPTSession(path: model, context: .command(threads: threads))
         let result: NExTGPTResult
         do {
@@ -119,6 +129,13 @@ struct RunCommand: ParsableCommand {
             let name = "image-\(index).png"
             try PNGImage.write(try VaeImageProcessor.images(from: image)[0], to: "\(output)/\(name)",
                                text: [("prompt", prompt), ("seed", String(imageSeed)), ("steps", String(steps)), ("software", "nextgpt run")])
+            files.append(name)
+        }
+        for (index, waveform) in result.audios.enumerated() {
+            let name = "audio-\(index).wav"
+            try WAVWriter.write(waveform.values, sampleRate: result.audioSampleRate,
+                                metadata: WAVWriter.Metadata(title: prompt, comment: "seed: \(imageSeed); steps: \(audioSteps)", software: "nextgpt run"),
+                                to: "\(output)/\(name)")
             files.append(name)
         }
         let manifest: [String: Any] = [
