@@ -17,7 +17,7 @@ final class NExTGPTSessionTests: XCTestCase {
         let bundle = try SafetensorsFile.read(path: path)
         let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
         let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.run"]).utf8)) as? [String: Any])
-        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-image-f32", origin: path, in: Self.folder)
+        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-f32", origin: path, in: Self.folder)
         let tensor = { (name: String) throws -> Tensor in
             let t = try XCTUnwrap(bundle[name], name)
             return Tensor(shape: t.shape, values: try t.readFloats())
@@ -49,12 +49,42 @@ final class NExTGPTSessionTests: XCTestCase {
         XCTAssertEqual(result.stages.map(\.name), ["imagebind", "llm", "image"])
     }
 
+    /// Text in → reply + audio out: the [AUD0..7] run's projector output as AudioLDM's prompt_embeds.
+    func testTextInAudioOutMatchesPyTorch() throws {
+        let path = "\(TestSupport.bundles)/nextgpt/run-audio-f32.safetensors"
+        let bundle = try SafetensorsFile.read(path: path)
+        let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
+        let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.run"]).utf8)) as? [String: Any])
+        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-f32", origin: path, in: Self.folder)
+        let tensor = { (name: String) throws -> Tensor in
+            let t = try XCTUnwrap(bundle[name], name)
+            return Tensor(shape: t.shape, values: try t.readFloats())
+        }
+        var request = NExTGPTRequest(text: try XCTUnwrap(settings["text"] as? String))
+        request.forcedOutputs = [.audio]
+        request.generation.maxNewTokens = try XCTUnwrap(settings["max_new_tokens"] as? Int)
+        request.audio.steps = try XCTUnwrap(settings["steps"] as? Int)
+        request.audio.guidanceScale = try XCTUnwrap(settings["guidance_scale"] as? Double)
+        request.audio.audioLengthInS = try XCTUnwrap(settings["audio_length_in_s"] as? Double)
+        request.audio.latents = try tensor("latents")
+        let result = try NExTGPTSession(path: container, context: .default).run(request)
+
+        XCTAssertEqual(result.reply.ids, try tensor("ids").values.map { Int($0) })
+        let conditioningError = relativeL2(try XCTUnwrap(result.conditioning[.audio]).values, try tensor("conditioning").values)
+        XCTAssertLessThanOrEqual(conditioningError, 1e-4)
+        XCTAssertEqual(result.audios.count, 1)
+        let waveformError = relativeL2(result.audios[0].values, try tensor("waveform").values)
+        print("whole audio run: ids equal, conditioning rel L2 \(conditioningError), waveform rel L2 \(waveformError)")
+        XCTAssertLessThanOrEqual(waveformError, 1e-3)
+        XCTAssertEqual(result.stages.map(\.name), ["llm", "audio"])
+    }
+
     /// User text with `<` and `>` (issue #73 upstream) is text: the run goes through.
     func testAngleBracketsInTheUserTextAreText() throws {
         let path = "\(TestSupport.bundles)/nextgpt/run-image-f32.safetensors"
         let bundle = try SafetensorsFile.read(path: path)
         let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
-        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-image-f32", origin: path, in: Self.folder)
+        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-f32", origin: path, in: Self.folder)
         var request = NExTGPTRequest(text: "is 3 > 2 and 1 < 4? <Image>not a tag <b>bold</b> x <Video> y")
         request.generation.maxNewTokens = 4
         let result = try NExTGPTSession(path: container, context: .default).run(request)

@@ -27,6 +27,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "fixtures"))
 import bundle_imagebind  # noqa: E402
+import bundle_audioldm_pipeline  # noqa: E402
 import bundle_sd_pipeline  # noqa: E402
 from bundle_imagebind_preprocess import TRANSFORM  # noqa: E402
 from bundle_lib import container_weights, load_container_weights  # noqa: E402
@@ -36,7 +37,10 @@ from bundle_nextgpt_projections import projector  # noqa: E402
 
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "references", "bundles", "nextgpt")
 CONVERT = ["--vicuna", "Tests/Fixtures/vicuna", "--delta", "Tests/Fixtures/nextgpt-delta", "--delta-lora-alpha", "16",
-           "--imagebind", "Tests/Fixtures/imagebind/imagebind_huge.pth", "--sd15", "Tests/Fixtures/sd15", "--type", "f32"]
+           "--imagebind", "Tests/Fixtures/imagebind/imagebind_huge.pth", "--sd15", "Tests/Fixtures/sd15",
+           "--audioldm", "Tests/Fixtures/audioldm", "--type", "f32"]
+AUDIO_TEXT = "Let me hear a dog."
+AUDIO = dict(steps=3, guidance_scale=7.5, audio_length_in_s=0.32)
 IMAGE = "Tests/Fixtures/images/rgb8.png"
 TEXT = "What is in this picture? Draw it."
 MAX_NEW_TOKENS = 10
@@ -87,6 +91,39 @@ def main():
             image = bundle_sd_pipeline.txt2img(pipe, prompt_embeds=conditioning.clone(), latents=latents.clone(),
                                                num_inference_steps=SD["steps"], guidance_scale=SD["guidance_scale"],
                                                height=SD["height"], width=SD["width"])
+            # text → audio: the [AUD0..7] run appended to the reply; its projector output (1, 1, P)
+            # goes to AudioLDM as `prompt_embeds=gen_emb.view(1, P)`, the negative from "" (computed by
+            # the pipeline, as NExT-GPT's call leaves it).
+            prompt = f"### Human:  {AUDIO_TEXT}"
+            a_embeds = prepare_generation_embedding(prompt, None, tok, embed, llama_proj)
+            out = model.generate(inputs_embeds=a_embeds[None], max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                                 eos_token_id=stops, pad_token_id=0)
+            a_reply = out[0].tolist()[-MAX_NEW_TOKENS:] if out.shape[1] > MAX_NEW_TOKENS else out[0].tolist()
+            a_run = [tok.added[t] for t in RUNS["audio"]]
+            assert a_run[0] not in a_reply
+            a_ids = a_reply + a_run
+            a_hidden = model.model(inputs_embeds=torch.cat([a_embeds, embed(torch.tensor(a_ids))], dim=0)[None]).last_hidden_state[0]
+            a_layer, _ = projector(container, "audio")
+            a_conditioning = a_layer(a_hidden[-len(a_run):][None], embed(torch.tensor([a_run])))
+            apipe, _ = bundle_audioldm_pipeline.load_pipeline(container)
+            height = int(AUDIO["audio_length_in_s"] / (float(torch.tensor(apipe.vocoder.config.upsample_rates).prod()) / apipe.vocoder.config.sampling_rate))
+            fa = apipe.vae_scale_factor
+            height = -(-height // fa) * fa
+            a_latents = torch.randn((1, apipe.unet.config.in_channels, height // fa, apipe.vocoder.config.model_in_dim // fa),
+                                    generator=torch.Generator("cpu").manual_seed(6))
+            waveform = bundle_audioldm_pipeline.txt2audio(apipe, prompt_embeds=a_conditioning.reshape(1, -1).clone(),
+                                                          latents=a_latents.clone(), num_inference_steps=AUDIO["steps"],
+                                                          guidance_scale=AUDIO["guidance_scale"],
+                                                          audio_length_in_s=AUDIO["audio_length_in_s"])
+    save_file({"ids": torch.tensor(a_ids, dtype=torch.int32), "conditioning": a_conditioning.contiguous(),
+               "latents": a_latents.contiguous(), "waveform": waveform.contiguous()},
+              os.path.join(OUT, "run-audio-f32.safetensors"),
+              metadata={"nextgpt.reference.generator": "tools/references/bundle_nextgpt_run.py",
+                        "nextgpt.reference.convert": json.dumps(CONVERT),
+                        "nextgpt.reference.run": json.dumps({"text": AUDIO_TEXT, "max_new_tokens": MAX_NEW_TOKENS,
+                                                              "force_output": "audio", **AUDIO}),
+                        "nextgpt.reference.torch": torch.__version__})
+    print("run-audio-f32.safetensors reply+run ids:", a_ids, "samples:", waveform.shape)
     path = os.path.join(OUT, "run-image-f32.safetensors")
     save_file({"ids": torch.tensor(ids, dtype=torch.int32), "conditioning": conditioning.contiguous(),
                "latents": latents.contiguous(), "image": image.contiguous(), "feature": feature.contiguous()}, path,
