@@ -71,7 +71,7 @@ def sample(parent: int, out: str, interval: float = 0.2) -> None:
     with open(out, "w") as f:
         while True:
             s = status(child)
-            if s is None:
+            if s is None or "VmRSS" not in s:   # gone, or exiting (a zombie's status has no memory lines)
                 break
             s["t"] = time.time()
             f.write(json.dumps(s) + "\n")
@@ -108,6 +108,7 @@ def summarize_run(run: Path) -> dict:
     samples = []
     if (run / "rss.jsonl").exists():
         samples = [json.loads(l) for l in (run / "rss.jsonl").read_text().splitlines() if l.strip()]
+        samples = [x for x in samples if "VmRSS" in x]
     stages = [dict(s) for s in manifest.get("stages", [])]
     # Stage windows counted back from the last sample (the process's end, within one interval).
     if samples and stages:
