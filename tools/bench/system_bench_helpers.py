@@ -10,7 +10,9 @@
                                        markdown and writes DIR/summary.json
 
 The samples are attributed to stages by the manifest's stage seconds counted back from the process's end
-(the stages run back to back; what precedes the first stage is container parsing and setup).
+(the stages run back to back; what precedes the first stage is container parsing and setup), a second
+trimmed off each end of a window; the stage's VmHWM from the manifest is the exact peak, the samples only
+say what it was made of (anonymous copies vs mapped file pages).
 """
 
 import json
@@ -120,7 +122,10 @@ def summarize_run(run: Path) -> dict:
             s["t0"], s["t1"] = start, start + s["seconds"]
             start = s["t1"]
     for s in stages:
-        window = [x for x in samples if s.get("t0", 0) <= x["t"] <= s.get("t1", 0)]
+        # A second trimmed off each end: the windows are placed to within about that, and a sample of the
+        # previous stage's last moment must not count as this stage's peak (VmHWM is the exact figure).
+        margin = 1.0 if s.get("t1", 0) - s.get("t0", 0) > 3 else 0.0
+        window = [x for x in samples if s.get("t0", 0) + margin <= x["t"] <= s.get("t1", 0) - margin]
         if window:
             top = max(window, key=lambda x: x["VmRSS"])
             s["sampled_peak_rss"] = top["VmRSS"]
