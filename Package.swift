@@ -72,7 +72,7 @@ let package = Package(
         // Sessions (load order, generation, stop strings) and the class-name → loader registry.
         .target(
             name: "NextGPTSessions",
-            dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
+            dependencies: ["NextGPTConvert", "NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore"]),
 
         // Reference bundles replayed against the runtime, one call per component.
         .target(
@@ -82,13 +82,14 @@ let package = Package(
         // libpng calls whose longjmp error path must stay in C.
         .target(name: "CImageShims", dependencies: ["CPNG"]),
 
-        // Image files: PNG (libpng) and everything else through FFmpeg; audio files (libsndfile, FFmpeg); VAE tensor conversions.
+        // Image files: PNG (libpng) and everything else through FFmpeg; audio files (libsndfile, FFmpeg) and WAV writing; video files; VAE tensor conversions.
         .target(name: "NextGPTMedia", dependencies: ["NextGPTKernels", "CImageShims", "CPNG", "CFFmpeg", "CSndfile"]),
 
         // Kernel benchmarks (not tests): GB/s and GFLOP/s beside measured bandwidth and OpenBLAS.
         .executableTarget(
             name: "nextgpt-bench",
-            dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTFormats", "NextGPTCore", "COpenBLAS"]),
+            dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTFormats", "NextGPTCore",
+                           "COpenBLAS"]),
 
         .executableTarget(
             name: "nextgpt",
@@ -108,7 +109,7 @@ let package = Package(
             name: "NextGPTModelsTests",
             dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
                            "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
-        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "CSndfile", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTRuntimeTests",
             dependencies: ["NextGPTVerify", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",

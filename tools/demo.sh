@@ -2,7 +2,8 @@
 # The main job on the committed tiny system: build, convert every component into one
 # container, inspect it, verify its checksums, check the language model against transformers'
 # and Stable Diffusion against diffusers' reference outputs, generate text and render an image
-# with it (the tiny weights are random: the text and the picture are noise).
+# with it, then run NExT-GPT any-to-any on an image, a WAV and an MP4 (the tiny weights are random:
+# the text and the pictures are noise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -23,3 +24,8 @@ sd_bundle="$fx/references/bundles/sd/txt2img-$type.safetensors"
 if [ -f "$sd_bundle" ]; then "$bin" verify -m "out/nextgpt-tiny-$type.gguf" --reference "$sd_bundle"; fi
 "$bin" sd -m "out/nextgpt-tiny-$type.gguf" -p "a photograph of an astronaut riding a horse" --negative "blurry" \
   --steps 20 --seed 42 -W 64 -H 64 -o "out/nextgpt-tiny-$type.png"
+# Any-to-any: an image, a WAV and an MP4 in; the reply, and the image its [IMG0..3] run asks for.
+# The tiny random model never writes a signal run itself, so --force-output appends one and feeds it.
+"$bin" run -m "out/nextgpt-tiny-$type.gguf" --image "$fx/images/photo420.jpg" --audio "$fx/media/tone16k-mono.wav" \
+  --video "$fx/media/clip.mp4" -p "What do you see and hear? Draw it." --max-new-tokens 24 \
+  --force-output image --steps 10 -W 64 -H 64 -o "out/run-$type"

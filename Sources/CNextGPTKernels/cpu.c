@@ -24,14 +24,20 @@ const char *ngk_cpu_path(void) {
 #endif
 }
 
-static int avx2_usable = 0, sse42_usable = 0;
+static int avx2_usable = 0, sse42_usable = 0, avx512vnni_usable = 0;
 
 // Decided at load time, before any kernel runs, so no caller races on it.
 __attribute__((constructor)) static void detect_features(void) {
     ngk_cpu_features f = ngk_cpu_detect();
     avx2_usable = f.avx2 && f.fma && f.f16c;
     sse42_usable = f.sse42;
+#if defined(__x86_64__) || defined(__i386__)
+    avx512vnni_usable = avx2_usable && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512vnni");
+#endif
 }
 
 int ngk_use_avx2(void) { return avx2_usable; }
 int ngk_use_sse42(void) { return sse42_usable; }
+int ngk_use_avx512vnni(void) { return avx512vnni_usable; }

@@ -46,6 +46,8 @@ public struct NExTGPTReply: Sendable {
     public var abandonedRuns: [SignalModality] = []
     public var forcedTokens = 0
     public var reason = StopReason.maxTokens
+
+    public init() {}
 }
 
 /// NExT-GPT's generation (`generate`, NEXTGPT.md §1.5) on the delta-augmented Vicuna: sampling with
@@ -87,7 +89,9 @@ public struct NExTGPTGenerator: Sendable {
         var active: (modality: SignalModality, start: Int, rows: [Tensor])?
         while true {
             let id: Int
-            if !forced.isEmpty {
+            // Only a sampled token ends the reply: a given prefix may hold an earlier stop token.
+            let sampled = forced.isEmpty
+            if !sampled {
                 id = forced.removeFirst()
             } else {
                 guard reply.ids.count < options.maxNewTokens else { reply.reason = .maxTokens; break }
@@ -96,7 +100,7 @@ public struct NExTGPTGenerator: Sendable {
             }
             reply.ids.append(id)
             history.append(id)
-            if active == nil, stopIds.contains(id) { reply.reason = .stopToken(id); break }
+            if sampled, active == nil, stopIds.contains(id) { reply.reason = .stopToken(id); break }
             hidden = model.hiddenStates([.tokens([id])], cache: cache, context: context)
 
             if var run = active {
@@ -124,12 +128,12 @@ public struct NExTGPTGenerator: Sendable {
                                                      start: run.start)
                 active = nil
             }
-            if !isSignal(id) {
+            if !isSignal(id), !(stopIds.contains(id) && !sampled) {
                 let piece = stream.push(Int32(id))
                 reply.text += piece
                 if !piece.isEmpty { onText(piece) }
             }
-            if active == nil, stopIds.contains(id) { reply.reason = .stopToken(id); break }
+            if sampled, active == nil, stopIds.contains(id) { reply.reason = .stopToken(id); break }
         }
         if let run = active { reply.abandonedRuns.append(run.modality) }
         let rest = stream.finish()

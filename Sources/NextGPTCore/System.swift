@@ -13,6 +13,14 @@ public enum System {
         statusField("VmHWM:")
     }
 
+    /// Starts a new peak: Linux resets VmHWM to the current RSS when "5" is written to
+    /// /proc/self/clear_refs, so a staged run can report each stage's own peak.
+    public static func resetPeakResident() {
+        guard let f = fopen("/proc/self/clear_refs", "w") else { return }
+        fputs("5", f)
+        fclose(f)
+    }
+
     public static func residentBytes() -> Int? {
         statusField("VmRSS:")
     }

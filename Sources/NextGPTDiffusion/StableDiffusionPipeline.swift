@@ -30,6 +30,10 @@ public struct StableDiffusionRequest: Sendable {
     public var strength: Double = 0.8
     /// Decode the latents in overlapping tiles (diffusers' `vae.enable_tiling()`).
     public var vaeTiling = false
+    /// Text-encoder outputs [1, 77, D] used instead of encoding `prompt` / `negativePrompt`
+    /// (diffusers' `prompt_embeds=` / `negative_prompt_embeds=`: NExT-GPT's image projector output).
+    public var promptEmbeds: Tensor?
+    public var negativePromptEmbeds: Tensor?
 
     public init(prompt: String) { self.prompt = prompt }
 }
@@ -50,7 +54,8 @@ public final class StableDiffusionPipeline: Sendable {
     public let pipeline: String
     public let model: ModelFile
     public let tokenizer: CLIPTokenizer
-    public let textEncoder: CLIPTextModel
+    /// Nil when the container was converted with `--drop-text-encoders`: prompts then come as embeddings.
+    public let textEncoder: CLIPTextModel?
     public let unet: UNet2DConditionModel
     public let vae: AutoencoderKL
     let schedulerConfig: String
@@ -64,7 +69,8 @@ public final class StableDiffusionPipeline: Sendable {
         self.pipeline = pipeline
         self.model = model
         tokenizer = try CLIPTokenizer(metadata: model.metadata, prefix: "\(pipeline).tokenizer")
-        textEncoder = try CLIPTextModel(model, component: "\(pipeline).text_encoder", options: options)
+        textEncoder = model.container.tensors(of: "\(pipeline).text_encoder").isEmpty
+            ? nil : try CLIPTextModel(model, component: "\(pipeline).text_encoder", options: options)
         unet = try UNet2DConditionModel(model, component: "\(pipeline).unet", options: options)
         vae = try AutoencoderKL(model, component: "\(pipeline).vae", options: options)
         guard case .string(let text)? = model.metadata["\(pipeline).scheduler.config"] else {
@@ -94,9 +100,16 @@ public final class StableDiffusionPipeline: Sendable {
         let guided = request.guidanceScale > 1
 
         var start = Date()
-        let promptEmbeds = try encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
-        let conditioning = guided
-            ? Shape.cat([try encodePrompt(request.negativePrompt, clipSkip: 0, context: context), promptEmbeds], dim: 0) : promptEmbeds
+        let promptEmbeds = try request.promptEmbeds.map { try checkEmbeds($0, "prompt_embeds") }
+            ?? encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
+        let negativeEmbeds = guided
+            ? try request.negativePromptEmbeds.map { try checkEmbeds($0, "negative_prompt_embeds") }
+                ?? encodePrompt(request.negativePrompt, clipSkip: 0, context: context)
+            : nil
+        guard negativeEmbeds == nil || negativeEmbeds!.shape == promptEmbeds.shape else {
+            throw FormatError(model.container.file.path, "negative_prompt_embeds \(negativeEmbeds!.shape) and prompt_embeds \(promptEmbeds.shape) differ")
+        }
+        let conditioning = negativeEmbeds.map { Shape.cat([$0, promptEmbeds], dim: 0) } ?? promptEmbeds
         stats.textEncodeSeconds = Date().timeIntervalSince(start)
 
         var kind: SchedulerKind?
@@ -165,10 +178,22 @@ public final class StableDiffusionPipeline: Sendable {
         return (decoded, stats)
     }
 
+    /// Given embeddings must be [1, tokens, cross_attention_dim].
+    func checkEmbeds(_ embeds: Tensor, _ name: String) throws -> Tensor {
+        let width = unet.config.crossAttentionDim.first ?? 0
+        guard embeds.rank == 3, embeds.shape[0] == 1, embeds.shape[1] > 0, embeds.shape[2] == width else {
+            throw FormatError(model.container.file.path, "\(name) has shape \(embeds.shape); expected [1, tokens, \(width)]")
+        }
+        return embeds
+    }
+
     /// `text_encoder(tokenizer(text, padding="max_length", truncation=True).input_ids)`, or the
     /// clip-skip hidden state through the final layer norm: [1, 77, D].
     func encodePrompt(_ text: String, clipSkip: Int, context: ExecutionContext) throws -> Tensor {
-        try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
+        guard let textEncoder else {
+            throw FormatError(model.container.file.path, "has no \(pipeline).text_encoder (converted with --drop-text-encoders): give prompt_embeds and negative_prompt_embeds")
+        }
+        return try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
     }
 
     /// VaeImageProcessor.postprocess(output_type="np"): [1, 3, H, W] in [-1, 1] → [H, W, 3] in [0, 1].

@@ -6,41 +6,8 @@ import NextGPTLayers
 // `x += attn(norm_1(x)); x += mlp(norm_2(x))`. Sequences are [L, D] rows of one clip; a batch is
 // [N·L, D] so the linear layers see every clip at once and attention runs clip by clip.
 
-/// `nn.MultiheadAttention(d, heads, bias=True, add_bias_kv=…)`: the packed `in_proj_weight`
-/// [3d, d] runs as one product whose output splits into q, k, v; `bias_k`/`bias_v` are one more
-/// key/value position after the projection.
-public final class MultiheadAttention: Sendable {
-    public let inProj: LinearLayer
-    public let outProj: LinearLayer
-    /// [heads, headDim] each when `add_bias_kv`.
-    public let biasK: Tensor?
-    public let biasV: Tensor?
-    let heads: Int, headDim: Int
-
-    init(_ w: Weights, dim: Int, heads: Int, addBiasKV: Bool) throws {
-        inProj = try w.packedLinear(weight: "in_proj_weight", bias: "in_proj_bias", out: 3 * dim, in: dim)
-        outProj = try w.linear("out_proj", out: dim, in: dim, bias: true)
-        self.heads = heads
-        headDim = dim / heads
-        biasK = addBiasKV ? try w.tensor("bias_k", shape: [1, 1, dim]).reshaped([heads, dim / heads]) : nil
-        biasV = addBiasKV ? try w.tensor("bias_v", shape: [1, 1, dim]).reshaped([heads, dim / heads]) : nil
-    }
-
-    /// x [N·L, d] (N sequences of `length`) → [N·L, d]; `attnMask` [L, L] is added to the scores.
-    func callAsFunction(_ x: Tensor, length: Int, attnMask: Tensor? = nil, _ context: ExecutionContext) -> Tensor {
-        let dim = heads * headDim, n = x.shape[0] / length
-        let qkv = Shape.split(inProj(x, context), splitSize: dim, dim: 1)
-        let (q, k, v) = (Shape.split(qkv[0], splitSize: length), Shape.split(qkv[1], splitSize: length), Shape.split(qkv[2], splitSize: length))
-        let outputs = (0..<n).map { i in
-            Attention.scaledDotProductAttention(query: q[i].reshaped([length, heads, headDim]),
-                                                key: k[i].reshaped([length, heads, headDim]),
-                                                value: v[i].reshaped([length, heads, headDim]),
-                                                mask: attnMask, biasKey: biasK, biasValue: biasV, context: context)
-                .reshaped([length, dim])
-        }
-        return outProj(Shape.cat(outputs, dim: 0), context)
-    }
-}
+// Attention is `torch.nn.MultiheadAttention` (NextGPTLayers' `MultiheadAttention`): the packed
+// `in_proj_weight`, and `bias_k`/`bias_v` as one more key/value position for audio.
 
 /// `Mlp`: fc2(GELU(fc1(x))), exact erf GELU.
 public final class Mlp: Sendable {

@@ -90,21 +90,9 @@ public enum FFmpegImageDecoder {
             AV_PIX_FMT_RGB24, flags, nil, nil, nil)
         else { throw ImageError.corrupt(path: path, reason: "no conversion to RGB for this pixel format") }
         defer { sws_freeContext(scaler) }
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        let lines = pixels.withUnsafeMutableBufferPointer { out -> Int32 in
-            var destination: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
-            var strides: [Int32] = [Int32(width * 3), 0, 0, 0]
-            let sourceData = withUnsafePointer(to: frame.pointee.data) { tuple in
-                tuple.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { p in
-                    (0..<8).map { UnsafePointer(p[$0]) }
-                }
-            }
-            let sourceStrides = withUnsafePointer(to: frame.pointee.linesize) { tuple in
-                tuple.withMemoryRebound(to: Int32.self, capacity: 8) { p in (0..<8).map { p[$0] } }
-            }
-            return sws_scale(scaler, sourceData, sourceStrides, 0, Int32(height), &destination, &strides)
+        guard let pixels = FFmpegRGB.pixels(of: frame, scaler: scaler, width: width, height: height) else {
+            throw ImageError.corrupt(path: path, reason: "colour conversion failed")
         }
-        guard lines == Int32(height) else { throw ImageError.corrupt(path: path, reason: "colour conversion failed") }
         return try RGBImage(width: width, height: height, pixels: pixels)
     }
 

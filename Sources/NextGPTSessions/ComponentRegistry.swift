@@ -39,8 +39,8 @@ public struct ComponentRegistry: Sendable {
         Entry("CLIPTextModel") { try CLIPTextModel($0, component: $1) },
         Entry("ImageBindModel") { try ImageBindModel($0, component: $1) },
         Entry("UNet3DConditionModel") { try UNet3DConditionModel($0, component: $1) },
-        Entry("ClapTextModelWithProjection", load: nil),
-        Entry("SpeechT5HifiGan", load: nil),
+        Entry("ClapTextModelWithProjection") { try ClapTextModelWithProjection($0, component: $1) },
+        Entry("SpeechT5HifiGan") { try SpeechT5HifiGan($0, component: $1) },
     ])
 
     /// The class a container records for `component`: `_class_name` in a diffusers

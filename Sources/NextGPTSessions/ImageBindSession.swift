@@ -17,13 +17,19 @@ public struct ImageBindSession: Sendable {
     /// `component` of the container at `path`; `mergesFile` (`bpe_simple_vocab_16e6.txt[.gz]`)
     /// overrides the merges stored in the container.
     public init(path: String, component: String = "imagebind", mergesFile: String? = nil, context: ExecutionContext) throws {
-        let file = try ModelFile(path: path)
-        model = try ImageBindModel(file, component: component, options: LoadOptions(context: context))
+        try self.init(file: try ModelFile(path: path), component: component, mergesFile: mergesFile, context: context)
+    }
+
+    /// The same from an opened container (a staged run shares one mapping between its stages).
+    public init(file: ModelFile, component: String = "imagebind", mergesFile: String? = nil, context: ExecutionContext) throws {
+        // Q8_0/Q4_0 weights in the integer kernels' layout (their pages dropped): the vision trunk's 257-token
+        // batches then take the integer GEMM, about 5× the dequantize-and-sgemm path.
+        model = try ImageBindModel(file, component: component, options: LoadOptions(repackQuantized: true, context: context))
         if let mergesFile {
             tokenizer = try ImageBindTokenizer(mergesFile: mergesFile)
         } else if let stored = file.metadata["\(component).tokenizer.merges"] {
             guard let merges = stored.stringArray, merges.count == stored.arrayValue?.count else {
-                throw ImageBindSessionError("\(path): \(component).tokenizer.merges is not an array of strings")
+                throw ImageBindSessionError("\(file.container.file.path): \(component).tokenizer.merges is not an array of strings")
             }
             tokenizer = try ImageBindTokenizer(merges: merges)
         } else {

@@ -12,6 +12,16 @@ import NextGPTLayers
 
 setvbuf(stdout, nil, _IOLBF, 0)
 
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "imagebind" {
+    do {
+        try runImageBindBench(Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        fputs("nextgpt-bench imagebind: \(error)\n", stderr)
+        exit(1)
+    }
+}
+
 @MainActor func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -280,6 +290,39 @@ if sections.contains("crossover") {
             line += "\(String(format: "%.2f/%.2f", td * 1e3, tb * 1e3))\(td < tb ? "d" : "b")".padding(toLength: 14, withPad: " ", startingAt: 0)
         }
         print(line)
+    }
+}
+
+// ---------------------------------------------------------------- integer GEMM crossover (BENCH_SECTIONS=integer)
+if sections.contains("integer") {
+    var contexts: [(String, ExecutionContext)] = []
+    for (name, path) in [("direct", Matmul.Path.direct), ("blas", .blas), ("integer", .integerGEMM)] {
+        var c = benchContext(threads: 2)
+        c.matmulPath = path
+        contexts.append((name, c))
+    }
+    print("\n== integer GEMM (\(Matmul.integerGEMMAccelerated ? "AVX-512 VNNI" : "no VNNI: packed kernels")), 2 threads: ms per call direct / blas / integer, then the integer path's GOP/s; * = fastest")
+    let batches = (getenv("BENCH_BATCHES").map { String(cString: $0) } ?? "1,4,8,12,16,24,32,64,257,512").split(separator: ",").compactMap { Int($0) }
+    let shapes = [(1280, 1280), (5120, 1280), (1280, 5120), (4096, 4096)]
+    let xs = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 5120)
+    randomFloats(xs, 512 * 5120)
+    let ys = UnsafeMutablePointer<Float>.allocate(capacity: 512 * 5120)
+    for type in [GGMLType.q8_0, .q4_0] where wanted(type) {
+        for (rows, cols) in shapes {
+            let w = randomWeights(type, rows: rows, columns: cols)
+            defer { w.deallocate() }
+            let plain = WeightMatrix(type: type, rows: rows, columns: cols, data: w)
+            for matrix in [plain, plain.repacked(context: benchContext(threads: 2))] {
+                print("\(type) \(rows)×\(cols) \(matrix.layout == .rowMajor ? "row-major" : "repacked")")
+                for b in batches {
+                    let times = contexts.map { _, c in timeBest(budget: 0.2, minRuns: 2) { Matmul.multiply(matrix, xs, batch: b, into: ys, context: c) } }
+                    let best = times.indices.min { times[$0] < times[$1] }!
+                    let cells = times.indices.map { String(format: "%.2f", times[$0] * 1e3) + ($0 == best ? "*" : "") }
+                    print("  b=\(b)".padding(toLength: 8, withPad: " ", startingAt: 0) + cells.joined(separator: " / ")
+                          + String(format: "   %.0f GOP/s", 2.0 * Double(b * rows * cols) / times[2] / 1e9))
+                }
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
 import NextGPTLlama
+import NextGPTSessions
 
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,6 +65,12 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Skip the sha256 of source files recorded as provenance.")
     var noSourceHash = false
 
+    @Flag(name: .customLong("no-negatives"), help: "Do not compute and store the decoders' negative conditioning (their text encoders' output for \"\").")
+    var noNegatives = false
+
+    @Flag(name: .customLong("drop-text-encoders"), help: "Leave the decoders' text encoders out once their negatives are stored (NExT-GPT never uses them otherwise).")
+    var dropTextEncoders = false
+
     @Option(name: .shortAndLong, help: ArgumentHelp("Output container.", valueName: "out.gguf"))
     var output: String
 
@@ -73,6 +80,9 @@ struct ConvertCommand: ParsableCommand {
         }
         if mergeDeltaLora && (vicuna == nil || delta == nil) {
             throw ValidationError("--merge-delta-lora needs both --vicuna and --delta")
+        }
+        if dropTextEncoders && noNegatives {
+            throw ValidationError("--drop-text-encoders needs the negatives: drop --no-negatives")
         }
         if !loras.isEmpty && vicuna == nil {
             throw ValidationError("--lora adapters are merged into --vicuna's weights; give --vicuna")
@@ -102,8 +112,18 @@ struct ConvertCommand: ParsableCommand {
             if let sd15 { try PipelineSource.load(sd15, pipeline: "sd15", into: &plan) }
             if let audioldm { try PipelineSource.load(audioldm, pipeline: "audioldm", into: &plan) }
             if let zeroscope { try PipelineSource.load(zeroscope, pipeline: "zeroscope", into: &plan) }
+            if !noNegatives {
+                let done = try DecoderNegatives.attach(to: &plan, output: output, dropTextEncoders: dropTextEncoders,
+                                                       context: .command(threads: nil))
+                if !done.isEmpty {
+                    print("negative conditioning (text encoder of \"\") stored for \(done.joined(separator: ", "))"
+                          + (dropTextEncoders ? "; their text encoders left out" : ""))
+                }
+            }
         } catch let error as FormatError {
             throw Failure(error.description)
+        } catch let error as CustomStringConvertible where error is Error {
+            throw Failure("computing the decoders' negatives: \(error.description)")
         }
 
         let bar = ProgressBar(label: "converting")

@@ -17,17 +17,23 @@ enum ModelsTestSupport {
               let args = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else {
             throw FormatError(bundle.path, "no nextgpt.reference.convert recipe")
         }
+        return try container(recipe: args, named: (bundle.path as NSString).lastPathComponent, origin: bundle.path, in: folder)
+    }
+
+    /// The container `nextgpt convert <recipe>` makes (paths relative to the repository), kept in
+    /// `folder` under `name`.gguf between tests.
+    static func container(recipe args: [String], named name: String, origin: String, in folder: String) throws -> String {
         var options: [String: String] = [:]
         var i = 0
         while i + 1 < args.count { options[args[i]] = args[i + 1]; i += 2 }
-        let path = "\(folder)/\((bundle.path as NSString).lastPathComponent).gguf"
+        let path = "\(folder)/\(name).gguf"
         if FileManager.default.fileExists(atPath: path) { return path }
-        guard let typeName = options["--type"], let type = GGMLType(name: typeName) else { throw FormatError(bundle.path, "recipe without --type") }
+        guard let typeName = options["--type"], let type = GGMLType(name: typeName) else { throw FormatError(origin, "recipe without --type") }
         let delta = try options["--delta"].map { try NextGPTDelta(path: "\(TestSupport.root)/\($0)", loraAlpha: options["--delta-lora-alpha"].flatMap(Float.init)) }
         var plan = ConversionPlan()
         let pipelines = ["--sd15": "sd15", "--audioldm": "audioldm", "--zeroscope": "zeroscope"]
         guard options["--vicuna"] != nil || options["--imagebind"] != nil || pipelines.keys.contains(where: { options[$0] != nil }) else {
-            throw FormatError(bundle.path, "recipe names no --vicuna, --imagebind, --sd15, --audioldm or --zeroscope")
+            throw FormatError(origin, "recipe names no --vicuna, --imagebind, --sd15, --audioldm or --zeroscope")
         }
         // Relative paths as the generator gave them, so provenance matches.
         let cwd = FileManager.default.currentDirectoryPath

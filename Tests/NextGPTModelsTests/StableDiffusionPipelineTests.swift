@@ -22,6 +22,17 @@ final class StableDiffusionPipelineTests: XCTestCase {
         XCTAssertEqual(schedulers, ["pndm", "ddim", "euler", "euler-a"])
     }
 
+    /// NExT-GPT's path: the image projector's output as `prompt_embeds` (and a given negative).
+    func testPromptEmbedsMatchDiffusers() throws {
+        let report = try ModelsTestSupport.verify(bundle: "sd/txt2img-prompt-embeds-f32", in: Self.folder, minimumProbes: 4)
+        for result in report.results {
+            for output in result.outputs {
+                print("\(result.probe.name): rel L2 \(output.relL2), PSNR \(output.psnr)")
+                XCTAssertGreaterThanOrEqual(output.psnr, 60, result.probe.name)
+            }
+        }
+    }
+
     func testTxt2ImgQuantizedWithinBound() throws {
         try ModelsTestSupport.verify(bundle: "sd/txt2img-q8_0", in: Self.folder, minimumProbes: 13)
         try ModelsTestSupport.verify(bundle: "sd/txt2img-q4_0", in: Self.folder, minimumProbes: 13)

@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import types
-from fractions import Fraction
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -91,30 +90,9 @@ if not EMBED_ONLY:
     sys.path.insert(0, HERE)
     from bundle_lib import Bundle  # noqa: E402
 
-    class MainRuleSampler(clip_sampling.ConstantClipsPerVideoSampler):
-        """pytorchvideo after commit 9368f30: the clip spacing divides by max(clips_per_video - 1, 1)
-        instead of clips_per_video. __call__ is 0.1.5's with that one line changed."""
-
-        def __call__(self, last_clip_time, video_duration, annotation):
-            max_possible_clip_start = Fraction(max(video_duration - self._clip_duration, 0))
-            uniform_clip = Fraction(max_possible_clip_start, max(self._clips_per_video - 1, 1))  # the changed line
-            clip_start_sec = uniform_clip * self._current_clip_index
-            clip_index = self._current_clip_index
-            aug_index = self._current_aug_index
-            self._current_aug_index += 1
-            if self._current_aug_index >= self._augs_per_clip:
-                self._current_clip_index += 1
-                self._current_aug_index = 0
-            is_last_clip = False
-            if (self._current_clip_index >= self._clips_per_video
-                    or uniform_clip * self._current_clip_index > max_possible_clip_start):
-                self._current_clip_index = 0
-                is_last_clip = True
-            if is_last_clip:
-                self.reset()
-            return clip_sampling.ClipInfo(clip_start_sec, clip_start_sec + self._clip_duration, clip_index, aug_index,
-                                          is_last_clip)
-
+    # The "pytorchvideo-main" rule: 0.1.5's sampler with commit 9368f30's one line (shared with the
+    # clip-sampler cases and the audio references).
+    from make_clip_sampler_cases import MainRuleSampler  # noqa: E402
 
     SAMPLERS = {"pytorchvideo-0.1.5": clip_sampling.ConstantClipsPerVideoSampler, "pytorchvideo-main": MainRuleSampler}
 

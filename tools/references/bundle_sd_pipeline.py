@@ -140,13 +140,51 @@ def make_bundle(nextgpt, qtype, tmp):
     return path
 
 
+def make_prompt_embeds_bundle(nextgpt, tmp):
+    """NExT-GPT's path into SD: `prompt_embeds=` (the image projector's output, zero-padded to 77
+    tokens upstream) and optionally `negative_prompt_embeds=` instead of prompts; f32 only."""
+    container = os.path.join(tmp, "sd15-f32-embeds.gguf")
+    convert(nextgpt, "f32", container)
+    pipe, diffusers = load_pipeline(container)
+    width = pipe.text_encoder.config.hidden_size
+    g = torch.Generator("cpu").manual_seed(77)
+    given = torch.randn((1, 77, width), generator=g).half().float()
+    padded = torch.cat([given[:, :4], torch.zeros(1, 73, width)], dim=1)
+    negative = (0.5 * torch.randn((1, 77, width), generator=g)).half().float()
+    b = Bundle()
+    tol = dict(rel_l2=1e-2, psnr=60)
+    cases = [("prompt_embeds", given, None, 7.5), ("prompt_embeds_padded", padded, None, 7.5),
+             ("prompt_and_negative_embeds", given, negative, 7.5), ("prompt_embeds_nocfg", given, None, 1.0)]
+    for probe, embeds, neg, cfg in cases:
+        kw = dict(prompt_embeds=embeds.clone(), num_inference_steps=4, guidance_scale=cfg, height=16, width=16,
+                  generator=torch.Generator("cpu").manual_seed(9))
+        inputs = {"prompt_embeds": embeds.half()}
+        if neg is not None:
+            kw["negative_prompt_embeds"] = neg.clone()
+            inputs["negative_prompt_embeds"] = neg.half()
+        image = txt2img(pipe, **kw)
+        b.probe(probe, "sd15.unet", "txt2img", dict(prompt="", steps=4, guidance_scale=cfg, height=16, width=16, seed=9),
+                inputs, {"image": image}, **tol)
+    path = os.path.join(OUT, "txt2img-prompt-embeds-f32.safetensors")
+    b.save(path, {"nextgpt.reference.convert": json.dumps(["--sd15", FIXTURE, "--type", "f32"]),
+                  "nextgpt.reference.generator": "tools/references/bundle_sd_pipeline.py --prompt-embeds",
+                  "nextgpt.reference.torch": torch.__version__,
+                  "nextgpt.reference.diffusers": diffusers.__version__})
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nextgpt", required=True, help="path of the nextgpt binary (for convert)")
     ap.add_argument("--types", default=",".join(TYPES))
+    ap.add_argument("--prompt-embeds", action="store_true", help="only the prompt_embeds bundle (NExT-GPT's path)")
     args = ap.parse_args()
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
+    if args.prompt_embeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(make_prompt_embeds_bundle(os.path.abspath(args.nextgpt), tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for qtype in args.types.split(","):
             print(make_bundle(os.path.abspath(args.nextgpt), qtype, tmp))

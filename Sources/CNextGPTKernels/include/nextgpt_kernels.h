@@ -23,6 +23,8 @@ ngk_cpu_features ngk_cpu_detect(void);
 const char *ngk_cpu_path(void);
 // 1 when the AVX2 + FMA + F16C bodies may run; decided once per process.
 int ngk_use_avx2(void);
+// 1 when the AVX-512 VNNI bodies (avx512f/bw/vl/dq/vnni, with AVX2+FMA+F16C) may run.
+int ngk_use_avx512vnni(void);
 // 1 when the SSE4.2 crc32 instruction may run.
 int ngk_use_sse42(void);
 

@@ -80,6 +80,18 @@ NGK_MV_DECL(q8_0x8)
 NGK_MV_DECL(q4_0x8)
 #undef NGK_MV_DECL
 
+// Tiled integer GEMM for batches (matmul_gemm.c): the same arguments and results as the packed
+// kernels above (16 rows × 8 activations per tile with AVX-512 VNNI; without it, the packed
+// kernels). The _ref twins are the packed kernels' scalar twins.
+#define NGK_GEMM_DECL(name) \
+    void ngk_gemm_##name(const void *w, size_t w_stride, size_t nrows, size_t ncols, \
+                         const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy); \
+    void ngk_gemm_##name##_ref(const void *w, size_t w_stride, size_t nrows, size_t ncols, \
+                               const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+NGK_GEMM_DECL(q8_0x8)
+NGK_GEMM_DECL(q4_0x8)
+#undef NGK_GEMM_DECL
+
 // ---- Q4_K dequantization (AVX2 twin of ngk_dequantize_q4_k_ref) ----
 void ngk_dequantize_q4_k(const uint8_t *src, float *y, size_t n);
 

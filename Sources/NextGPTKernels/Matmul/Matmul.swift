@@ -11,6 +11,10 @@ public enum Matmul {
         case direct
         /// Weight panels dequantized to f32, then OpenBLAS sgemm.
         case blas
+        /// Q8_0 / Q4_0 weights × 8-bit activations through the tiled integer GEMM (AVX-512 VNNI
+        /// where the CPU has it): repacked weights as they are, row-major ones repacked panel by
+        /// panel as they are read. Other weight types take the `.automatic` rule.
+        case integerGEMM
     }
 
     /// The batch from which `.automatic` takes the BLAS path (measured per type: `GGMLTypeTraits`).
@@ -35,6 +39,10 @@ public enum Matmul {
             y.update(repeating: 0, count: batch * w.rows)
             return
         }
+        if w.type.traits.interleaved != nil && prefersIntegerGEMM(w, batch: batch, path: context.matmulPath) {
+            multiplyIntegerGEMM(w, x, batch: batch, into: y, pool: context.pool)
+            return
+        }
         let useBLAS: Bool
         switch context.matmulPath {
         // Repacked Q8_0/Q4_0: the direct kernels take 4 activations per weight load and beat
@@ -42,7 +50,7 @@ public enum Matmul {
         // tok/s, 512 tokens 12.2 vs 9.3).
         // Very large batches (SD's 4096-position layers ×2) still go to sgemm on dequantized
         // panels: the UNet's linears at 8192 rows ran 7.6 s that way against 8.2 s direct.
-        case .automatic: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type) : packedBLASThreshold)
+        case .automatic, .integerGEMM: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type) : packedBLASThreshold)
         case .direct: useBLAS = false
         case .blas: useBLAS = true
         }

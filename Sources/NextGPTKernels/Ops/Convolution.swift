@@ -150,7 +150,7 @@ public enum Convolution {
     /// `F.conv_transpose1d(x, weight, bias, stride, padding, output_padding, groups, dilation)`:
     /// x [N, Cin, L], weight [Cin, Cout/groups, K] →
     /// [N, Cout, (L−1)·stride − 2·padding + dilation·(K−1) + outputPadding + 1]. Per group, Wᵀ·x
-    /// (sgemm over bounded tiles of input positions) followed by col2im scatter-adds.
+    /// (the pool's sgemm over bounded tiles of input positions) followed by col2im scatter-adds.
     public static func convTranspose1d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
                                        outputPadding: Int = 0, groups: Int = 1, dilation: Int = 1,
                                        context: ExecutionContext) -> Tensor {
@@ -186,8 +186,8 @@ public enum Convolution {
                             var l0 = 0
                             while l0 < l {
                                 let lc = min(tile, l - l0)
-                                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rows), Int32(lc), Int32(cinG), 1,
-                                            wg, Int32(rows), xg + l0, Int32(l), 0, column.base, Int32(lc))
+                                Kernels.sgemm(transA: true, m: rows, n: lc, k: cinG, a: wg, lda: rows, b: xg + l0, ldb: l,
+                                              c: column.base, ldc: lc, context: context)
                                 // each output channel owns its output row: channels in parallel
                                 OpParallel.forEach(coutG, costPerItem: k * lc, context: context) { range in
                                     for oc in range {

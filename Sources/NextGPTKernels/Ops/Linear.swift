@@ -6,7 +6,9 @@ public enum Linear {
     /// x: [..., in]; weight: container weight [out, in] of any container type; bias: [out] or nil
     /// → [..., out]. Through the kernel layer's `Matmul.multiply`: small batches run the direct
     /// kernels (quantized weights × 8-bit-quantized activations in integer arithmetic, as ggml),
-    /// larger ones dequantize weight panels and use sgemm; `context.matmulPath` can force either.
+    /// larger ones dequantize weight panels and use sgemm (repacked Q8_0 / Q4_0 weights stay on
+    /// 8-bit activations: the tiled integer GEMM on AVX-512 VNNI CPUs); `context.matmulPath` can
+    /// force any of them.
     public static func linear(_ x: Tensor, weight: Weight, bias: Tensor?, context: ExecutionContext) -> Tensor {
         precondition(weight.shape.count == 2 && x.shape.last == weight.shape[1],
                      "linear: input \(x.shape) with weight \(weight.name) \(weight.shape)")

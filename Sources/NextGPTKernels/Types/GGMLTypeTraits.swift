@@ -28,8 +28,10 @@ struct GGMLTypeTraits: Sendable {
     /// The batch from which `Matmul.Path.automatic` dequantizes panels for sgemm.
     let blasThreshold: Int
     /// The 8-row interleaved layout (`WeightMatrix.repacked`): its kernels and their scalar
-    /// twins, and the split activation format they read (quants, f32 scales, block sums) per 32.
-    let interleaved: (fast: MVKernel, reference: MVKernel, activationBytesPerBlock: Int, quantize: ActivationQuantizer)?
+    /// twins, and the split activation format they read (quants, f32 scales, block sums) per 32;
+    /// `gemm` is the tiled integer GEMM over the same layout and format (`Matmul.Path.integerGEMM`).
+    let interleaved: (fast: MVKernel, reference: MVKernel, activationBytesPerBlock: Int, quantize: ActivationQuantizer,
+                      gemm: (fast: MVKernel, reference: MVKernel))?
 }
 
 extension GGMLType {
@@ -74,14 +76,16 @@ extension GGMLType {
             decode: { x, n, y in ngk_dequantize_q8_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             panelDecode: { x, n, y in ngk_dequantize_q8_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q8_0, ngk_mv_q8_0_ref), activation: (Int(NGK_Q8_0_BYTES), 32, ngk_quantize_act_q8_0),
-            blasThreshold: 64, interleaved: (ngk_mv_q8_0x8, ngk_mv_q8_0x8_ref, 40, ngk_quantize_act_q8_0_split)),
+            blasThreshold: 64, interleaved: (ngk_mv_q8_0x8, ngk_mv_q8_0x8_ref, 40, ngk_quantize_act_q8_0_split,
+                                             (ngk_gemm_q8_0x8, ngk_gemm_q8_0x8_ref))),
         .q4_0: GGMLTypeTraits(
             name: "q4_0", blockSize: 32, blockBytes: Int(NGK_Q4_0_BYTES),
             encode: { x, n, y in ngk_quantize_q4_0(x, y.assumingMemoryBound(to: UInt8.self), n) },
             decode: { x, n, y in ngk_dequantize_q4_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             panelDecode: { x, n, y in ngk_dequantize_q4_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q4_0, ngk_mv_q4_0_ref), activation: (Int(NGK_Q8_0_BYTES), 32, ngk_quantize_act_q8_0),
-            blasThreshold: 32, interleaved: (ngk_mv_q4_0x8, ngk_mv_q4_0x8_ref, 40, ngk_quantize_act_q8_0_split)),
+            blasThreshold: 32, interleaved: (ngk_mv_q4_0x8, ngk_mv_q4_0x8_ref, 40, ngk_quantize_act_q8_0_split,
+                                             (ngk_gemm_q4_0x8, ngk_gemm_q4_0x8_ref))),
         .q4_K: GGMLTypeTraits(
             name: "q4_K", blockSize: 256, blockBytes: Int(NGK_Q4_K_BYTES),
             encode: { x, n, y in ngk_quantize_q4_k_ref(x, y.assumingMemoryBound(to: UInt8.self), n) },

@@ -19,18 +19,13 @@ public struct CLIPTokenizer: Sendable {
     /// `model_max_length` (77 for every CLIP text encoder).
     public let modelMaxLength: Int
     let ids: [String: Int]
-    private let mergeRanks: [SymbolPair: Int]
+    private let mergeRanks: BytePairMerges
     /// Texts matched whole before any clean-up (special and added tokens), longest first.
-    private let unsplittable: [(scalars: [Unicode.Scalar], id: Int)]
+    private let unsplittable: WholeTokenSplitter
 
     /// The slow tokenizer reads merges.txt lines 1 ..< 49152 − 256 − 2 + 1 (line 0 being the
     /// `#version` header, which the container does not keep): CLIP's 48 894 merges at most.
     public static let maximumMerges = 49152 - 256 - 2
-
-    struct SymbolPair: Hashable {
-        let first: String
-        let second: String
-    }
 
     /// - `merges`: "left right" lines in rank order (header removed); lines that are not two
     ///   symbols never match, as in the slow tokenizer.
@@ -43,13 +38,7 @@ public struct CLIPTokenizer: Sendable {
         for (id, token) in tokens.enumerated() where ids[token] == nil { ids[token] = id }
         for (token, id) in addedTokens { ids[token] = id }
         self.ids = ids
-        var ranks = [SymbolPair: Int](minimumCapacity: min(merges.count, Self.maximumMerges))
-        for (rank, line) in merges.prefix(Self.maximumMerges).enumerated() {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard parts.count == 2 else { continue }
-            ranks[SymbolPair(first: String(parts[0]), second: String(parts[1]))] = rank
-        }
-        mergeRanks = ranks
+        mergeRanks = BytePairMerges(merges, limit: Self.maximumMerges)
         func id(_ token: String, _ role: String) throws -> Int {
             guard let id = ids[token] else { throw TokenizerError("the \(role) token '\(token)' is not in the vocabulary") }
             return id
@@ -63,9 +52,8 @@ public struct CLIPTokenizer: Sendable {
         var whole = [String: Int]()
         for token in [bosToken, eosToken, unkToken, padToken] { whole[token] = ids[token] }
         for (token, id) in addedTokens { whole[token] = id }
-        unsplittable = whole.filter { !$0.key.isEmpty }
-            .map { (Array($0.key.unicodeScalars), $0.value) }
-            .sorted { $0.scalars.count != $1.scalars.count ? $0.scalars.count > $1.scalars.count : $0.id < $1.id }
+        // none of CLIP's tokens strips the spaces around it
+        unsplittable = WholeTokenSplitter(whole.map { .init(scalars: Array($0.key.unicodeScalars), id: $0.value) })
     }
 
     /// BOS + the text's ids + EOS, no truncation (`tokenizer(text).input_ids`).
@@ -86,7 +74,7 @@ public struct CLIPTokenizer: Sendable {
     /// The text's ids without BOS / EOS.
     public func tokenize(_ text: String) -> [Int] {
         var out: [Int] = []
-        for segment in splitOnUnsplittable(Array(text.unicodeScalars)) {
+        for segment in unsplittable.split(Array(text.unicodeScalars)) {
             switch segment {
             case .token(let id): out.append(id)
             case .text(let scalars):
@@ -108,55 +96,7 @@ public struct CLIPTokenizer: Sendable {
         var word = Array(text.utf8).map { CLIPByteSymbols.symbol[Int($0)] }
         guard !word.isEmpty else { return [] }
         word[word.count - 1] += "</w>"
-        while word.count > 1 {
-            var best: (rank: Int, pair: SymbolPair)?
-            for i in 0..<(word.count - 1) {
-                let pair = SymbolPair(first: word[i], second: word[i + 1])
-                if let rank = mergeRanks[pair], rank < best?.rank ?? Int.max { best = (rank, pair) }
-            }
-            guard let pair = best?.pair else { break }
-            var merged: [String] = []
-            merged.reserveCapacity(word.count)
-            var i = 0
-            while i < word.count {
-                if i < word.count - 1 && word[i] == pair.first && word[i + 1] == pair.second {
-                    merged.append(pair.first + pair.second)
-                    i += 2
-                } else {
-                    merged.append(word[i])
-                    i += 1
-                }
-            }
-            word = merged
-        }
-        return word
-    }
-
-    enum Segment: Equatable {
-        case text([Unicode.Scalar])
-        case token(Int)
-    }
-
-    /// The text cut at special / added tokens (the slow tokenizer's trie split, none of CLIP's
-    /// tokens strips spaces around it).
-    func splitOnUnsplittable(_ scalars: [Unicode.Scalar]) -> [Segment] {
-        var segments: [Segment] = []
-        var start = 0, i = 0
-        while i < scalars.count {
-            let hit = unsplittable.first { token in
-                i + token.scalars.count <= scalars.count && scalars[i..<(i + token.scalars.count)].elementsEqual(token.scalars)
-            }
-            if let hit {
-                if start < i { segments.append(.text(Array(scalars[start..<i]))) }
-                segments.append(.token(hit.id))
-                i += hit.scalars.count
-                start = i
-            } else {
-                i += 1
-            }
-        }
-        if start < scalars.count { segments.append(.text(Array(scalars[start...]))) }
-        return segments
+        return mergeRanks.merge(word)
     }
 }
 
