@@ -100,27 +100,13 @@ public final class StableDiffusionPipeline: Sendable {
         let guided = request.guidanceScale > 1
 
         var start = Date()
-        let promptEmbeds = try request.promptEmbeds.map { try checkEmbeds($0, "prompt_embeds") }
-            ?? encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
-        let negativeEmbeds = guided
-            ? try request.negativePromptEmbeds.map { try checkEmbeds($0, "negative_prompt_embeds") }
-                ?? encodePrompt(request.negativePrompt, clipSkip: 0, context: context)
-            : nil
-        guard negativeEmbeds == nil || negativeEmbeds!.shape == promptEmbeds.shape else {
-            throw FormatError(model.container.file.path, "negative_prompt_embeds \(negativeEmbeds!.shape) and prompt_embeds \(promptEmbeds.shape) differ")
-        }
-        let conditioning = negativeEmbeds.map { Shape.cat([$0, promptEmbeds], dim: 0) } ?? promptEmbeds
+        let conditioning = try promptConditioning.embeddings(
+            prompt: request.prompt, negativePrompt: request.negativePrompt, promptEmbeds: request.promptEmbeds,
+            negativePromptEmbeds: request.negativePromptEmbeds, clipSkip: request.clipSkip, guided: guided, context: context)
         stats.textEncodeSeconds = Date().timeIntervalSince(start)
 
-        var kind: SchedulerKind?
-        if let name = request.scheduler {
-            guard let chosen = SchedulerKind(userName: name) else {
-                throw FormatError(model.container.file.path, "unknown scheduler '\(name)' (pndm, ddim, euler, euler-a)")
-            }
-            kind = chosen
-        }
-        var scheduler = try Scheduler.from(config: schedulerConfig, override: kind, eta: Float(request.eta))
-        try scheduler.setTimesteps(request.steps)
+        var scheduler = try DenoisingLoop.scheduler(config: schedulerConfig, name: request.scheduler, eta: request.eta,
+                                                    steps: request.steps, path: model.container.file.path)
         var generator = TorchGenerator(seed: request.seed)
         let latentShape = [1, unet.config.inChannels, height / vaeScaleFactor, width / vaeScaleFactor]
         var timesteps = scheduler.timesteps
@@ -157,12 +143,7 @@ public final class StableDiffusionPipeline: Sendable {
             let input = try scheduler.scaleModelInput(doubled, timestep: t)
             var noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: context)
             stats.unetEvaluations += 1
-            if guided {
-                let halves = Shape.chunk(noise, 2, dim: 0)
-                noise = halves[0]
-                Elementwise.addScaled(&noise, Elementwise.add(halves[1], Elementwise.scale(halves[0], by: -1)),
-                                      scale: Float(request.guidanceScale))
-            }
+            if guided { noise = DenoisingLoop.guide(noise, scale: request.guidanceScale) }
             latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: &generator)
             stats.stepSeconds.append(Date().timeIntervalSince(start))
             onStep(index + 1, timesteps.count, stats)
@@ -178,22 +159,9 @@ public final class StableDiffusionPipeline: Sendable {
         return (decoded, stats)
     }
 
-    /// Given embeddings must be [1, tokens, cross_attention_dim].
-    func checkEmbeds(_ embeds: Tensor, _ name: String) throws -> Tensor {
-        let width = unet.config.crossAttentionDim.first ?? 0
-        guard embeds.rank == 3, embeds.shape[0] == 1, embeds.shape[1] > 0, embeds.shape[2] == width else {
-            throw FormatError(model.container.file.path, "\(name) has shape \(embeds.shape); expected [1, tokens, \(width)]")
-        }
-        return embeds
-    }
-
-    /// `text_encoder(tokenizer(text, padding="max_length", truncation=True).input_ids)`, or the
-    /// clip-skip hidden state through the final layer norm: [1, 77, D].
-    func encodePrompt(_ text: String, clipSkip: Int, context: ExecutionContext) throws -> Tensor {
-        guard let textEncoder else {
-            throw FormatError(model.container.file.path, "has no \(pipeline).text_encoder (converted with --drop-text-encoders): give prompt_embeds and negative_prompt_embeds")
-        }
-        return try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
+    var promptConditioning: PromptConditioning {
+        PromptConditioning(path: model.container.file.path, pipeline: pipeline, tokenizer: tokenizer, textEncoder: textEncoder,
+                           width: unet.config.crossAttentionDim.first ?? 0)
     }
 
     /// VaeImageProcessor.postprocess(output_type="np"): [1, 3, H, W] in [-1, 1] → [H, W, 3] in [0, 1].
