@@ -26,6 +26,10 @@ public struct NExTGPTRequest: Sendable {
     public var forcedOutputs: Set<SignalModality> = []
     /// The image decoder's settings: NExT-GPT's demo runs 50 steps at guidance 7.5 and 512².
     public var image = StableDiffusionRequest(prompt: "")
+    /// The video decoder's settings: NExT-GPT's demo runs 50 steps at guidance 7.5, 24 frames of
+    /// 320 × 576, written at `videoFPS` 8.
+    public var video = TextToVideoRequest(prompt: "")
+    public var videoFPS = 8
     public var media = ImageBindSession.MediaOptions()
 
     public init(text: String) {
@@ -33,6 +37,7 @@ public struct NExTGPTRequest: Sendable {
         image.steps = 50
         image.guidanceScale = 7.5
         image.seed = 13  // NExT-GPT's base.yaml seed
+        (video.steps, video.guidanceScale, video.numFrames, video.height, video.width, video.seed) = (50, 7.5, 24, 320, 576, 13)
     }
 }
 
@@ -50,6 +55,8 @@ public struct NExTGPTResult: Sendable {
     /// The image decoder's outputs [1, 3, H, W] in about [−1, 1] (`VaeImageProcessor` makes
     /// pictures of them), one per image run.
     public var images: [Tensor] = []
+    /// The video decoder's frames [F, H, W, 3] in [0, 1] (`VideoFrames` makes pictures of them), one per video run.
+    public var videos: [Tensor] = []
     /// Each signal run's projector output, the decoder's conditioning ([1, 77, 768] for SD 1.5).
     public var conditioning: [SignalModality: Tensor] = [:]
     /// Runs whose decoder this runtime cannot run yet, or whose component the container lacks.
@@ -162,8 +169,24 @@ public final class NExTGPTSession: Sendable {
                 result.images.append(decoded)
             }
         }
-        for modality in [SignalModality.audio, .video] where conditioning[modality] != nil {
-            result.skippedOutputs.append((modality, "the \(modality == .audio ? "AudioLDM" : "ZeroScope") decoder does not run in this build yet"))
+        if let embeds = conditioning[.video] {
+            let file = try ModelFile(path: path)
+            if !file.container.components.contains("zeroscope.unet") {
+                result.skippedOutputs.append((.video, "the container has no ZeroScope pipeline (convert with --zeroscope)"))
+            } else {
+                try stage("video", into: &stages) {
+                    defer { for part in ["text_encoder", "unet", "vae"] { file.release(component: "zeroscope.\(part)") } }
+                    let pipeline = try TextToVideoSDPipeline(file, pipeline: "zeroscope", options: LoadOptions(repackQuantized: true, context: context))
+                    var video = request.video
+                    video.promptEmbeds = embeds
+                    // The constant convert stored, else the text encoder computes it (the same numbers).
+                    video.negativePromptEmbeds = try video.negativePromptEmbeds ?? DecoderNegatives.stored(file, pipeline: "zeroscope")
+                    result.videos.append(try pipeline.generate(video, context: context, progress: progress ?? SilentProgress()).frames)
+                }
+            }
+        }
+        for modality in [SignalModality.audio] where conditioning[modality] != nil {
+            result.skippedOutputs.append((modality, "the AudioLDM decoder does not run in this build yet"))
         }
         result.stages = stages
         return result

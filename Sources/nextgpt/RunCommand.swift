@@ -18,14 +18,16 @@ struct RunCommand: ParsableCommand {
         Runs NExT-GPT's inference from one container, stage after stage (each stage's memory is
         released before the next): ImageBind on the given files, the language model with the delta's
         LoRA (NExT-GPT's demo sampling: top_p 0.01, temperature 1, top_k 50; stop at ### or EOS),
-        then Stable Diffusion for each [IMG0..3] run. The reply streams to stdout; OUTDIR receives
-        reply.txt, image-N.png and manifest.json (the stages' time and peak memory included).
-        Audio and video outputs are reported as skipped until their decoders run.
+        then Stable Diffusion for each [IMG0..3] run and ZeroScope for each video run. The reply
+        streams to stdout; OUTDIR receives reply.txt, image-N.png, video-N.mp4 and manifest.json (the
+        stages' time and peak memory included). Audio outputs are reported as skipped until their
+        decoder runs.
 
         Examples:
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture?"
           nextgpt run -m nextgpt-q4_0.gguf -p "Show me a cat in the snow" -o out/
           nextgpt run -m tiny.gguf --image a.png --audio b.wav --video c.mp4 -p "describe" --force-output image
+          nextgpt run -m nextgpt-q4_0.gguf -p "Make a video of waves" --video-frames 16 --video-steps 30 -o out/
         """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("The NExT-GPT container.", valueName: "file.gguf"))
@@ -73,6 +75,21 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("image-seed"), help: "Seed of the image decoder's latents (NExT-GPT's 13).")
     var imageSeed: UInt64 = 13
 
+    @Option(name: .customLong("video-steps"), help: "Denoising steps of the video decoder (NExT-GPT's 50).")
+    var videoSteps = 50
+
+    @Option(name: .customLong("video-frames"), help: "Frames of the video decoder (NExT-GPT's 24).")
+    var videoFrames = 24
+
+    @Option(name: .customLong("video-width"), help: "Video width (NExT-GPT's 576).")
+    var videoWidth = 576
+
+    @Option(name: .customLong("video-height"), help: "Video height (NExT-GPT's 320).")
+    var videoHeight = 320
+
+    @Option(help: "Frames per second of video-N.mp4 (NExT-GPT's 8).")
+    var fps = 8
+
     @Flag(help: "Print the manifest as JSON on stdout instead of streaming the reply.")
     var json = false
 
@@ -85,6 +102,10 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--force-output takes image, video or audio, not \(name)")
         }
         guard maxNewTokens > 0, steps > 0 else { throw ValidationError("--max-new-tokens and --steps must be positive") }
+        guard videoSteps > 0, videoFrames > 0, fps > 0 else { throw ValidationError("--video-steps, --video-frames and --fps must be positive") }
+        guard videoWidth > 0, videoWidth % 8 == 0, videoHeight > 0, videoHeight % 8 == 0 else {
+            throw ValidationError("--video-width and --video-height must be positive multiples of 8")
+        }
     }
 
     func run() throws {
@@ -101,6 +122,8 @@ struct RunCommand: ParsableCommand {
         request.image.width = width
         request.image.height = height
         request.image.seed = imageSeed
+        (request.video.steps, request.video.numFrames, request.video.width, request.video.height) = (videoSteps, videoFrames, videoWidth, videoHeight)
+        request.videoFPS = fps
         let session = NExTGPTSession(path: model, context: .command(threads: threads))
         let result: NExTGPTResult
         do {
@@ -119,6 +142,12 @@ struct RunCommand: ParsableCommand {
             let name = "image-\(index).png"
             try PNGImage.write(try VaeImageProcessor.images(from: image)[0], to: "\(output)/\(name)",
                                text: [("prompt", prompt), ("seed", String(imageSeed)), ("steps", String(steps)), ("software", "nextgpt run")])
+            files.append(name)
+        }
+        for (index, frames) in result.videos.enumerated() {
+            let name = "video-\(index).mp4"
+            let written = try VideoWriter.write(try VideoFrames.images(from: frames), to: "\(output)/\(name)", fps: request.videoFPS)
+            if let notice = written.notice { FileHandle.standardError.write(Data("note: \(notice)\n".utf8)) }
             files.append(name)
         }
         let manifest: [String: Any] = [
