@@ -17,15 +17,7 @@ struct DenoisingLoop {
     /// `path` names the container in errors.
     init(schedulerConfig: String, schedulerName: String?, eta: Double, steps: Int, seed: UInt64,
          guidanceScale: Double, path: String) throws {
-        var kind: SchedulerKind?
-        if let name = schedulerName {
-            guard let chosen = SchedulerKind(userName: name) else {
-                throw FormatError(path, "unknown scheduler '\(name)' (pndm, ddim, euler, euler-a)")
-            }
-            kind = chosen
-        }
-        scheduler = try Scheduler.from(config: schedulerConfig, override: kind, eta: Float(eta))
-        try scheduler.setTimesteps(steps)
+        scheduler = try Self.scheduler(config: schedulerConfig, name: schedulerName, eta: eta, steps: steps, path: path)
         generator = TorchGenerator(seed: seed)
         self.guidanceScale = guidanceScale
     }
@@ -45,15 +37,34 @@ struct DenoisingLoop {
             let start = Date()
             let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
             var noise = try predictNoise(try scheduler.scaleModelInput(doubled, timestep: t), t)
-            if guided {
-                let halves = Shape.chunk(noise, 2, dim: 0)
-                noise = halves[0]
-                Elementwise.addScaled(&noise, Elementwise.add(halves[1], Elementwise.scale(halves[0], by: -1)),
-                                      scale: Float(guidanceScale))
-            }
+            if guided { noise = Self.guide(noise, scale: guidanceScale) }
             latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: &generator)
             onStep(index + 1, timesteps.count, Date().timeIntervalSince(start))
         }
         return latents
+    }
+
+    /// The pipeline's stored scheduler, or the one `name` swaps in (`XScheduler.from_config`),
+    /// with its timesteps set for `steps`. (Text-to-video steps the scheduler on folded frames, so
+    /// it uses this and `guide` around its own loop.)
+    static func scheduler(config: String, name: String?, eta: Double, steps: Int, path: String) throws -> any DiffusionScheduler {
+        var kind: SchedulerKind?
+        if let name {
+            guard let chosen = SchedulerKind(userName: name) else {
+                throw FormatError(path, "unknown scheduler '\(name)' (pndm, ddim, euler, euler-a)")
+            }
+            kind = chosen
+        }
+        var scheduler = try Scheduler.from(config: config, override: kind, eta: Float(eta))
+        try scheduler.setTimesteps(steps)
+        return scheduler
+    }
+
+    /// Classifier-free guidance on a batch of [uncond, text]: `uncond + scale · (text − uncond)`.
+    static func guide(_ noise: Tensor, scale: Double) -> Tensor {
+        let halves = Shape.chunk(noise, 2, dim: 0)
+        var guided = halves[0]
+        Elementwise.addScaled(&guided, Elementwise.add(halves[1], Elementwise.scale(halves[0], by: -1)), scale: Float(scale))
+        return guided
     }
 }

@@ -100,16 +100,9 @@ public final class StableDiffusionPipeline: Sendable {
         let guided = request.guidanceScale > 1
 
         var start = Date()
-        let promptEmbeds = try request.promptEmbeds.map { try checkEmbeds($0, "prompt_embeds") }
-            ?? encodePrompt(request.prompt, clipSkip: request.clipSkip, context: context)
-        let negativeEmbeds = guided
-            ? try request.negativePromptEmbeds.map { try checkEmbeds($0, "negative_prompt_embeds") }
-                ?? encodePrompt(request.negativePrompt, clipSkip: 0, context: context)
-            : nil
-        guard negativeEmbeds == nil || negativeEmbeds!.shape == promptEmbeds.shape else {
-            throw FormatError(model.container.file.path, "negative_prompt_embeds \(negativeEmbeds!.shape) and prompt_embeds \(promptEmbeds.shape) differ")
-        }
-        let conditioning = negativeEmbeds.map { Shape.cat([$0, promptEmbeds], dim: 0) } ?? promptEmbeds
+        let conditioning = try promptConditioning.embeddings(
+            prompt: request.prompt, negativePrompt: request.negativePrompt, promptEmbeds: request.promptEmbeds,
+            negativePromptEmbeds: request.negativePromptEmbeds, clipSkip: request.clipSkip, guided: guided, context: context)
         stats.textEncodeSeconds = Date().timeIntervalSince(start)
 
         var loop = try DenoisingLoop(schedulerConfig: schedulerConfig, schedulerName: request.scheduler, eta: request.eta,
@@ -157,22 +150,9 @@ public final class StableDiffusionPipeline: Sendable {
         return (decoded, stats)
     }
 
-    /// Given embeddings must be [1, tokens, cross_attention_dim].
-    func checkEmbeds(_ embeds: Tensor, _ name: String) throws -> Tensor {
-        let width = unet.config.crossAttentionDim.first ?? 0
-        guard embeds.rank == 3, embeds.shape[0] == 1, embeds.shape[1] > 0, embeds.shape[2] == width else {
-            throw FormatError(model.container.file.path, "\(name) has shape \(embeds.shape); expected [1, tokens, \(width)]")
-        }
-        return embeds
-    }
-
-    /// `text_encoder(tokenizer(text, padding="max_length", truncation=True).input_ids)`, or the
-    /// clip-skip hidden state through the final layer norm: [1, 77, D].
-    func encodePrompt(_ text: String, clipSkip: Int, context: ExecutionContext) throws -> Tensor {
-        guard let textEncoder else {
-            throw FormatError(model.container.file.path, "has no \(pipeline).text_encoder (converted with --drop-text-encoders): give prompt_embeds and negative_prompt_embeds")
-        }
-        return try textEncoder([tokenizer(text)], clipSkip: clipSkip, context: context).lastHiddenState
+    var promptConditioning: PromptConditioning {
+        PromptConditioning(path: model.container.file.path, pipeline: pipeline, tokenizer: tokenizer, textEncoder: textEncoder,
+                           width: unet.config.crossAttentionDim.first ?? 0)
     }
 
     /// VaeImageProcessor.postprocess(output_type="np"): [1, 3, H, W] in [-1, 1] → [H, W, 3] in [0, 1].

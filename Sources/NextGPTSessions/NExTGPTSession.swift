@@ -28,6 +28,10 @@ public struct NExTGPTRequest: Sendable {
     public var image = StableDiffusionRequest(prompt: "")
     /// The audio decoder's settings: NExT-GPT's demo runs 50 steps at guidance 7.5 for 9 s.
     public var audio = AudioLDMRequest(prompt: "")
+    /// The video decoder's settings: NExT-GPT's demo runs 50 steps at guidance 7.5, 24 frames of
+    /// 320 × 576, written at `videoFPS` 8.
+    public var video = TextToVideoRequest(prompt: "")
+    public var videoFPS = 8
     public var media = ImageBindSession.MediaOptions()
 
     public init(text: String) {
@@ -39,6 +43,7 @@ public struct NExTGPTRequest: Sendable {
         audio.guidanceScale = 7.5
         audio.audioLengthInS = 9
         audio.seed = 13
+        (video.steps, video.guidanceScale, video.numFrames, video.height, video.width, video.seed) = (50, 7.5, 24, 320, 576, 13)
     }
 }
 
@@ -59,6 +64,8 @@ public struct NExTGPTResult: Sendable {
     /// Waveforms [samples] at `audioSampleRate`, one per audio run.
     public var audios: [Tensor] = []
     public var audioSampleRate = 16000
+    /// The video decoder's frames [F, H, W, 3] in [0, 1] (`VideoFrames` makes pictures of them), one per video run.
+    public var videos: [Tensor] = []
     /// Each signal run's projector output, the decoder's conditioning ([1, 77, 768] for SD 1.5).
     public var conditioning: [SignalModality: Tensor] = [:]
     /// Runs whose decoder this runtime cannot run yet, or whose component the container lacks.
@@ -184,8 +191,21 @@ public final class NExTGPTSession: Sendable {
                 result.audioSampleRate = pipeline.samplingRate
             }
         }
-        if conditioning[.video] != nil {
-            result.skippedOutputs.append((.video, "the ZeroScope decoder does not run in this build yet"))
+        if let embeds = conditioning[.video] {
+            let file = try ModelFile(path: path)
+            if !file.container.components.contains("zeroscope.unet") {
+                result.skippedOutputs.append((.video, "the container has no ZeroScope pipeline (convert with --zeroscope)"))
+            } else {
+                try stage("video", into: &stages) {
+                    defer { for part in ["text_encoder", "unet", "vae"] { file.release(component: "zeroscope.\(part)") } }
+                    let pipeline = try TextToVideoSDPipeline(file, pipeline: "zeroscope", options: LoadOptions(repackQuantized: true, context: context))
+                    var video = request.video
+                    video.promptEmbeds = embeds
+                    // The constant convert stored, else the text encoder computes it (the same numbers).
+                    video.negativePromptEmbeds = try video.negativePromptEmbeds ?? DecoderNegatives.stored(file, pipeline: "zeroscope")
+                    result.videos.append(try pipeline.generate(video, context: context, progress: progress ?? SilentProgress()).frames)
+                }
+            }
         }
         result.stages = stages
         return result

@@ -113,7 +113,7 @@ public struct VerifyReport: Sendable {
 
 extension VerifyCalls {
     /// Op-level calls and model calls.
-    public static var allCalls: [VerifyCall] { all + VerifyLlamaCalls.all + VerifyCLIPCalls.all + VerifyVAECalls.all + VerifyPipelineCalls.all
+    public static var allCalls: [VerifyCall] { all + VerifyLlamaCalls.all + VerifyCLIPCalls.all + VerifyVAECalls.all + VerifyPipelineCalls.all + VerifyVideoPipelineCalls.all
         + VerifyImageBindCalls.all + VerifyAnyToAnyCalls.all + VerifyAudioLDMCalls.all }
     static let everything: [String: VerifyCall] = Dictionary(uniqueKeysWithValues: allCalls.map { ($0.name, $0) })
 }

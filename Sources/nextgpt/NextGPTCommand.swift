@@ -16,9 +16,10 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: Hello ### Assistant:" --stop "###"
           nextgpt export-llama-gguf -m nextgpt-q4_0.gguf -o vicuna-nextgpt-q4_0.gguf   # for llama.cpp
           nextgpt sd -m nextgpt-q4_0.gguf -p "a red fox in the snow" --steps 20 --seed 1 -o fox.png
+          nextgpt video -m nextgpt-q4_0.gguf -p "a panda playing the guitar" --frames 16 --seed 1 -o panda.mp4
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture? Draw it in snow." -o out/
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self, RunCommand.self, SDCommand.self, AudioCommand.self, EmbedCommand.self, BenchCommand.self,
+                      GenerateCommand.self, ChatCommand.self, RunCommand.self, SDCommand.self, AudioCommand.self, VideoCommand.self, EmbedCommand.self, BenchCommand.self,
                       ExportLlamaCommand.self])
 }

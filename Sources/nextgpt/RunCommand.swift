@@ -18,15 +18,15 @@ struct RunCommand: ParsableCommand {
         Runs NExT-GPT's inference from one container, stage after stage (each stage's memory is
         released before the next): ImageBind on the given files, the language model with the delta's
         LoRA (NExT-GPT's demo sampling: top_p 0.01, temperature 1, top_k 50; stop at ### or EOS),
-        then Stable Diffusion for an [IMG0..3] run and AudioLDM for an [AUD0..7] run. The reply
-        streams to stdout; OUTDIR receives reply.txt, image-N.png, audio-N.wav and manifest.json (the
-        stages' time and peak memory included). Video outputs are reported as skipped until their
-        decoder runs here.
+        then Stable Diffusion for an [IMG0..3] run, AudioLDM for an [AUD0..7] run and ZeroScope for a
+        [VID0..23] run. The reply streams to stdout; OUTDIR receives reply.txt, image-N.png,
+        audio-N.wav, video-N.mp4 and manifest.json (the stages' time and peak memory included).
 
         Examples:
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture?"
           nextgpt run -m nextgpt-q4_0.gguf -p "Show me a cat in the snow" -o out/
           nextgpt run -m tiny.gguf --image a.png --audio b.wav --video c.mp4 -p "describe" --force-output image
+          nextgpt run -m nextgpt-q4_0.gguf -p "Make a video of waves" --video-frames 16 --video-steps 30 -o out/
         """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("The NExT-GPT container.", valueName: "file.gguf"))
@@ -79,6 +79,20 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .customLong("audio-seconds"), help: "Length of generated audio (NExT-GPT's demo: 9 s).")
     var audioSeconds = 9.0
+    @Option(name: .customLong("video-steps"), help: "Denoising steps of the video decoder (NExT-GPT's 50).")
+    var videoSteps = 50
+
+    @Option(name: .customLong("video-frames"), help: "Frames of the video decoder (NExT-GPT's 24).")
+    var videoFrames = 24
+
+    @Option(name: .customLong("video-width"), help: "Video width (NExT-GPT's 576).")
+    var videoWidth = 576
+
+    @Option(name: .customLong("video-height"), help: "Video height (NExT-GPT's 320).")
+    var videoHeight = 320
+
+    @Option(help: "Frames per second of video-N.mp4 (NExT-GPT's 8).")
+    var fps = 8
 
     @Flag(help: "Print the manifest as JSON on stdout instead of streaming the reply.")
     var json = false
@@ -92,6 +106,10 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--force-output takes image, video or audio, not \(name)")
         }
         guard maxNewTokens > 0, steps > 0 else { throw ValidationError("--max-new-tokens and --steps must be positive") }
+        guard videoSteps > 0, videoFrames > 0, fps > 0 else { throw ValidationError("--video-steps, --video-frames and --fps must be positive") }
+        guard videoWidth > 0, videoWidth % 8 == 0, videoHeight > 0, videoHeight % 8 == 0 else {
+            throw ValidationError("--video-width and --video-height must be positive multiples of 8")
+        }
     }
 
     func run() throws {
@@ -111,6 +129,8 @@ struct RunCommand: ParsableCommand {
         request.audio.steps = audioSteps
         request.audio.audioLengthInS = audioSeconds
         request.audio.seed = imageSeed
+        (request.video.steps, request.video.numFrames, request.video.width, request.video.height) = (videoSteps, videoFrames, videoWidth, videoHeight)
+        request.videoFPS = fps
         let session = NExTGPTSession(path: model, context: .command(threads: threads))
         let result: NExTGPTResult
         do {
@@ -136,6 +156,12 @@ struct RunCommand: ParsableCommand {
             try WAVWriter.write(waveform.values, sampleRate: result.audioSampleRate,
                                 metadata: WAVWriter.Metadata(title: prompt, comment: "seed: \(imageSeed); steps: \(audioSteps)", software: "nextgpt run"),
                                 to: "\(output)/\(name)")
+            files.append(name)
+        }
+        for (index, frames) in result.videos.enumerated() {
+            let name = "video-\(index).mp4"
+            let written = try VideoWriter.write(try VideoFrames.images(from: frames), to: "\(output)/\(name)", fps: request.videoFPS)
+            if let notice = written.notice { FileHandle.standardError.write(Data("note: \(notice)\n".utf8)) }
             files.append(name)
         }
         let manifest: [String: Any] = [
