@@ -24,9 +24,10 @@ sd_bundle="$fx/references/bundles/sd/txt2img-$type.safetensors"
 if [ -f "$sd_bundle" ]; then "$bin" verify -m "out/nextgpt-tiny-$type.gguf" --reference "$sd_bundle"; fi
 "$bin" sd -m "out/nextgpt-tiny-$type.gguf" -p "a photograph of an astronaut riding a horse" --negative "blurry" \
   --steps 20 --seed 42 -W 64 -H 64 -o "out/nextgpt-tiny-$type.png"
-# Any-to-any: an image, a WAV and an MP4 in; the reply, and the image and audio its [IMG0..3] and
-# [AUD0..7] runs ask for. The tiny random model never writes a signal run itself, so --force-output
-# appends one and feeds it.
+# Any-to-any: an image, a WAV and an MP4 in; the reply, and the image, audio and video its
+# [IMG0..3], [AUD0..7] and [VID0..23] runs ask for. The tiny random model never writes a signal run
+# itself, so --force-output appends one and feeds it.
 "$bin" run -m "out/nextgpt-tiny-$type.gguf" --image "$fx/images/photo420.jpg" --audio "$fx/media/tone16k-mono.wav" \
   --video "$fx/media/clip.mp4" -p "What do you see and hear? Draw it." --max-new-tokens 24 \
-  --force-output image --force-output audio --steps 10 -W 64 -H 64 --audio-steps 10 --audio-seconds 2 -o "out/run-$type"
+  --force-output image --force-output audio --force-output video --steps 10 -W 64 -H 64 --audio-steps 10 --audio-seconds 2 \
+  --video-steps 10 --video-frames 8 --video-width 64 --video-height 32 -o "out/run-$type"
