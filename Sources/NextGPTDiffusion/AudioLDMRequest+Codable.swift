@@ -4,7 +4,7 @@ import Foundation
 /// (`num_inference_steps`, `guidance_scale`, `audio_length_in_s`, …) plus `seed` and `scheduler`;
 /// a missing key keeps the default of `AudioLDMRequest(prompt:)` (and a missing prompt is "", for
 /// requests that bring `prompt_embeds`). Tensors travel beside the request.
-extension AudioLDMRequest: Codable {
+extension AudioLDMRequest: JSONRequest {
     enum CodingKeys: String, CodingKey {
         case prompt
         case negativePrompt = "negative_prompt"
@@ -51,14 +51,5 @@ extension AudioLDMRequest: Codable {
         try c.encodeIfPresent(scheduler, forKey: .scheduler)
         try c.encode(seed, forKey: .seed)
         try c.encode(eta, forKey: .eta)
-    }
-
-    /// Decodes a JSON object; the error names the argument at fault.
-    public init(json: Data) throws {
-        do {
-            self = try JSONDecoder().decode(AudioLDMRequest.self, from: json)
-        } catch let error as DecodingError {
-            throw RequestArgumentError(error)
-        }
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 /// missing key keeps the default of `StableDiffusionRequest(prompt:)`. Tensors (`latents`, the
 /// init image) are not coded: they travel beside the request. Verify decodes a probe's arguments
 /// with this, and the server will decode its bodies with it.
-extension StableDiffusionRequest: Codable {
+extension StableDiffusionRequest: JSONRequest {
     enum CodingKeys: String, CodingKey {
         case prompt
         case negativePrompt = "negative_prompt"
@@ -67,11 +67,16 @@ extension StableDiffusionRequest: Codable {
         try c.encode(strength, forKey: .strength)
         try c.encode(vaeTiling, forKey: .vaeTiling)
     }
+}
 
+/// A pipeline request that travels as JSON under diffusers' argument names (verify probes, the server).
+public protocol JSONRequest: Codable {}
+
+extension JSONRequest {
     /// Decodes a JSON object; the error names the argument at fault.
     public init(json: Data) throws {
         do {
-            self = try JSONDecoder().decode(StableDiffusionRequest.self, from: json)
+            self = try JSONDecoder().decode(Self.self, from: json)
         } catch let error as DecodingError {
             throw RequestArgumentError(error)
         }

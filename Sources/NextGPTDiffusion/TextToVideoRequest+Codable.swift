@@ -4,7 +4,7 @@ import Foundation
 /// arguments (`num_inference_steps`, `num_frames`, `guidance_scale`, …) plus `seed`, `scheduler`,
 /// `decode_chunk_size` and `vae_tiling`; a missing key keeps the default of
 /// `TextToVideoRequest(prompt:)`. Tensors (`latents`, `prompt_embeds`) travel beside the request.
-extension TextToVideoRequest: Codable {
+extension TextToVideoRequest: JSONRequest {
     enum CodingKeys: String, CodingKey {
         case prompt
         case negativePrompt = "negative_prompt"
@@ -80,14 +80,5 @@ extension TextToVideoRequest: Codable {
         try c.encode(clipSkip, forKey: .clipSkip)
         try c.encode(decodeChunkSize, forKey: .decodeChunkSize)
         try c.encode(vaeTiling, forKey: .vaeTiling)
-    }
-
-    /// Decodes a JSON object; the error names the argument at fault.
-    public init(json: Data) throws {
-        do {
-            self = try JSONDecoder().decode(TextToVideoRequest.self, from: json)
-        } catch let error as DecodingError {
-            throw RequestArgumentError(error)
-        }
     }
 }
