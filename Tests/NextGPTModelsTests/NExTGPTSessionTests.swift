@@ -79,6 +79,47 @@ final class NExTGPTSessionTests: XCTestCase {
         XCTAssertEqual(result.stages.map(\.name), ["llm", "audio"])
     }
 
+    /// Text in → reply + video: the [VID0..23] run's projector output as TextToVideoSDPipeline's
+    /// prompt_embeds (the tiny reply holds a stray [VID4], which upstream's detection by [VID0] ignores).
+    func testTextInVideoOutMatchesPyTorch() throws {
+        let path = "\(TestSupport.bundles)/nextgpt/run-video-f32.safetensors"
+        let bundle = try SafetensorsFile.read(path: path)
+        let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
+        let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.run"]).utf8)) as? [String: Any])
+        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-video-f32", origin: path, in: Self.folder)
+        let tensor = { (name: String) throws -> Tensor in
+            let t = try XCTUnwrap(bundle[name], name)
+            return Tensor(shape: t.shape, values: try t.readFloats())
+        }
+        var request = NExTGPTRequest(text: try XCTUnwrap(settings["text"] as? String))
+        request.forcedOutputs = [.video]
+        request.generation.maxNewTokens = try XCTUnwrap(settings["max_new_tokens"] as? Int)
+        request.video.steps = try XCTUnwrap(settings["steps"] as? Int)
+        request.video.guidanceScale = try XCTUnwrap(settings["guidance_scale"] as? Double)
+        request.video.numFrames = try XCTUnwrap(settings["num_frames"] as? Int)
+        request.video.height = try XCTUnwrap(settings["height"] as? Int)
+        request.video.width = try XCTUnwrap(settings["width"] as? Int)
+        request.video.latents = try tensor("latents")
+        let result = try NExTGPTSession(path: container, context: .default).run(request)
+
+        XCTAssertEqual(result.reply.ids, try tensor("ids").values.map { Int($0) })
+        let conditioningError = relativeL2(try XCTUnwrap(result.conditioning[.video]).values, try tensor("conditioning").values)
+        XCTAssertLessThanOrEqual(conditioningError, 1e-4)
+        XCTAssertEqual(result.videos.count, 1)
+        let frames = result.videos[0], expected = try tensor("frames")
+        XCTAssertEqual(frames.shape, expected.shape)
+        let frameSize = expected.count / expected.shape[0]
+        var psnrs: [Double] = []
+        for f in 0..<expected.shape[0] {
+            let range = f * frameSize..<(f + 1) * frameSize
+            let mse = zip(frames.values[range], expected.values[range]).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(frameSize)
+            psnrs.append(10 * log10(1 / max(mse, 1e-30)))
+        }
+        print("whole video run: ids equal, conditioning rel L2 \(conditioningError), frame PSNR \(psnrs.map { String(format: "%.1f", $0) }) dB")
+        XCTAssertGreaterThanOrEqual(psnrs.min() ?? 0, 60)
+        XCTAssertEqual(result.stages.map(\.name), ["llm", "video"])
+    }
+
     /// User text with `<` and `>` (issue #73 upstream) is text: the run goes through.
     func testAngleBracketsInTheUserTextAreText() throws {
         let path = "\(TestSupport.bundles)/nextgpt/run-image-f32.safetensors"
