@@ -57,6 +57,28 @@ final class Convolution1dTests: XCTestCase {
         }
     }
 
+    /// From 128 input channels stride-1 convolutions take the per-tap sgemm path (no im2col):
+    /// several output strips per thread, with and without bias, odd lengths.
+    func testWideDilatedConv1dMatchesScalarReference() {
+        for threads in [1, 2] {
+            let context = ExecutionContext(threads: threads)
+            for (kernel, dilation, bias) in [(3, 1, true), (3, 5, false), (7, 3, true), (11, 5, true), (1, 1, true)] {
+                let x = xorshiftUniform([2, 130, 97], seed: UInt64(kernel * 10 + dilation))
+                let w = xorshiftUniform([24, 130, kernel], seed: 98, scale: 0.1), b = xorshiftUniform([24], seed: 8)
+                let padding = (kernel * dilation - dilation) / 2
+                let y = Convolution.conv1d(x, weight: w, bias: bias ? b : nil, padding: padding, dilation: dilation, context: context)
+                XCTAssertEqual(y.shape, [2, 24, 97])
+                let reference = referenceConv1d(x, w, bias ? b : nil, stride: 1, padding: padding, dilation: dilation)
+                XCTAssertLessThan(relativeL2(y.values, reference), 1e-6, "k \(kernel) d \(dilation) threads \(threads)")
+            }
+            // Unpadded ("valid") and asymmetric lengths.
+            let x = xorshiftUniform([1, 128, 40], seed: 5), w = xorshiftUniform([9, 128, 7], seed: 6, scale: 0.1)
+            let valid = Convolution.conv1d(x, weight: w, bias: nil, padding: 0, dilation: 2, context: context)
+            XCTAssertEqual(valid.shape, [1, 9, 28])
+            XCTAssertLessThan(relativeL2(valid.values, referenceConv1d(x, w, nil, stride: 1, padding: 0, dilation: 2)), 1e-6)
+        }
+    }
+
     func testConvTranspose1dMatchesScalarReference() {
         for threads in [1, 2] {
             var context = ExecutionContext(threads: threads)

@@ -11,6 +11,10 @@ public enum Convolution {
     public static func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0,
                               dilation: Int = 1, groups: Int = 1, context: ExecutionContext) -> Tensor {
         precondition(x.rank == 3 && weight.rank == 3, "conv1d: input \(x.shape), weight \(weight.shape)")
+        if stride == 1 && groups == 1 && weight.shape[2] > 1 && x.shape[1] >= tapsMinimumChannels && weight.shape[1] == x.shape[1] {
+            if let bias { precondition(bias.count == weight.shape[0], "conv1d: bias \(bias.shape) for \(weight.shape[0]) outputs") }
+            return conv1dByTaps(x, weight: weight, bias: bias, padding: padding, dilation: dilation, context: context)
+        }
         let y = convNd(x.reshaped([x.shape[0], x.shape[1], 1, 1, x.shape[2]]),
                        weight: weight.reshaped([weight.shape[0], weight.shape[1], 1, 1, weight.shape[2]]), bias: bias,
                        stride: [1, 1, stride], padding: [0, 0, padding], dilation: [1, 1, dilation], groups: groups,
