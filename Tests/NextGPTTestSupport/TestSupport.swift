@@ -14,12 +14,25 @@ public enum TestSupport {
     /// `Tests/Fixtures/references/bundles`: the committed reference bundles and their containers.
     public static let bundles = "\(references)/bundles"
 
-    /// A new empty folder under the system's temporary directory; the caller removes it.
+    /// A new empty folder for a test class's shared files (containers converted once per class),
+    /// inside this test process's own folder. Those folders outlive their classes, so each test
+    /// run first removes the folders of earlier runs whose process has ended: no run leaves its
+    /// converted containers behind for good.
     public static func temporaryDirectory(_ label: String = "test") -> String {
-        let path = NSTemporaryDirectory() + "nextgpt-\(label)-\(UUID().uuidString)"
+        let path = "\(processFolder)/\(label)-\(UUID().uuidString)"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
+
+    static let processFolder: String = {
+        let prefix = "nextgpt-tests-pid", manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? [] where name.hasPrefix(prefix) {
+            if let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0 && errno == ESRCH {
+                try? manager.removeItem(atPath: NSTemporaryDirectory() + name)
+            }
+        }
+        return NSTemporaryDirectory() + "\(prefix)\(getpid())"
+    }()
 }
 
 extension XCTestCase {
