@@ -81,6 +81,9 @@ struct VideoCommand: ParsableCommand {
     @Flag(help: "Keep Q8_0/Q4_0 weights mapped instead of copying them into the integer kernels' interleaved layout.")
     var noRepack = false
 
+    @Option(help: "Write timings (s/step, text encode, VAE decode, peak RSS) as JSON to this file.")
+    var statsJson: String?
+
     @Option(name: .shortAndLong, help: "Output video (.mp4, or .gif with --gif).")
     var output: String
 
@@ -117,6 +120,14 @@ struct VideoCommand: ParsableCommand {
             stats.textEncodeSeconds, stats.vaeDecodeSeconds, stats.vaeDecodeSeconds / Double(max(images.count, 1)),
             Date().timeIntervalSince(started), memory.description).utf8))
         if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
+        if let statsJson {
+            let record: [String: Any] = [
+                "step_seconds": steps, "text_encode_seconds": stats.textEncodeSeconds, "vae_decode_seconds": stats.vaeDecodeSeconds,
+                "unet_evaluations": stats.unetEvaluations, "peak_rss_bytes": memory.peakBytes, "frames": images.count,
+                "width": width, "height": height, "total_seconds": Date().timeIntervalSince(started),
+            ]
+            try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]).write(to: URL(fileURLWithPath: statsJson))
+        }
     }
 }
 
