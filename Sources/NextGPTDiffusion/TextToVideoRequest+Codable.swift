@@ -2,7 +2,7 @@ import Foundation
 
 /// A video request as JSON, under the names of diffusers' `TextToVideoSDPipeline.__call__`
 /// arguments (`num_inference_steps`, `num_frames`, `guidance_scale`, …) plus `seed`, `scheduler`,
-/// `decode_chunk_size` and `vae_tiling`; a missing key keeps the default of
+/// `decode_chunk_size`, `vae_tiling` and `split_guidance_batch`; a missing key keeps the default of
 /// `TextToVideoRequest(prompt:)`. Tensors (`latents`, `prompt_embeds`) travel beside the request.
 extension TextToVideoRequest: JSONRequest {
     enum CodingKeys: String, CodingKey {
@@ -15,6 +15,7 @@ extension TextToVideoRequest: JSONRequest {
         case clipSkip = "clip_skip"
         case decodeChunkSize = "decode_chunk_size"
         case vaeTiling = "vae_tiling"
+        case splitGuidanceBatch = "split_guidance_batch"
     }
 
     /// Every coded field, as one construction for the callers that have them all (the CLI).
@@ -52,6 +53,7 @@ extension TextToVideoRequest: JSONRequest {
             clipSkip: try c.decodeIfPresent(Int.self, forKey: .clipSkip) ?? defaults.clipSkip,
             decodeChunkSize: try c.decodeIfPresent(Int.self, forKey: .decodeChunkSize) ?? defaults.decodeChunkSize,
             vaeTiling: try c.decodeIfPresent(Bool.self, forKey: .vaeTiling) ?? defaults.vaeTiling)
+        splitGuidanceBatch = try c.decodeIfPresent(Bool.self, forKey: .splitGuidanceBatch)
     }
 
     /// Foundation on Linux reports a negative number read as UInt64 as invalid JSON, without the key.
@@ -80,5 +82,6 @@ extension TextToVideoRequest: JSONRequest {
         try c.encode(clipSkip, forKey: .clipSkip)
         try c.encode(decodeChunkSize, forKey: .decodeChunkSize)
         try c.encode(vaeTiling, forKey: .vaeTiling)
+        try c.encodeIfPresent(splitGuidanceBatch, forKey: .splitGuidanceBatch)
     }
 }

@@ -28,6 +28,11 @@ public struct TextToVideoRequest: Sendable {
     /// Frames the VAE decodes at once (diffusers decodes all of them in one batch; the frames are
     /// independent, so fewer at a time bound the memory without changing a value).
     public var decodeChunkSize: Int = 1
+    /// Run classifier-free guidance's two halves (negative, positive) as two UNet calls of one video
+    /// each instead of one call on a batch of two: the same values (every layer treats the videos of
+    /// a batch apart) at half the activation memory. nil = split when one video holds more latent
+    /// positions than 8 frames at 320 × 576 (NExT-GPT's 24 frames would need ~8 GB batched).
+    public var splitGuidanceBatch: Bool?
     /// Decode each frame in overlapping tiles (diffusers' `vae.enable_tiling()`).
     public var vaeTiling = false
     /// Initial latents [1, C, F, h, w] instead of drawing them from the seed (diffusers' `latents=`).
@@ -123,14 +128,23 @@ public final class TextToVideoSDPipeline: Sendable {
         }
         latents = Elementwise.scale(latents, by: scheduler.initNoiseSigma)
 
+        let splitGuidance = request.splitGuidanceBatch ?? (frames * h * w > 8 * 40 * 72)
         let timesteps = scheduler.timesteps
         for (index, t) in timesteps.enumerated() {
             start = Date()
-            let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
-            let input = try scheduler.scaleModelInput(doubled, timestep: t)
             var noise: Tensor
             do {
-                noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, context: context)
+                if guided && splitGuidance {
+                    let input = try scheduler.scaleModelInput(latents, timestep: t)
+                    let halves = try Shape.split(conditioning, splitSize: 1, dim: 0).map {
+                        try unet(sample: input, timestep: [t], encoderHiddenStates: $0, context: context)
+                    }
+                    noise = Shape.cat(halves, dim: 0)
+                } else {
+                    let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
+                    let input = try scheduler.scaleModelInput(doubled, timestep: t)
+                    noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, context: context)
+                }
             } catch let error as UNetInputError {
                 throw FormatError(path, "\(pipeline).unet: \(error.description)")
             }

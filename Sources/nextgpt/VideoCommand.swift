@@ -69,6 +69,9 @@ struct VideoCommand: ParsableCommand {
     @Flag(help: "Decode each frame in overlapping tiles (less memory at large sizes).")
     var vaeTiling = false
 
+    @Option(help: "Guidance's two halves as two UNet calls (half the activation memory, same values): on, off or auto (on past 8 frames at 320×576).")
+    var splitGuidance: SplitGuidance = .auto
+
     @Flag(help: "Write an animated GIF (one 256-colour palette; frame delays in whole centiseconds) instead of an MP4.")
     var gif = false
 
@@ -100,9 +103,10 @@ struct VideoCommand: ParsableCommand {
         let context = ExecutionContext.command(threads: threads)
         let file = try ModelFile(path: model)
         let video = try TextToVideoSDPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack, context: context))
-        let request = TextToVideoRequest(
+        var request = TextToVideoRequest(
             prompt: prompt, negativePrompt: negative, steps: steps, guidanceScale: cfg, numFrames: frames, scheduler: scheduler,
             height: height, width: width, seed: seed, eta: eta, decodeChunkSize: decodeChunk, vaeTiling: vaeTiling)
+        request.splitGuidanceBatch = splitGuidance.value
         let started = Date()
         let (tensor, stats) = try video.generate(request, context: context, progress: PhaseProgress())
         let images = try VideoFrames.images(from: tensor)
@@ -140,4 +144,9 @@ final class PhaseProgress: ProgressReporter {
         bars[progress.phase] = bar
         bar.report(progress)
     }
+}
+
+enum SplitGuidance: String, ExpressibleByArgument, CaseIterable {
+    case on, off, auto
+    var value: Bool? { self == .auto ? nil : self == .on }
 }

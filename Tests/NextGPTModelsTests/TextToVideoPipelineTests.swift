@@ -28,19 +28,30 @@ final class TextToVideoPipelineTests: XCTestCase {
         try assertEveryFramePSNR(bundle: bundle, pipeline: pipeline, minimum: 60)
     }
 
+    /// Guidance's halves as two UNet calls: the same frames as diffusers' batch of two.
+    func testSplitGuidanceBatchMatchesDiffusers() throws {
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/txt2video-zeroscope-f32.safetensors")
+        let pipeline = try TextToVideoSDPipeline(try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder)))
+        let guided = bundle.probes.filter { ["txt2video_ddim_latents", "txt2video_prompt_and_negative_embeds"].contains($0.name) }
+        XCTAssertEqual(guided.count, 2)
+        try assertEveryFramePSNR(bundle: bundle, probes: guided, pipeline: pipeline, minimum: 60) { $0.splitGuidanceBatch = true }
+    }
+
     func testTxt2VideoQuantizedWithinBound() throws {
         try ModelsTestSupport.verify(bundle: "sd/txt2video-zeroscope-q8_0", in: Self.folder, minimumProbes: 12)
     }
 
     /// Runs each probe again through the public API and measures PSNR frame by frame.
-    func assertEveryFramePSNR(bundle: ReferenceBundle, pipeline: TextToVideoSDPipeline, minimum: Double) throws {
-        for probe in bundle.probes {
+    func assertEveryFramePSNR(bundle: ReferenceBundle, probes: [Probe]? = nil, pipeline: TextToVideoSDPipeline,
+                              minimum: Double, adjust: (inout TextToVideoRequest) -> Void = { _ in }) throws {
+        for probe in probes ?? bundle.probes {
             var arguments = probe.args.mapValues(\.any)
             arguments["num_inference_steps"] = arguments.removeValue(forKey: "steps")
             var request = try TextToVideoRequest(json: try JSONSerialization.data(withJSONObject: arguments))
             request.latents = try probe.inputs["latents"].map { try bundle.tensor($0) }
             request.promptEmbeds = try probe.inputs["prompt_embeds"].map { try bundle.tensor($0) }
             request.negativePromptEmbeds = try probe.inputs["negative_prompt_embeds"].map { try bundle.tensor($0) }
+            adjust(&request)
             let frames = try pipeline.generate(request, context: .default).frames
             let expected = try bundle.tensor(probe.expect["frames"]!)
             XCTAssertEqual(frames.shape, expected.shape, probe.name)
