@@ -127,9 +127,24 @@ struct ChatPlan: Sendable {
                 throw APIError(error, prefix: "\(key).")
             }
         }
-        if let image = try decode("image_options", run.image, prompt: true) { run.image = image }
-        if let audio = try decode("audio_options", run.audio, prompt: true) { run.audio = audio }
-        if let video = try decode("video_options", run.video, prompt: true) { run.video = video }
+        if let image = try decode("image_options", run.image, prompt: true) {
+            try GenerationEndpoints.check(steps: image.steps, guidance: image.guidanceScale, scheduler: image.scheduler, width: image.width,
+                                          height: image.height, prefix: "image_options.")
+            run.image = image
+        }
+        if let audio = try decode("audio_options", run.audio, prompt: true) {
+            try GenerationEndpoints.check(steps: audio.steps, guidance: audio.guidanceScale, scheduler: audio.scheduler, width: nil, height: nil,
+                                          prefix: "audio_options.")
+            run.audio = audio
+        }
+        if let video = try decode("video_options", run.video, prompt: true) {
+            try GenerationEndpoints.check(steps: video.steps, guidance: video.guidanceScale, scheduler: video.scheduler, width: video.width,
+                                          height: video.height, prefix: "video_options.")
+            guard (1...256).contains(video.numFrames) else {
+                throw APIError.invalid("video_options.num_frames", "'video_options.num_frames' must be from 1 to 256")
+            }
+            run.video = video
+        }
         if let fps = body["video_fps"] {
             guard let n = fps as? Int, n > 0 else { throw APIError.invalid("video_fps", "'video_fps' must be a positive integer") }
             run.videoFPS = n

@@ -58,16 +58,19 @@ struct GenerationEndpoints: Sendable {
         }
     }
 
-    /// Checks the pipelines would make at run time, made before the request waits.
-    static func check(steps: Int, guidance: Double, scheduler: String?, width: Int?, height: Int?) throws {
-        guard (1...1000).contains(steps) else { throw APIError.invalid("num_inference_steps", "'num_inference_steps' must be from 1 to 1000") }
-        guard guidance.isFinite else { throw APIError.invalid("guidance_scale", "'guidance_scale' must be a finite number") }
+    /// Checks the pipelines would make at run time, made before the request waits. At most 500
+    /// steps: the schedulers' spacing over 1000 training timesteps runs out past that.
+    static func check(steps: Int, guidance: Double, scheduler: String?, width: Int?, height: Int?, prefix: String = "") throws {
+        guard (1...500).contains(steps) else {
+            throw APIError.invalid(prefix + "num_inference_steps", "'\(prefix)num_inference_steps' must be from 1 to 500")
+        }
+        guard guidance.isFinite else { throw APIError.invalid(prefix + "guidance_scale", "'\(prefix)guidance_scale' must be a finite number") }
         if let scheduler, SchedulerKind(userName: scheduler) == nil {
-            throw APIError.invalid("scheduler", "unknown scheduler '\(scheduler)' (pndm, ddim, euler, euler-a)")
+            throw APIError.invalid(prefix + "scheduler", "unknown scheduler '\(scheduler)' (pndm, ddim, euler, euler-a)")
         }
         for (name, value) in [("width", width), ("height", height)] {
             if let value, !(value > 0 && value % 8 == 0 && value <= 2048) {
-                throw APIError.invalid(name, "'\(name)' must be a positive multiple of 8 up to 2048")
+                throw APIError.invalid(prefix + name, "'\(prefix)\(name)' must be a positive multiple of 8 up to 2048")
             }
         }
     }

@@ -35,7 +35,7 @@ final class MediaStore: Sendable {
             try? FileManager.default.removeItem(atPath: partial)
             throw error
         }
-        prune()
+        prune(keeping: name)
         return name
     }
 
@@ -49,12 +49,12 @@ final class MediaStore: Sendable {
         return path
     }
 
-    /// Removes expired files, then the oldest until the rest fit in `maxBytes`.
-    func prune() {
+    /// Removes expired files, then the oldest until the rest fit in `maxBytes` (never `keeping`, the file just made).
+    func prune(keeping: String? = nil) {
         lock.withLock { _ in
             let manager = FileManager.default
             guard let names = try? manager.contentsOfDirectory(atPath: directory) else { return }
-            var files: [(path: String, date: Date, size: Int)] = names.filter { !$0.hasPrefix(".") }.compactMap { name in
+            var files: [(path: String, date: Date, size: Int)] = names.filter { !$0.hasPrefix(".") && $0 != keeping }.compactMap { name in
                 let path = "\(directory)/\(name)"
                 guard let attributes = try? manager.attributesOfItem(atPath: path),
                       let date = attributes[.modificationDate] as? Date, let size = attributes[.size] as? Int else { return nil }

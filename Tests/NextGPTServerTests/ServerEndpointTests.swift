@@ -230,6 +230,8 @@ final class ServerEndpointTests: XCTestCase {
             (chat, ["messages": hello, "model": "sd15"], 404, "model"),
             (chat, ["messages": hello, "force_outputs": ["smell"]], 400, "force_outputs[0]"),
             (chat, ["messages": hello, "image_options": ["num_inference_steps": "many"]], 400, "image_options.num_inference_steps"),
+            (chat, ["messages": hello, "video_options": ["num_inference_steps": 0]], 400, "video_options.num_inference_steps"),
+            ("/v1/images/generations", ["prompt": "x", "steps": 1000], 400, "num_inference_steps"),
             (chat, ["messages": [["role": "user", "content": [["type": "image_url", "image_url": ["url": "data:image/png;base64,iVBORw0KGgoAAAA"]]]]]], 400, "messages[0].content[0]"),
             (chat, ["messages": [["role": "user", "content": [["type": "image_url", "image_url": ["url": "https://example.com/cat.png"]]]]]], 400, "messages[0].content[0]"),
             (chat, ["messages": [["role": "user", "content": [["type": "hologram"]]]]], 400, "messages[0].content[0].type"),
