@@ -21,10 +21,13 @@ let package = Package(
         .library(name: "NextGPTSessions", targets: ["NextGPTSessions"]),
         .library(name: "NextGPTVerify", targets: ["NextGPTVerify"]),
         .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
+        .library(name: "NextGPTServer", targets: ["NextGPTServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // No traits: the server needs neither swift-configuration nor Foundation's URL-encoded forms.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -91,10 +94,16 @@ let package = Package(
             dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTFormats", "NextGPTCore",
                            "COpenBLAS"]),
 
+        // `nextgpt serve`: OpenAI-style HTTP endpoints and the web page; parses requests, calls sessions, serialises results.
+        .target(
+            name: "NextGPTServer",
+            dependencies: ["NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTMedia", "NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore",
+                           .product(name: "Hummingbird", package: "hummingbird")]),
+
         .executableTarget(
             name: "nextgpt",
             dependencies: [
-                "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTKernels", "NextGPTLayers", "NextGPTTokenizers",
+                "NextGPTServer", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTKernels", "NextGPTLayers", "NextGPTTokenizers",
                 "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTSessions", "NextGPTVerify", "NextGPTMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -109,6 +118,10 @@ let package = Package(
             name: "NextGPTModelsTests",
             dependencies: ["NextGPTAnyToAny", "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTMedia", "NextGPTSessions", "NextGPTVerify", "NextGPTLayers", "NextGPTTokenizers",
                            "NextGPTKernels", "NextGPTConvert", "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
+        .testTarget(
+            name: "NextGPTServerTests",
+            dependencies: ["NextGPTServer", "NextGPTSessions", "NextGPTDiffusion", "NextGPTConvert", "NextGPTMedia", "NextGPTLayers", "NextGPTKernels", "NextGPTFormats",
+                           "NextGPTCore", "NextGPTTestSupport"]),
         .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "CSndfile", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTRuntimeTests",

@@ -71,8 +71,10 @@ public struct NExTGPTGenerator: Sendable {
         stopIds = stops
     }
 
+    /// `isCancelled` is asked before each sampled token: true ends the reply there (`.stopCondition`).
     public func generate(_ inputs: [LlamaInput], options: NExTGPTGenerationOptions = NExTGPTGenerationOptions(),
-                         context: ExecutionContext, onText: (String) -> Void = { _ in }) -> NExTGPTReply {
+                         context: ExecutionContext, isCancelled: () -> Bool = { false },
+                         onText: (String) -> Void = { _ in }) -> NExTGPTReply {
         let promptLength = model.model.embed(inputs).shape[0]
         let cache = model.makeCache(capacity: promptLength + options.maxNewTokens + 32)
         var hidden = model.hiddenStates(inputs, cache: cache, context: context)
@@ -95,6 +97,7 @@ public struct NExTGPTGenerator: Sendable {
                 id = forced.removeFirst()
             } else {
                 guard reply.ids.count < options.maxNewTokens else { reply.reason = .maxTokens; break }
+                if isCancelled() { reply.reason = .stopCondition; break }
                 let logits = model.lastLogits(hidden: hidden, context: context)
                 id = logits.withUnsafeBufferPointer { sampler.next(logits: $0, history: history) }
             }

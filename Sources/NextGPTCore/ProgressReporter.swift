@@ -42,6 +42,18 @@ public struct ProgressUpdate: Sendable, Equatable {
 /// reporter slows the job.
 public protocol ProgressReporter {
     func report(_ progress: ProgressUpdate)
+    /// True once nobody wants the job's result (a server's client went away): the job stops at
+    /// its next unit (token, denoising step, decoded frame) with `CancellationError`.
+    var isCancelled: Bool { get }
+}
+
+extension ProgressReporter {
+    public var isCancelled: Bool { false }
+
+    /// Throws `CancellationError` when the reporter's caller has given up on the job.
+    public func checkCancellation() throws {
+        if isCancelled { throw CancellationError() }
+    }
 }
 
 /// A reporter made of a closure (tests, one-off callers).

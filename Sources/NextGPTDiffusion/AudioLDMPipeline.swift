@@ -96,10 +96,10 @@ public final class AudioLDMPipeline: Sendable {
         return (height, Int(seconds * Double(samplingRate)))
     }
 
-    /// Runs the request; `onStep(done, total, stats)` after every denoising step. Returns the
+    /// Runs the request; `onStep(done, total, stats)` after every denoising step (it may throw to stop). Returns the
     /// waveform [samples] at `samplingRate` (diffusers' `audios[0]`). Every component runs in `context`.
     public func generate(_ request: AudioLDMRequest, context: ExecutionContext,
-                         onStep: (Int, Int, AudioLDMStats) -> Void = { _, _, _ in }) throws -> (waveform: Tensor, stats: AudioLDMStats) {
+                         onStep: (Int, Int, AudioLDMStats) throws -> Void = { _, _, _ in }) throws -> (waveform: Tensor, stats: AudioLDMStats) {
         let path = model.container.file.path
         let seconds = request.audioLengthInS ?? defaultAudioLength
         let (height, keptSamples) = frames(forSeconds: seconds)
@@ -129,7 +129,7 @@ public final class AudioLDMPipeline: Sendable {
         var latents = loop.initialLatents(request.latents, shape: latentShape)
         latents = try loop.run(latents, timesteps: loop.scheduler.timesteps, onStep: { done, total, seconds in
             stats.stepSeconds.append(seconds)
-            onStep(done, total, stats)
+            try onStep(done, total, stats)
         }) { input, t in
             stats.unetEvaluations += 1
             return try unet(sample: input, timestep: [t], encoderHiddenStates: nil, classLabels: conditioning, context: context)
@@ -191,12 +191,14 @@ public final class AudioLDMPipeline: Sendable {
 
 extension AudioLDMPipeline {
     /// Runs the request, reporting each denoising step to `progress` (elapsed: the steps' own
-    /// time, so the rate and ETA leave out the text encoder).
+    /// time, so the rate and ETA leave out the text encoder); stops after the step at which
+    /// `progress.isCancelled` turns true, with `CancellationError`.
     public func generate(_ request: AudioLDMRequest, context: ExecutionContext, progress: any ProgressReporter) throws
         -> (waveform: Tensor, stats: AudioLDMStats) {
         try generate(request, context: context) { done, total, stats in
             progress.report(ProgressUpdate(phase: "denoising", completed: done, total: total, unit: "step",
                                            elapsedSeconds: stats.stepSeconds.reduce(0, +)))
+            try progress.checkCancellation()
         }
     }
 }

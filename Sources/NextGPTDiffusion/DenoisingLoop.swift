@@ -29,8 +29,8 @@ struct DenoisingLoop {
 
     /// The denoising loop from `latents` over `timesteps`: `predictNoise(model_input, t)` is the
     /// UNet on the scaled (and, when guided, doubled) latents; the guided prediction is
-    /// `uncond + g·(cond − uncond)`. `onStep(done, total, seconds of that step)` after each step.
-    mutating func run(_ latents: Tensor, timesteps: [Double], onStep: (Int, Int, Double) -> Void,
+    /// `uncond + g·(cond − uncond)`. `onStep(done, total, seconds of that step)` after each step; it may throw to end the run (cancellation).
+    mutating func run(_ latents: Tensor, timesteps: [Double], onStep: (Int, Int, Double) throws -> Void,
                       predictNoise: (Tensor, Double) throws -> Tensor) throws -> Tensor {
         var latents = latents
         for (index, t) in timesteps.enumerated() {
@@ -39,7 +39,7 @@ struct DenoisingLoop {
             var noise = try predictNoise(try scheduler.scaleModelInput(doubled, timestep: t), t)
             if guided { noise = Self.guide(noise, scale: guidanceScale) }
             latents = try scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: &generator)
-            onStep(index + 1, timesteps.count, Date().timeIntervalSince(start))
+            try onStep(index + 1, timesteps.count, Date().timeIntervalSince(start))
         }
         return latents
     }

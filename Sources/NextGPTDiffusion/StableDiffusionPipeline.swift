@@ -83,12 +83,12 @@ public final class StableDiffusionPipeline: Sendable {
 
     public var defaultSize: Int { sampleSize * vaeScaleFactor }
 
-    /// Runs the request; `onStep(done, total, stats)` after every denoising step. Returns the
+    /// Runs the request; `onStep(done, total, stats)` after every denoising step (it may throw to stop). Returns the
     /// decoded sample [1, 3, H, W] in about [-1, 1] (`vae.decode(latents / scaling_factor).sample`);
     /// `imageFromDecoded` makes diffusers' `output_type="np"` image of it. Every component runs
     /// in `context`.
     public func generate(_ request: StableDiffusionRequest, context: ExecutionContext,
-                         onStep: (Int, Int, StableDiffusionStats) -> Void = { _, _, _ in }) throws -> (decoded: Tensor, stats: StableDiffusionStats) {
+                         onStep: (Int, Int, StableDiffusionStats) throws -> Void = { _, _, _ in }) throws -> (decoded: Tensor, stats: StableDiffusionStats) {
         // img2img keeps the init image's size unless told otherwise, as diffusers does.
         let height = request.height ?? request.initImage.map { $0.shape[2] } ?? defaultSize
         let width = request.width ?? request.initImage.map { $0.shape[3] } ?? defaultSize
@@ -134,7 +134,7 @@ public final class StableDiffusionPipeline: Sendable {
 
         latents = try loop.run(latents, timesteps: timesteps, onStep: { done, total, seconds in
             stats.stepSeconds.append(seconds)
-            onStep(done, total, stats)
+            try onStep(done, total, stats)
         }) { input, t in
             stats.unetEvaluations += 1
             return try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: context)

@@ -86,12 +86,25 @@ extension JSONRequest {
 /// A request argument that is missing or of the wrong type, named as the JSON names it.
 public struct RequestArgumentError: Error, CustomStringConvertible, Sendable {
     public let description: String
+    /// The argument at fault, as the JSON names it (nil when the whole body is wrong).
+    public let argument: String?
 
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, argument: String? = nil) {
+        self.description = description
+        self.argument = argument
+    }
 
     init(_ error: DecodingError) {
         func name(_ context: DecodingError.Context) -> String {
             context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            argument = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            argument = context.codingPath.isEmpty ? nil : name(context)
+        @unknown default:
+            argument = nil
         }
         switch error {
         case .keyNotFound(let key, _):
@@ -109,7 +122,8 @@ public struct RequestArgumentError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    static func kind(_ type: Any.Type) -> String {
+    /// How the error names a JSON type ("an integer", "a string").
+    public static func kind(_ type: Any.Type) -> String {
         switch type {
         case is String.Type: return "a string"
         case is Bool.Type: return "true or false"

@@ -88,10 +88,10 @@ public final class TextToVideoSDPipeline: Sendable {
 
     /// Runs the request: `__call__(output_type="np").frames[0]`, the frames [F, H, W, 3] in [0, 1].
     /// `onStep(done, total, stats)` after every denoising step, `onDecode(done, total, stats)`
-    /// after every decoded chunk of frames. Every component runs in `context`.
+    /// after every decoded chunk of frames (either may throw to stop). Every component runs in `context`.
     public func generate(_ request: TextToVideoRequest, context: ExecutionContext,
-                         onStep: (Int, Int, StableDiffusionStats) -> Void = { _, _, _ in },
-                         onDecode: (Int, Int, StableDiffusionStats) -> Void = { _, _, _ in }) throws
+                         onStep: (Int, Int, StableDiffusionStats) throws -> Void = { _, _, _ in },
+                         onDecode: (Int, Int, StableDiffusionStats) throws -> Void = { _, _, _ in }) throws
         -> (frames: Tensor, stats: StableDiffusionStats) {
         let path = model.container.file.path
         let height = request.height ?? defaultSize
@@ -155,7 +155,7 @@ public final class TextToVideoSDPipeline: Sendable {
                                             sample: Self.foldFrames(latents, context: context), generator: &generator)
             latents = Self.unfoldFrames(folded, frames: frames, context: context)
             stats.stepSeconds.append(Date().timeIntervalSince(start))
-            onStep(index + 1, timesteps.count, stats)
+            try onStep(index + 1, timesteps.count, stats)
         }
 
         if let profile = context.profile {
@@ -184,7 +184,7 @@ public final class TextToVideoSDPipeline: Sendable {
             }
             decodedFrames += decoded.shape[0]
             stats.vaeDecodeSeconds = Date().timeIntervalSince(start)
-            onDecode(decodedFrames, frames, stats)
+            try onDecode(decodedFrames, frames, stats)
         }
         return (Tensor(shape: [frames, height, width, 3], values: video), stats)
     }

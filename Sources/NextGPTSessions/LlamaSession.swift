@@ -85,7 +85,7 @@ public struct LlamaSession: Sendable {
     /// Feeds `inputs` to `generator` (continuing its cache) and samples up to `maxNewTokens`,
     /// ending at an end-of-sequence token or before the first of `stops`. `onText` receives the
     /// text as it becomes safe to show (text that could still turn into a stop string is held
-    /// back); `progress` counts tokens.
+    /// back); `progress` counts tokens, and ends the generation when it is cancelled.
     public func generate(_ inputs: [LlamaInput], generator: LlamaGenerator, maxNewTokens: Int, sampling: SamplingParameters,
                          stops: [String] = [], progress: (any ProgressReporter)? = nil,
                          onText: (String) -> Void = { _ in }) -> Generation {
@@ -100,7 +100,7 @@ public struct LlamaSession: Sendable {
             count += 1
             progress?.report(ProgressUpdate(phase: "generating", completed: count, total: maxNewTokens, unit: "token",
                                             elapsedSeconds: Date().timeIntervalSince(start)))
-            return !filter.isStopped
+            return !filter.isStopped && !(progress?.isCancelled ?? false)
         }
         let tail = filter.finish(decoder.finish())
         if !tail.isEmpty { onText(tail) }

@@ -105,6 +105,8 @@ public final class NExTGPTSession: Sendable {
         return prompt + questionText(request)
     }
 
+    /// `progress` sees the decoders' steps; when it is cancelled the run stops at the next token,
+    /// denoising step or stage with `CancellationError`.
     public func run(_ request: NExTGPTRequest, progress: ProgressReporter? = nil,
                     onText: (String) -> Void = { _ in }) throws -> NExTGPTResult {
         var result = NExTGPTResult()
@@ -131,6 +133,9 @@ public final class NExTGPTSession: Sendable {
             }
         }
 
+        try progress?.checkCancellation()
+        let isCancelled = { progress?.isCancelled ?? false }
+
         // 2. The LLM: prompt assembly, generation, signal runs, output projections.
         var conditioning: [SignalModality: Tensor] = [:]
         try stage("llm", into: &stages) {
@@ -142,14 +147,16 @@ public final class NExTGPTSession: Sendable {
             let generator = try NExTGPTGenerator(model: llm.model, tokenizer: llm.tokenizer)
             var generation = request.generation
             var reply = generator.generate(try inputs.inputs(segments, media: media, context: context), options: generation,
-                                           context: context, onText: onText)
+                                           context: context, isCancelled: isCancelled, onText: onText)
+            try progress?.checkCancellation()
             let missing = SignalModality.allCases.filter { request.forcedOutputs.contains($0) && reply.runs[$0] == nil }
             if !missing.isEmpty {
                 // Continue the same reply with the missing runs fed as its next tokens.
                 generation.replyPrefix = reply.ids + missing.flatMap { generator.signals.runs[$0]! }
                 generation.maxNewTokens = generation.replyPrefix.count
                 let forced = generator.generate(try inputs.inputs(segments, media: media, context: context), options: generation,
-                                                context: context)
+                                                context: context, isCancelled: isCancelled)
+                try progress?.checkCancellation()
                 reply.runs = forced.runs
                 reply.ids = forced.ids
             }
@@ -163,9 +170,13 @@ public final class NExTGPTSession: Sendable {
         }
 
         result.conditioning = conditioning
+        try progress?.checkCancellation()
 
-        // 3. The decoders.
-        if let embeds = conditioning[.image] {
+        // 3. The decoders (a container may hold only some of them: the others' runs are skipped).
+        let components = try ModelFile(path: path).container.components
+        if conditioning[.image] != nil, !components.contains("sd15.unet") {
+            result.skippedOutputs.append((.image, "the container has no Stable Diffusion pipeline (convert with --sd15)"))
+        } else if let embeds = conditioning[.image] {
             try stage("image", into: &stages) {
                 let file = try ModelFile(path: path)
                 defer { for part in ["text_encoder", "unet", "vae"] { file.release(component: "sd15.\(part)") } }
@@ -178,7 +189,9 @@ public final class NExTGPTSession: Sendable {
                 result.images.append(decoded)
             }
         }
-        if let embeds = conditioning[.audio] {
+        if conditioning[.audio] != nil, !components.contains("audioldm.unet") {
+            result.skippedOutputs.append((.audio, "the container has no AudioLDM pipeline (convert with --audioldm)"))
+        } else if let embeds = conditioning[.audio] {
             try stage("audio", into: &stages) {
                 let file = try ModelFile(path: path)
                 defer { for part in ["text_encoder", "unet", "vae", "vocoder"] { file.release(component: "audioldm.\(part)") } }

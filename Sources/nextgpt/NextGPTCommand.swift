@@ -2,7 +2,7 @@ import ArgumentParser
 import NextGPTFormats
 
 @main
-struct NextGPTCommand: ParsableCommand {
+struct NextGPTCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nextgpt",
         abstract: "Convert NExT-GPT's upstream checkpoints into one mmap-able GGUF container, inspect it, verify it and run it.",
@@ -20,6 +20,6 @@ struct NextGPTCommand: ParsableCommand {
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture? Draw it in snow." -o out/
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
-                      GenerateCommand.self, ChatCommand.self, RunCommand.self, SDCommand.self, AudioCommand.self, VideoCommand.self, EmbedCommand.self, BenchCommand.self,
+                      GenerateCommand.self, ChatCommand.self, RunCommand.self, ServeCommand.self, SDCommand.self, AudioCommand.self, VideoCommand.self, EmbedCommand.self, BenchCommand.self,
                       ExportLlamaCommand.self])
 }
