@@ -142,6 +142,9 @@ for threads in [1, 2] {
     print("threads \(threads): \(fmt(bandwidth[threads]!)) GB/s best, \(fmt(Double(chunkFloats * 4) / times[times.count / 2] / 1e9)) GB/s median")
 }
 
+// BENCH_SECTIONS=bandwidth: only the figure above (a peer for other benchmarks' runs).
+if sections == ["bandwidth"] { exit(0) }
+
 /// Bandwidth peer re-measured beside each row (the cores are shared, so conditions drift):
 /// one pass over the 1 GiB buffer in 16 MiB chunks, best chunk.
 @MainActor func peerBandwidth(_ threads: Int) -> Double {
