@@ -45,7 +45,10 @@ public struct ExecutionContext: Sendable {
     }
     private var level: KernelLevel
     /// How the direct matrix products (decode, small batches) split a matrix's rows over the pool.
-    public var rowSplit: RowSplit = .contiguous
+    /// Chunks on demand by default: on shared cores (2-core EPYC at load ≈ 20, 7B-shaped Q4_0
+    /// decode, `BENCH_SECTIONS=decode nextgpt-bench`) the median token read 1.4–5.0 GB/s against
+    /// 0.9–2.0 with one contiguous range per thread, at both kernel levels in two runs.
+    public var rowSplit: RowSplit = .chunks
 
     /// A context with its own pool of `threads` participants (the calling thread included;
     /// default: the machine's active cores), at the kernel level `environment` allows
