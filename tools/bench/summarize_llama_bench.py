@@ -12,7 +12,7 @@ import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-bandwidth = {r.get("round", 0): r["gbs_best"] for r in rows if r["runtime"] == "bandwidth"}
+bandwidth = {r.get("round", 0): r["gbs_best"] for r in rows if r["runtime"] == "bandwidth" and r["gbs_best"] > 0}
 values = defaultdict(dict)  # (type, runtime, metric) -> {round: value}
 weight_bytes = {}
 for r in [r for r in rows if r["runtime"] != "bandwidth"]:
