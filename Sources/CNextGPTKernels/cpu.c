@@ -41,3 +41,11 @@ __attribute__((constructor)) static void detect_features(void) {
 int ngk_use_avx2(void) { return avx2_usable; }
 int ngk_use_sse42(void) { return sse42_usable; }
 int ngk_use_avx512vnni(void) { return avx512vnni_usable; }
+
+int ngk_kernel_level_max(void) {
+#if defined(__aarch64__)
+    return NGK_LEVEL_SIMD;
+#else
+    return avx512vnni_usable ? NGK_LEVEL_AVX512_VNNI : avx2_usable ? NGK_LEVEL_SIMD : NGK_LEVEL_SCALAR;
+#endif
+}

@@ -8,6 +8,7 @@
 // like the scalar twins (which round the scale product and the sum separately, where the FMA here
 // rounds once: results agree to float rounding, not bit for bit).
 // Without VNNI the entry points run the packed matrix-vector kernels (AVX2, 8 rows × 4 activations).
+// The same file holds the VNNI matrix × vector bodies of the packed layout (ngk_mv_*x8_vnni).
 #include <string.h>
 #include "nextgpt_kernels.h"
 #include "nextgpt_matmul.h"
@@ -149,6 +150,99 @@ VINLINE void q4_0_tile(int J, const uint8_t *g0, const uint8_t *g1, size_t nblk,
 
 GEMM_BODY(gemm_q8_0x8, q8_0_tile)
 GEMM_BODY(gemm_q4_0x8, q4_0_tile)
+
+// ---- matrix × one activation (decode) with VNNI: one group per zmm pair of chunks ----
+// A 64-byte load holds quant chunks c and c+1 of a group's 8 rows; the activation vector holds
+// chunk c's 4 bytes in lanes 0–7 and chunk c+1's in lanes 8–15 (one permute per chunk pair per
+// block, shared by the G groups). Each half starts at half the block's offset (−4·Σa for Q4_0's
+// nibbles, −64·Σa for Q8_0 flipped to w + 128), and the halves are added in int32 before the
+// scale: the exact block sums, then the same float operations as the AVX2 body (same results).
+// Each thread streams G contiguous group rows, as the AVX2 body does.
+
+// Lanes 0–7: dword i of the block's 32 activation bytes; lanes 8–15: dword i + 1.
+VINLINE __m512i pair_broadcast(__m512i q, int i) {
+    const __m512i index = _mm512_setr_epi32(i, i, i, i, i, i, i, i, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1, i + 1);
+    return _mm512_permutexvar_epi32(index, q);
+}
+
+VINLINE __m256i fold_halves(__m512i s) {
+    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+}
+
+VINLINE void q4_0x8_groups_vnni(int G, const uint8_t *group, size_t w_stride, size_t nblk, act_row a, __m256 *acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int j = 0; j < G; j++) acc[j] = _mm256_setzero_ps();
+    for (size_t k = 0; k < nblk; k++) {
+        const __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a.q + 32 * k)));
+        // Low nibbles are elements 0–15 (dwords 0–3), high nibbles 16–31 (dwords 4–7).
+        const __m512i lo01 = pair_broadcast(q, 0), lo23 = pair_broadcast(q, 2);
+        const __m512i hi01 = pair_broadcast(q, 4), hi23 = pair_broadcast(q, 6);
+        const __m512i offset = _mm512_set1_epi32(-4 * a.sum[k]);
+        const __m256 dy = _mm256_set1_ps(a.d[k]);
+        for (int j = 0; j < G; j++) {
+            const uint8_t *blk = group + j * w_stride + k * NGK_Q4_0X8_BYTES;
+            const __m512i v01 = _mm512_loadu_si512((const void *)(blk + 16)), v23 = _mm512_loadu_si512((const void *)(blk + 80));
+            __m512i s = _mm512_dpbusd_epi32(offset, _mm512_and_si512(v01, low4), lo01);
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(v23, low4), lo23);
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(v01, 4), low4), hi01);
+            s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(v23, 4), low4), hi23);
+            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), dy);
+            acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(fold_halves(s)), acc[j]);
+        }
+    }
+}
+
+VINLINE void q8_0x8_groups_vnni(int G, const uint8_t *group, size_t w_stride, size_t nblk, act_row a, __m256 *acc) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int j = 0; j < G; j++) acc[j] = _mm256_setzero_ps();
+    for (size_t k = 0; k < nblk; k++) {
+        const __m512i q = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a.q + 32 * k)));
+        __m512i qc[4];
+        for (int c = 0; c < 4; c++) qc[c] = pair_broadcast(q, 2 * c);
+        const __m512i offset = _mm512_set1_epi32(-64 * a.sum[k]);
+        const __m256 dy = _mm256_set1_ps(a.d[k]);
+        for (int j = 0; j < G; j++) {
+            const uint8_t *blk = group + j * w_stride + k * NGK_Q8_0X8_BYTES;
+            __m512i s = offset;
+            for (int c = 0; c < 4; c++)
+                s = _mm512_dpbusd_epi32(s, _mm512_xor_si512(_mm512_loadu_si512((const void *)(blk + 16 + 64 * c)), flip), qc[c]);
+            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk)), dy);
+            acc[j] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(fold_halves(s)), acc[j]);
+        }
+    }
+}
+
+VINLINE void store_rows(float *y, size_t rows, __m256 v) {
+    if (rows >= NGK_PACK_ROWS) { _mm256_storeu_ps(y, v); return; }
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    memcpy(y, t, rows * sizeof(float));
+}
+
+// Batches of 2+ go through the GEMM tiles (embedded broadcasts, no permutes); one activation
+// through pairs of groups, an odd last group and a partial one alone.
+#define MV_VNNI_BODY(NAME, GROUPS_FN, GEMM_FN)                                                           \
+    VNNI static void NAME##_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,             \
+                                 const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy) {    \
+        if (nb != 1) { GEMM_FN##_vnni(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy); return; }   \
+        const size_t nblk = ncols / 32;                                                                  \
+        const uint8_t *wb = (const uint8_t *)w;                                                          \
+        const act_row a = act_at(xa, xa_stride, 0, nblk);                                                \
+        __m256 acc[2];                                                                                   \
+        size_t r0 = 0;                                                                                   \
+        for (; r0 + 2 * NGK_PACK_ROWS <= nrows; r0 += 2 * NGK_PACK_ROWS) {                               \
+            GROUPS_FN(2, wb + r0 / NGK_PACK_ROWS * w_stride, w_stride, nblk, a, acc);                    \
+            _mm256_storeu_ps(y + r0, acc[0]);                                                            \
+            _mm256_storeu_ps(y + r0 + NGK_PACK_ROWS, acc[1]);                                            \
+        }                                                                                                \
+        for (; r0 < nrows; r0 += NGK_PACK_ROWS) {                                                        \
+            GROUPS_FN(1, wb + r0 / NGK_PACK_ROWS * w_stride, w_stride, nblk, a, acc);                    \
+            store_rows(y + r0, nrows - r0, acc[0]);                                                      \
+        }                                                                                                \
+    }
+
+MV_VNNI_BODY(mv_q8_0x8, q8_0x8_groups_vnni, gemm_q8_0x8)
+MV_VNNI_BODY(mv_q4_0x8, q4_0x8_groups_vnni, gemm_q4_0x8)
 #endif
 
 void ngk_gemm_q8_0x8(const void *w, size_t w_stride, size_t nrows, size_t ncols,
@@ -163,6 +257,22 @@ void ngk_gemm_q4_0x8(const void *w, size_t w_stride, size_t nrows, size_t ncols,
                      const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy) {
 #if defined(__x86_64__)
     if (ngk_use_avx512vnni()) { gemm_q4_0x8_vnni(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy); return; }
+#endif
+    ngk_mv_q4_0x8(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);
+}
+
+void ngk_mv_q8_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                        const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy) {
+#if defined(__x86_64__)
+    if (ngk_use_avx512vnni()) { mv_q8_0x8_vnni(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy); return; }
+#endif
+    ngk_mv_q8_0x8(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);
+}
+
+void ngk_mv_q4_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                        const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy) {
+#if defined(__x86_64__)
+    if (ngk_use_avx512vnni()) { mv_q4_0x8_vnni(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy); return; }
 #endif
     ngk_mv_q4_0x8(w, w_stride, nrows, ncols, xa, xa_stride, nb, y, ldy);
 }

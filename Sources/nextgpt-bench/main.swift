@@ -107,13 +107,15 @@ for t in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(t) {
 let benchContexts = [1: ExecutionContext(threads: 1), 2: ExecutionContext(threads: 2)]
 @MainActor func benchContext(threads: Int) -> ExecutionContext { benchContexts[threads]! }
 
-print("nextgpt-bench: kernel layer — \(String(cString: ngk_cpu_path())) path, \(System.activeProcessorCount) cores")
+print("nextgpt-bench: kernel layer — \(String(cString: ngk_cpu_path())) path, kernels \(benchContexts[1]!.kernelLevel) (machine: \(KernelLevel.machine)), \(System.activeProcessorCount) cores")
 print("date: \(getenv("BENCH_DATE").map { String(cString: $0) } ?? "-")")
 
 // ---------------------------------------------------------------- memory read bandwidth
 let bwFloats = gib / 4  // 1 GiB
 let bwBuffer = UnsafeMutablePointer<Float>.allocate(capacity: bwFloats)
-bwBuffer.initialize(repeating: 1, count: bwFloats)
+// Distinct contents on every page: a host that merges identical pages (KSM) serves a buffer of
+// equal pages from a few physical ones, faster than memory.
+for i in 0..<bwFloats { (bwBuffer + i).initialize(to: Float(i)) }
 var bandwidth: [Int: Double] = [:]
 var sgemmRate: [Int: Double] = [:]
 print("\n== memory read bandwidth: sum of a 1 GiB f32 buffer in 16 MiB chunks (each from DRAM); best / median chunk")
@@ -139,6 +141,9 @@ for threads in [1, 2] {
     bandwidth[threads] = Double(chunkFloats * 4) / times[0] / 1e9
     print("threads \(threads): \(fmt(bandwidth[threads]!)) GB/s best, \(fmt(Double(chunkFloats * 4) / times[times.count / 2] / 1e9)) GB/s median")
 }
+
+// BENCH_SECTIONS=bandwidth: only the figure above (a peer for other benchmarks' runs).
+if sections == ["bandwidth"] { exit(0) }
 
 /// Bandwidth peer re-measured beside each row (the cores are shared, so conditions drift):
 /// one pass over the 1 GiB buffer in 16 MiB chunks, best chunk.
@@ -388,6 +393,58 @@ if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cStr
         if let profile = context.profile { print(profile.report()) }
     }
 }
+// ---------------------------------------------------------------- 7B-shaped decode (BENCH_SECTIONS=decode)
+// BENCH_DECODE_LAYERS layers (default 8) of LLaMA-7B's matrices (q, k, v, o 4096×4096; gate, up
+// 11008×4096; down 4096×11008), repacked, each "token" one batch-1 product with every matrix in
+// order, as decode streams them. Per token: GB/s of weights read; per configuration (kernel level
+// × row split, alternating over BENCH_ROUNDS rounds) min / median / max, beside the bandwidth peer.
+if sections.contains("decode") {
+    let type = typeFilter?.first ?? .q4_0
+    let layers = getenv("BENCH_DECODE_LAYERS").flatMap { Int(String(cString: $0)) } ?? 8
+    let rounds = getenv("BENCH_ROUNDS").flatMap { Int(String(cString: $0)) } ?? 3
+    let shapes = [(4096, 4096), (4096, 4096), (4096, 4096), (4096, 4096), (11008, 4096), (11008, 4096), (4096, 11008)]
+    var matrices: [WeightMatrix] = []
+    for _ in 0..<layers {
+        for (rows, cols) in shapes {
+            let w = randomWeights(type, rows: rows, columns: cols)
+            matrices.append(WeightMatrix(type: type, rows: rows, columns: cols, data: w).repacked(context: benchContext(threads: 2)))
+            w.deallocate()
+        }
+    }
+    let bytes = matrices.reduce(0) { $0 + $1.byteCount }
+    let xs = UnsafeMutablePointer<Float>.allocate(capacity: 11008)
+    randomFloats(xs, 11008)
+    let ys = UnsafeMutablePointer<Float>.allocate(capacity: 11008)
+    var configurations: [(String, ExecutionContext)] = []
+    for level in [KernelLevel.avx512VNNI, .avx2] where KernelLevel.available(upTo: level) == level {
+        for split in [RowSplit.contiguous, .chunks] {
+            var c = benchContext(threads: 2)
+            c.kernelLevel = level
+            c.rowSplit = split
+            configurations.append(("\(level) \(split)", c))
+        }
+    }
+    print("\n== 7B-shaped decode, \(type), \(layers) layers (\(fmt(Double(bytes) / 1e9, 2)) GB repacked), 2 threads: GB/s per token, min / median / max over \(rounds) rounds × 8 tokens")
+    var perToken: [String: [Double]] = [:]
+    var peers: [Double] = []
+    for _ in 0..<rounds {
+        peers.append(peerBandwidth(2))
+        for (name, context) in configurations {
+            for token in 0..<9 {
+                let t0 = now()
+                for m in matrices { Matmul.multiply(m, xs, batch: 1, into: ys, context: context) }
+                if token > 0 { perToken[name, default: []].append(Double(bytes) / (now() - t0) / 1e9) }
+            }
+        }
+    }
+    peers.sort()
+    print("bandwidth peer (best 16 MiB chunk per round): \(peers.map { fmt($0) }.joined(separator: ", ")) GB/s")
+    for (name, _) in configurations {
+        let v = perToken[name]!.sorted()
+        print("\(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(fmt(v[0])) / \(fmt(v[v.count / 2])) / \(fmt(v[v.count - 1])) GB/s")
+    }
+}
+
 bwBuffer.deallocate()
 B.deallocate()
 print("\ndone")

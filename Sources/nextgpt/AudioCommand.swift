@@ -96,7 +96,7 @@ struct AudioCommand: ParsableCommand {
             format: "%@: %.2f s at %d Hz, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s, vocoder %.2f s, total %.1f s; %@\n",
             output, Double(waveform.count) / Double(audioldm.samplingRate), audioldm.samplingRate, stepTimes.count, mean,
             stats.unetEvaluations, stats.textEncodeSeconds, stats.vaeDecodeSeconds, stats.vocoderSeconds,
-            Date().timeIntervalSince(started), memory.description).utf8))
+            Date().timeIntervalSince(started), closingTail(context, memory)).utf8))
         if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [

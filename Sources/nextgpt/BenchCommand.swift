@@ -68,7 +68,8 @@ struct BenchCommand: ParsableCommand {
         do { llm = try LlamaSession.loadModel(options, context: context).model } catch let error as FormatError { throw Failure(error.description) }
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var random = SeededIds(seed: 42, vocabulary: llm.vocabularySize)
-        var results: [String: Any] = ["model": model, "threads": context.threads, "load_seconds": loadSeconds]
+        var results: [String: Any] = ["model": model, "threads": context.threads, "load_seconds": loadSeconds,
+                                      "kernel_level": context.kernelLevel.description]
 
         for length in lengths {
             var rates: [Double] = []
@@ -94,19 +95,25 @@ struct BenchCommand: ParsableCommand {
         results["peak_rss_bytes"] = memory.peakBytes
         results["rss_anon_bytes"] = memory.anonymousBytes
         results["rss_file_bytes"] = memory.fileBytes
+        // How much of the anonymous memory (mostly the repacked weights) the kernel backs with
+        // 2 MiB pages: decode streams it, and 4 KiB pages cost page walks.
+        let rollup = (try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8)) ?? ""
+        for line in rollup.split(separator: "\n") where line.hasPrefix("AnonHugePages:") {
+            results["anon_huge_bytes"] = (Int(line.filter(\.isNumber)) ?? 0) * 1024
+        }
 
         if json {
             let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(model): \(context.threads) threads, load \(String(format: "%.2f", loadSeconds)) s")
+            print("\(model): \(context.threads) threads, kernels \(context.kernelLevel), load \(String(format: "%.2f", loadSeconds)) s")
             for key in results.keys.sorted() where key.hasPrefix("pp") || key.hasPrefix("tg") {
                 let s = results[key] as! [String: Double]
                 print("  \(key.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%8.2f", s["best"]!)) tok/s best, \(String(format: "%8.2f", s["mean"]!)) mean")
             }
             let ft = results["first_token_seconds"] as! [String: Double]
             print("  first token after \(lengths[0]) prompt tokens: \(String(format: "%.0f", ft["best"]! * 1000)) ms best")
-            print("  \(memory)")
+            print("  \(closingTail(context, memory)), in 2 MiB pages \(String(format: "%.1f MB", Double(results["anon_huge_bytes"] as? Int ?? 0) / 1e6))")
         }
     }
 

@@ -62,7 +62,7 @@ struct ChatCommand: ParsableCommand {
             endedWithStop = generation.reason == .stopCondition
             pending = generation.ids.last.map { [$0] } ?? []
             print("")
-            report(generation.stats)
+            report(generation.stats, context: session.context)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import NextGPTKernels
+import NextGPTLayers
 
 extension ExecutionContext {
     /// The context a command runs in: `threads` workers (default: all cores) and, under
@@ -9,4 +10,10 @@ extension ExecutionContext {
         if ProcessInfo.processInfo.environment["NEXTGPT_PROFILE"] == "1" { context.profile = OpProfile() }
         return context
     }
+}
+
+/// The end of every closing timing line: the kernel level the matrix products ran at
+/// (`NEXTGPT_KERNEL_LEVEL` lowers it), then the memory.
+func closingTail(_ context: ExecutionContext, _ memory: MemoryReport = .current()) -> String {
+    "kernels \(context.kernelLevel); \(memory)"
 }

@@ -83,9 +83,9 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let embeddings: Tensor
+        let context = ExecutionContext.command(threads: threads), started = Date()
         do {
-            let session = try ImageBindSession(path: model, component: component, mergesFile: bpe,
-                                               context: .command(threads: threads))
+            let session = try ImageBindSession(path: model, component: component, mergesFile: bpe, context: context)
             let options = ImageBindSession.MediaOptions(clipSampler: ClipSamplerRule(rawValue: clipSampler)!,
                                                         resampling: AudioResampling(rawValue: resampler)!,
                                                         audioLogitScale: audioLogitScale)
@@ -109,6 +109,8 @@ struct EmbedCommand: ParsableCommand {
         } catch let error as ImageBindModel.InputError {
             throw Failure(error.description)
         }
+        let line = String(format: "embedded %d inputs in %.2f s; %@\n", embeddings.shape[0], Date().timeIntervalSince(started), closingTail(context))
+        FileHandle.standardError.write(Data(line.utf8))
         let labels = images + audios + videos + texts.map { "\"\($0)\"" }
         let d = embeddings.shape[1], values = embeddings.values
         let rows = labels.indices.map { Array(values[($0 * d)..<(($0 + 1) * d)]) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NextGPTKernels
 import NextGPTLayers
 import NextGPTLlama
 
@@ -30,14 +31,13 @@ struct GenerateCommand: ParsableCommand {
         print(prompt, terminator: "")
         let generation = options.stream(session, generator: generator, inputs: [.tokens(ids)])
         print("")
-        report(generation.stats)
+        report(generation.stats, context: session.context)
     }
 }
 
-func report(_ stats: GenerationStats) {
-    let memory = MemoryReport.current()
+func report(_ stats: GenerationStats, context: ExecutionContext) {
     let line = String(format: "prefill %d tokens %.2f tok/s, decode %d tokens %.2f tok/s, first token %.0f ms; %@\n",
                       stats.promptTokens, stats.prefillTokensPerSecond, stats.generatedTokens, stats.decodeTokensPerSecond,
-                      stats.firstTokenSeconds * 1000, memory.description)
+                      stats.firstTokenSeconds * 1000, closingTail(context))
     FileHandle.standardError.write(Data(line.utf8))
 }

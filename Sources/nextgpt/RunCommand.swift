@@ -181,7 +181,7 @@ struct RunCommand: ParsableCommand {
         }
         for stage in result.stages {
             let peak = stage.peakResidentBytes.map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "?"
-            FileHandle.standardError.write(Data(String(format: "stage %@: %.2f s, peak RSS %@\n", stage.name, stage.seconds, peak).utf8))
+            FileHandle.standardError.write(Data(String(format: "stage %@: %.2f s, peak RSS %@, kernels %@\n", stage.name, stage.seconds, peak, session.context.kernelLevel.description).utf8))
         }
         FileHandle.standardError.write(Data("wrote \(files.map { "\(output)/\($0)" }.joined(separator: ", ")), \(output)/manifest.json\n".utf8))
     }

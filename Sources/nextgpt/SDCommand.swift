@@ -121,7 +121,7 @@ struct SDCommand: ParsableCommand {
         FileHandle.standardError.write(Data(String(
             format: "%@: %d×%d, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s, total %.1f s; %@\n",
             output, w, h, steps.count, mean, stats.unetEvaluations, stats.textEncodeSeconds, stats.vaeDecodeSeconds,
-            Date().timeIntervalSince(started), memory.description).utf8))
+            Date().timeIntervalSince(started), closingTail(context, memory)).utf8))
         if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [

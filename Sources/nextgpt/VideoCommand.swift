@@ -122,7 +122,7 @@ struct VideoCommand: ParsableCommand {
             format: "%@: %d frames %d×%d at %d fps (%@), %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s (%.2f s/frame), total %.1f s; %@\n",
             output, images.count, width, height, fps, written.encoder, steps.count, mean, stats.unetEvaluations,
             stats.textEncodeSeconds, stats.vaeDecodeSeconds, stats.vaeDecodeSeconds / Double(max(images.count, 1)),
-            Date().timeIntervalSince(started), memory.description).utf8))
+            Date().timeIntervalSince(started), closingTail(context, memory)).utf8))
         if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [

@@ -17,6 +17,28 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// Chunks handed out on demand: every index once, chunks whole and in `chunk` steps (one
+    /// participant: the whole range in one call).
+    func testChunksVisitEveryIndexOnce() {
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool(threads: threads)
+            for count in [0, 1, 7, 100, 1001] {
+                for chunk in [1, 3, 64] {
+                    let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(1, count))
+                    hits.initialize(repeating: 0, count: max(1, count))
+                    let alone = threads == 1 || count <= chunk
+                    pool.parallelFor(count, chunk: chunk) { range in
+                        XCTAssertEqual(range.lowerBound % chunk, 0)
+                        XCTAssertEqual(range.count, alone ? count : min(chunk, count - range.lowerBound))
+                        for i in range { hits[i] += 1 }
+                    }
+                    for i in 0..<count { XCTAssertEqual(hits[i], 1, "threads \(threads) count \(count) chunk \(chunk) index \(i)") }
+                    hits.deallocate()
+                }
+            }
+        }
+    }
+
     func testRangesAreContiguousAndOrdered() {
         let pool = ThreadPool(threads: 3)
         let starts = UnsafeMutablePointer<Int>.allocate(capacity: 3)

@@ -1,28 +1,57 @@
 #!/usr/bin/env python3
-"""Table of tools/bench/bench_llama.sh's runs: best of the rounds per runtime and type, and the
-ratio ours / llama.cpp (above 1: we are faster; for first token and memory, below 1 is better)."""
+"""Table of tools/bench/bench_llama.sh's runs: per type, metric and runtime the median over the
+rounds (min–max), and the ratio of each of our runs to llama.cpp's in the same round, as median
+(min–max) over the rounds (above 1: we are faster; for first token and memory, below 1 is better).
+Decode is also given in GB/s (our container's bytes per token × tok/s, an upper bound by the
+token-embedding table) beside the round's read bandwidth over distinct pages when measured."""
 
 import json
+import os
+import statistics
 import sys
 from collections import defaultdict
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-best = defaultdict(dict)
-for r in rows:
-    key = (r["type"], r["runtime"])
+bandwidth = {r.get("round", 0): r["gbs_best"] for r in rows if r["runtime"] == "bandwidth" and r["gbs_best"] > 0}
+values = defaultdict(dict)  # (type, runtime, metric) -> {round: value}
+weight_bytes = {}
+for r in [r for r in rows if r["runtime"] != "bandwidth"]:
+    t, rt, rnd = r["type"], r["runtime"], r.get("round", 0)
     for k, v in r.items():
         if k.startswith(("pp", "tg")):
-            best[key][k] = max(best[key].get(k, 0), v["best"])
-    best[key]["first_token_ms"] = min(best[key].get("first_token_ms", 1e18), r["first_token_seconds"]["best"] * 1000)
-    best[key]["peak_rss_gb"] = min(best[key].get("peak_rss_gb", 1e18), r["peak_rss_bytes"] / 1e9)
+            values[(t, rt, k)][rnd] = v["best"]
+    values[(t, rt, "first_token_ms")][rnd] = r["first_token_seconds"]["best"] * 1000
+    values[(t, rt, "peak_rss_gb")][rnd] = r["peak_rss_bytes"] / 1e9
+    if rt.startswith("ours") and os.path.exists(r["model"]):
+        weight_bytes[t] = os.path.getsize(r["model"])
 
-metrics = sorted({m for v in best.values() for m in v}, key=lambda m: (not m.startswith("pp"), not m.startswith("tg"), m))
-types = sorted({t for t, _ in best})
-print(f"{'type':6} {'metric':16} {'ours':>10} {'llama.cpp':>10} {'ratio':>7}")
+
+def span(xs):
+    return f"{statistics.median(xs):8.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+if bandwidth:
+    bw = list(bandwidth.values())
+    print(f"read bandwidth, 2 threads, distinct pages: {span(bw)} GB/s over {len(bw)} rounds")
+types = sorted({k[0] for k in values})
+runtimes = sorted({k[1] for k in values}, key=lambda r: (r == "llama.cpp", r))
+metrics = sorted({k[2] for k in values}, key=lambda m: (not m.startswith("pp"), not m.startswith("tg"), m))
+print(f"{'type':6} {'metric':16} {'runtime':18} {'median (min–max)':>24} {'ratio to llama.cpp':>28}")
 for t in types:
-    ours, peer = best.get((t, "ours"), {}), best.get((t, "llama.cpp"), {})
     for m in metrics:
-        if m in ours and m in peer:
+        peer = values.get((t, "llama.cpp", m), {})
+        for rt in runtimes:
+            mine = values.get((t, rt, m))
+            if not mine:
+                continue
+            ratio = ""
+            if rt != "llama.cpp" and peer:
+                rs = [mine[k] / peer[k] for k in mine if k in peer and peer[k]]
+                ratio = span(rs) if rs else ""
             unit = " tok/s" if m.startswith(("pp", "tg")) else ""
-            ratio = ours[m] / peer[m] if peer[m] else float("nan")
-            print(f"{t:6} {m + unit:16} {ours[m]:10.2f} {peer[m]:10.2f} {ratio:7.2f}")
+            print(f"{t:6} {m + unit:16} {rt:18} {span(list(mine.values())):>24} {ratio:>28}")
+            if m.startswith("tg") and t in weight_bytes:
+                gbs = {k: v * weight_bytes[t] / 1e9 for k, v in mine.items()}
+                pct = [100 * gbs[k] / bandwidth[k] for k in gbs if bandwidth.get(k)]
+                print(f"{'':6} {'  GB/s':16} {rt:18} {span(list(gbs.values())):>24}"
+                      + (f" {span(pct):>22} % of bw" if pct else ""))

@@ -27,6 +27,11 @@ int ngk_use_avx2(void);
 int ngk_use_avx512vnni(void);
 // 1 when the SSE4.2 crc32 instruction may run.
 int ngk_use_sse42(void);
+// The highest kernel level this CPU and OS can run (cpuid, and xgetbv for the AVX/AVX-512 register
+// state, through __builtin_cpu_supports): NGK_LEVEL_SIMD is AVX2+FMA+F16C on x86-64 and NEON on
+// aarch64; NGK_LEVEL_AVX512_VNNI adds avx512f/bw/vl/dq/vnni. Callers pick bodies at or below it.
+enum { NGK_LEVEL_SCALAR = 0, NGK_LEVEL_SIMD = 1, NGK_LEVEL_AVX512_VNNI = 2 };
+int ngk_kernel_level_max(void);
 
 // ---- half / bfloat16 conversions (IEEE binary16 round-to-nearest-even, as ggml and numpy) ----
 uint16_t ngk_fp32_to_fp16(float x);

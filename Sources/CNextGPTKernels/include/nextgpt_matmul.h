@@ -92,6 +92,15 @@ NGK_GEMM_DECL(q8_0x8)
 NGK_GEMM_DECL(q4_0x8)
 #undef NGK_GEMM_DECL
 
+// AVX-512 VNNI bodies of ngk_mv_q8_0x8 / ngk_mv_q4_0x8 (same arguments; scalar twins: their _ref).
+// One activation: the exact int32 block sums, then the AVX2 body's float operations (same
+// results); batches of 2+: the integer GEMM's tiles. Without VNNI they run ngk_mv_*x8. Chosen by
+// callers whose kernel level allows it (ngk_kernel_level_max), never by the plain entry points.
+void ngk_mv_q8_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                        const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+void ngk_mv_q4_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                        const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+
 // ---- Q4_K dequantization (AVX2 twin of ngk_dequantize_q4_k_ref) ----
 void ngk_dequantize_q4_k(const uint8_t *src, float *y, size_t n);
 

@@ -36,12 +36,27 @@ public struct ExecutionContext: Sendable {
     /// Where layers report their wall time; nil (the default) measures nothing, so the hot path
     /// costs one nil check.
     public var profile: OpProfile?
+    /// The bodies the matrix-product kernels run (`KernelLevel`): the machine's highest, or the
+    /// lower one `NEXTGPT_KERNEL_LEVEL` named when the context was created. Setting a level the
+    /// machine lacks gives the highest one below it.
+    public var kernelLevel: KernelLevel {
+        get { level }
+        set { level = KernelLevel.available(upTo: newValue) }
+    }
+    private var level: KernelLevel
+    /// How the direct matrix products (decode, small batches) split a matrix's rows over the pool.
+    /// Chunks on demand by default: on shared cores (2-core EPYC at load ≈ 20, 7B-shaped Q4_0
+    /// decode, `BENCH_SECTIONS=decode nextgpt-bench`) the median token read 1.4–5.0 GB/s against
+    /// 0.9–2.0 with one contiguous range per thread, at both kernel levels in two runs.
+    public var rowSplit: RowSplit = .chunks
 
     /// A context with its own pool of `threads` participants (the calling thread included;
-    /// default: the machine's active cores).
-    public init(threads: Int? = nil) {
+    /// default: the machine's active cores), at the kernel level `environment` allows
+    /// (`KernelLevel.environmentKey`; default: the process's environment).
+    public init(threads: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
         _ = ExecutionContext.openBLASPinned
         pool = ThreadPool(threads: max(1, threads ?? System.activeProcessorCount))
+        level = KernelLevel.fromEnvironment(environment)
     }
 
     /// The machine's cores, the automatic paths, no profile: for callers that have no settings of
@@ -63,6 +78,15 @@ public struct ExecutionContext: Sendable {
         guard let profile else { return try body() }
         return try profile.measure(name(), body)
     }
+}
+
+/// How a matrix product's rows are split over the pool's participants.
+public enum RowSplit: Sendable, Equatable {
+    /// One contiguous range per participant, fixed before the product starts.
+    case contiguous
+    /// Consecutive chunks (about 8 per participant) handed to whichever participant is free:
+    /// one that is descheduled does not hold the others at the end of the product.
+    case chunks
 }
 
 /// The matrix products of the attention kernel's tiles.

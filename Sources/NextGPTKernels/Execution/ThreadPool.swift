@@ -133,6 +133,29 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// `0..<count` in consecutive chunks of `chunk` indices, handed out in order to whichever
+    /// participant asks next: a participant that is descheduled or slowed (shared cores) leaves its
+    /// remaining chunks to the others instead of holding everyone at the end of the job. With one
+    /// participant (or one chunk) `body` gets the whole range at once.
+    public func parallelFor(_ count: Int, chunk: Int, participants: Int? = nil, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunk = max(1, chunk), chunks = (count + chunk - 1) / chunk
+        let n = min(participants ?? threads, threads, chunks)
+        if n == 1 { body(0..<count); return }
+        let next = ChunkCounter()
+        run(participants: n) { _ in
+            while true {
+                let c = next.value.add(1, ordering: .relaxed).oldValue
+                guard c < chunks else { return }
+                body((c * chunk)..<min(count, (c + 1) * chunk))
+            }
+        }
+    }
+
+    private final class ChunkCounter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
     /// `body(index)` for every index in `0..<count`, contiguous ranges per thread.
     public func parallelFor(each count: Int, _ body: (Int) -> Void) {
         parallelFor(count) { range in for i in range { body(i) } }

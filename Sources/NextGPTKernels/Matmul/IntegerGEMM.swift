@@ -2,7 +2,8 @@ import CNextGPTKernels
 
 extension Matmul {
     /// Whether this CPU runs the integer GEMM's fast body (AVX-512 VNNI); without it the GEMM
-    /// entry points fall back to the packed matrix-vector kernels and `.automatic` never picks it.
+    /// entry points fall back to the packed matrix-vector kernels and `.automatic` never picks it
+    /// (nor does it on a context whose `kernelLevel` is below `.avx512VNNI`).
     public static let integerGEMMAccelerated = ngk_use_avx512vnni() != 0
 
     /// The batch from which `.automatic` sends Q8_0 / Q4_0 products to the integer GEMM (when
@@ -19,12 +20,12 @@ extension Matmul {
     /// activation panel passes.
     static let integerGEMMPanelRows = 64
 
-    static func prefersIntegerGEMM(_ w: WeightMatrix, batch: Int, path: Path) -> Bool {
+    static func prefersIntegerGEMM(_ w: WeightMatrix, batch: Int, path: Path, level: KernelLevel = .machine) -> Bool {
         switch path {
         case .integerGEMM: return true
         case .direct, .blas: return false
         case .automatic:
-            guard integerGEMMAccelerated else { return false }
+            guard level == .avx512VNNI else { return false }
             switch w.layout {
             case .interleaved8: return batch >= integerGEMMThreshold.interleaved
             // Row-major weights keep f32 activations from the BLAS threshold on (`LoadOptions.repackQuantized`
@@ -35,13 +36,19 @@ extension Matmul {
         }
     }
 
-    /// y = W x for Q8_0 / Q4_0 `w` through `ngk_gemm_*` (or its scalar twin): activations quantized
-    /// once into the split format, then row panels split over the pool; a row-major panel is
-    /// first repacked into the worker's buffer.
+    /// y = W x for Q8_0 / Q4_0 `w` through `ngk_gemm_*` (below `.avx512VNNI`: the packed kernels
+    /// of `level`, as the C entry points do without VNNI): activations quantized once into the
+    /// split format, then row panels split over the pool; a row-major panel is first repacked
+    /// into the worker's buffer.
     static func multiplyIntegerGEMM(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>,
-                                    pool: ThreadPool, reference: Bool = false) {
+                                    pool: ThreadPool, level: KernelLevel = .machine, reference: Bool = false) {
         guard let packed = w.type.traits.interleaved else { preconditionFailure("no integer GEMM for \(w.type) weights") }
-        let gemm = reference ? packed.gemm.reference : packed.gemm.fast
+        let gemm: MVKernel
+        switch level {
+        case .scalar: gemm = packed.gemm.reference
+        case .avx512VNNI: gemm = reference ? packed.gemm.reference : packed.gemm.fast
+        case .avx2, .neon: gemm = reference ? packed.gemm.reference : packed.fast
+        }
         let rows = w.rows, columns = w.columns, blocks = columns / 32
         let activationBytes = blocks * packed.activationBytesPerBlock
         let activations = UnsafeMutableRawPointer.allocate(byteCount: batch * activationBytes, alignment: 64)

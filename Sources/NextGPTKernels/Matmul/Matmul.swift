@@ -39,8 +39,8 @@ public enum Matmul {
             y.update(repeating: 0, count: batch * w.rows)
             return
         }
-        if w.type.traits.interleaved != nil && prefersIntegerGEMM(w, batch: batch, path: context.matmulPath) {
-            multiplyIntegerGEMM(w, x, batch: batch, into: y, pool: context.pool)
+        if w.type.traits.interleaved != nil && prefersIntegerGEMM(w, batch: batch, path: context.matmulPath, level: context.kernelLevel) {
+            multiplyIntegerGEMM(w, x, batch: batch, into: y, pool: context.pool, level: context.kernelLevel)
             return
         }
         let useBLAS: Bool
@@ -57,7 +57,7 @@ public enum Matmul {
         if useBLAS {
             multiplyBLAS(w, x, batch: batch, into: y, context: context)
         } else {
-            multiplyDirect(w, x, batch: batch, into: y, pool: context.pool)
+            multiplyDirect(w, x, batch: batch, into: y, pool: context.pool, level: context.kernelLevel, split: context.rowSplit)
         }
     }
 
@@ -74,15 +74,18 @@ public enum Matmul {
         return (w.columns / 32 * packed.activationBytesPerBlock, packed.quantize)
     }
 
-    static func kernel(_ w: WeightMatrix, reference: Bool = false) -> MVKernel {
-        guard w.layout == .interleaved8 else { return kernel(w.type, reference: reference) }
+    /// The kernel that reads `w` in its layout at `level` (`.scalar` or `reference`: the scalar twin).
+    static func kernel(_ w: WeightMatrix, level: KernelLevel = .machine, reference: Bool = false) -> MVKernel {
+        guard w.layout == .interleaved8 else { return kernel(w.type, level: level, reference: reference) }
         guard let packed = w.type.traits.interleaved else { preconditionFailure("no interleaved layout for \(w.type) weights") }
-        return reference ? packed.reference : packed.fast
+        if reference || level == .scalar { return packed.reference }
+        return level == .avx512VNNI ? packed.vnni : packed.fast
     }
 
-    static func kernel(_ type: GGMLType, reference: Bool = false) -> MVKernel {
+    /// The row-major kernel of `type` at `level` (no AVX-512 bodies yet: the baseline SIMD ones).
+    static func kernel(_ type: GGMLType, level: KernelLevel = .machine, reference: Bool = false) -> MVKernel {
         guard let kernel = type.traits.kernel else { preconditionFailure("no matrix product for \(type) weights") }
-        return reference ? kernel.reference : kernel.fast
+        return reference || level == .scalar ? kernel.reference : kernel.fast
     }
 
     /// Quantizes `batch` activation rows into the direct kernel's format (nil for f32 formats).
@@ -103,8 +106,9 @@ public enum Matmul {
     }
 
     static func multiplyDirect(_ w: WeightMatrix, _ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>,
-                               pool: ThreadPool, reference: Bool = false) {
-        let fn = kernel(w, reference: reference)
+                               pool: ThreadPool, level: KernelLevel = .machine, split: RowSplit = .contiguous,
+                               reference: Bool = false) {
+        let fn = kernel(w, level: level, reference: reference)
         let format = activationFormat(w)
         let quantized = quantizeActivations(w, x, batch: batch, pool: pool)
         defer { quantized?.deallocate() }
@@ -117,9 +121,15 @@ public enum Matmul {
         let stride = w.layout == .interleaved8 ? w.groupBytes : w.rowBytes
         let units = (rows + unitRows - 1) / unitRows
         let minimumUnits = max(1, 4 * 16_384 / max(1, unitBytes * batch))
-        pool.parallelFor(units, minimumPerThread: minimumUnits) { range in
+        let body = { (range: Range<Int>) in
             let r0 = range.lowerBound * unitRows, r1 = min(rows, range.upperBound * unitRows)
             fn(data + range.lowerBound * unitBytes, stride, r1 - r0, columns, xa, format.bytes, batch, y + r0, rows)
+        }
+        let participants = min(pool.threads, max(1, units / minimumUnits))
+        if split == .chunks && participants > 1 {
+            pool.parallelFor(units, chunk: max(minimumUnits, units / (8 * participants)), participants: participants, body)
+        } else {
+            pool.parallelFor(units, minimumPerThread: minimumUnits, body)
         }
     }
 

@@ -29,9 +29,10 @@ struct GGMLTypeTraits: Sendable {
     let blasThreshold: Int
     /// The 8-row interleaved layout (`WeightMatrix.repacked`): its kernels and their scalar
     /// twins, and the split activation format they read (quants, f32 scales, block sums) per 32;
-    /// `gemm` is the tiled integer GEMM over the same layout and format (`Matmul.Path.integerGEMM`).
+    /// `gemm` is the tiled integer GEMM over the same layout and format (`Matmul.Path.integerGEMM`);
+    /// `vnni` the AVX-512 VNNI body of `fast` (`KernelLevel.avx512VNNI`).
     let interleaved: (fast: MVKernel, reference: MVKernel, activationBytesPerBlock: Int, quantize: ActivationQuantizer,
-                      gemm: (fast: MVKernel, reference: MVKernel))?
+                      gemm: (fast: MVKernel, reference: MVKernel), vnni: MVKernel)?
 }
 
 extension GGMLType {
@@ -77,7 +78,7 @@ extension GGMLType {
             panelDecode: { x, n, y in ngk_dequantize_q8_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q8_0, ngk_mv_q8_0_ref), activation: (Int(NGK_Q8_0_BYTES), 32, ngk_quantize_act_q8_0),
             blasThreshold: 64, interleaved: (ngk_mv_q8_0x8, ngk_mv_q8_0x8_ref, 40, ngk_quantize_act_q8_0_split,
-                                             (ngk_gemm_q8_0x8, ngk_gemm_q8_0x8_ref))),
+                                             (ngk_gemm_q8_0x8, ngk_gemm_q8_0x8_ref), ngk_mv_q8_0x8_vnni)),
         .q4_0: GGMLTypeTraits(
             name: "q4_0", blockSize: 32, blockBytes: Int(NGK_Q4_0_BYTES),
             encode: { x, n, y in ngk_quantize_q4_0(x, y.assumingMemoryBound(to: UInt8.self), n) },
@@ -85,7 +86,7 @@ extension GGMLType {
             panelDecode: { x, n, y in ngk_dequantize_q4_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q4_0, ngk_mv_q4_0_ref), activation: (Int(NGK_Q8_0_BYTES), 32, ngk_quantize_act_q8_0),
             blasThreshold: 32, interleaved: (ngk_mv_q4_0x8, ngk_mv_q4_0x8_ref, 40, ngk_quantize_act_q8_0_split,
-                                             (ngk_gemm_q4_0x8, ngk_gemm_q4_0x8_ref))),
+                                             (ngk_gemm_q4_0x8, ngk_gemm_q4_0x8_ref), ngk_mv_q4_0x8_vnni)),
         .q4_K: GGMLTypeTraits(
             name: "q4_K", blockSize: 256, blockBytes: Int(NGK_Q4_K_BYTES),
             encode: { x, n, y in ngk_quantize_q4_k_ref(x, y.assumingMemoryBound(to: UInt8.self), n) },
