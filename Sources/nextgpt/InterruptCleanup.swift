@@ -24,7 +24,16 @@ enum InterruptCleanup {
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
         pattern = strdup("\(directory)/.\(base).tmp-\(getpid())")
         let handler: @convention(c) (Int32) -> Void = { signal in
-            if let path = InterruptCleanup.pattern { unlink(path) }
+            // The handler may run on another thread while the writer is inside open(O_CREAT):
+            // the file can appear just after the first unlink. A second unlink 2 ms later
+            // (nanosleep is async-signal-safe) closes that window; a SIGKILL's leftovers are
+            // removed by the next conversion (GGUFWriter.removeStaleTemporaries).
+            if let path = InterruptCleanup.pattern {
+                unlink(path)
+                var pause = timespec(tv_sec: 0, tv_nsec: 2_000_000)
+                nanosleep(&pause, nil)
+                unlink(path)
+            }
             _exit(128 + signal)
         }
         signal(SIGINT, handler)
