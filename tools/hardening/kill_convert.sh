@@ -14,13 +14,15 @@ signals=${3:-20}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out="$work/out.gguf"
-convert() { "$bin" convert --vicuna Tests/Fixtures/vicuna --no-negatives -o "$out" >"$work/log" 2>&1; }
+# `exec`: in the background (`convert &`) the subshell becomes nextgpt itself, so $! is the
+# converter's pid and the signal reaches it, not a shell wrapped around it.
+convert() { exec "$bin" convert --vicuna Tests/Fixtures/vicuna --no-negatives -o "$out" >"$work/log" 2>&1; }
 temporaries() { find "$work" -maxdepth 1 -name '.out.gguf.tmp-*' | sort; }
 
 # The fastest of three complete runs sets the window the kill moments are drawn from.
 window_ms=1000000
 for _ in 1 2 3; do
-  start=$(date +%s%N); convert || { cat "$work/log"; exit 1; }; end=$(date +%s%N)
+  start=$(date +%s%N); (convert) || { cat "$work/log"; exit 1; }; end=$(date +%s%N)
   ms=$(( (end - start) / 1000000 )); [ "$ms" -lt "$window_ms" ] && window_ms=$ms
 done
 "$bin" verify-file "$out" >/dev/null || { echo "the uninterrupted container does not verify" >&2; exit 1; }
@@ -51,7 +53,7 @@ done
 # One more complete run must clear every temporary the kills left.
 rm -f "$out"
 left_before=$(temporaries | grep -c . || true)
-convert || { cat "$work/log"; exit 1; }
+(convert) || { cat "$work/log"; exit 1; }
 left_after=$(temporaries | grep -c . || true)
 "$bin" verify-file "$out" >/dev/null || { echo "the final container does not verify" >&2; failures=$((failures + 1)); }
 
