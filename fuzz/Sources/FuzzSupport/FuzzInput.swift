@@ -11,8 +11,20 @@ public enum FuzzInput {
         let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
         let path = "\(base)/nextgpt-fuzz-\(getpid())"
         mkdir(path, 0o700)
+        atexit { FuzzInput.removeFolder() }
         return path
     }()
+
+    /// Empties and removes `folder` (libFuzzer leaves through exit(), so atexit runs).
+    static func removeFolder() {
+        guard let dir = opendir(folder) else { return }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { unlink("\(folder)/\(name)") }
+        }
+        closedir(dir)
+        rmdir(folder)
+    }
 
     /// Writes `bytes` to `folder/name` (replacing what was there) and returns the path.
     @discardableResult
