@@ -45,6 +45,24 @@ static png_structp open_reader(shim_context *context, png_infop *info) {
         set_error(context->error, context->error_size, "not a PNG file (bad signature)");
         return NULL;
     }
+    /* libpng allocates a chunk's declared length before reading it: a 114-byte file declaring
+       a 1 GB tEXt chunk made it malloc 1 GB (fuzz-png). The whole file is in memory, so every
+       chunk's length is checked against what is left before libpng sees any. */
+    size_t at = 8;
+    while (at + 12 <= context->size) {
+        const unsigned char *c = context->data + at;
+        size_t length = ((size_t)c[0] << 24) | ((size_t)c[1] << 16) | ((size_t)c[2] << 8) | c[3];
+        if (length > context->size - at - 12) {
+            if (context->error && context->error_size) snprintf(context->error, context->error_size,
+                     "chunk '%c%c%c%c' at byte %zu declares %zu bytes but the file has %zu left (truncated or corrupt)",
+                     c[4] >= 32 && c[4] < 127 ? c[4] : '?', c[5] >= 32 && c[5] < 127 ? c[5] : '?',
+                     c[6] >= 32 && c[6] < 127 ? c[6] : '?', c[7] >= 32 && c[7] < 127 ? c[7] : '?',
+                     at, length, context->size - at - 12);
+            return NULL;
+        }
+        if (memcmp(c + 4, "IEND", 4) == 0) break;
+        at += 12 + length;
+    }
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, context, shim_error, shim_warning);
     if (!png) {
         set_error(context->error, context->error_size, "libpng could not start");

@@ -36,7 +36,7 @@ public struct ConversionReport: Sendable {
 /// updates in f32, encode to the policy's type, checksum, write. Peak memory stays near the
 /// largest tensor. The file appears under its final name only when complete.
 public enum Converter {
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     public static let checksumKey = "tensor_crc32c"
 
     struct PlannedTensor {
@@ -64,7 +64,7 @@ public enum Converter {
         let (metadata, patchable, sourceFiles) = buildMetadata(plan, planned: planned, options: options)
         let infos = planned.map { GGUFTensorInfo(name: $0.containerName, shape: $0.decision.storedShape, type: $0.decision.type) }
         let writer = try GGUFWriter(destination: output, alignment: options.alignment)
-        try writer.begin(metadata: metadata, tensors: infos, patchable: patchable)
+        try writer.begin(metadata: metadata, tensors: infos, patchable: patchable, headerChecksumKey: Container.headerChecksumKey)
 
         // Provenance hashes are computed on another thread while the tensors stream.
         let hasher = SourceHasher(files: options.hashSources ? sourceFiles : [])

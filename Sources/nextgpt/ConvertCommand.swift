@@ -126,6 +126,9 @@ struct ConvertCommand: ParsableCommand {
             throw Failure("computing the decoders' negatives: \(error.description)")
         }
 
+        for stale in GGUFWriter.removeStaleTemporaries(of: output) {
+            print("removed \(stale), left by an interrupted conversion")
+        }
         let bar = ProgressBar(label: "converting")
         let guardTemp = InterruptCleanup.install(removing: output)
         defer { guardTemp.remove() }

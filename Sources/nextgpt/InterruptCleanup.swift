@@ -10,6 +10,8 @@ enum InterruptCleanup {
     // lock. Safe because the pointer is written once in `install` (one conversion per process)
     // before the handlers are registered, and the handler only reads it.
     nonisolated(unsafe) private static var pattern: UnsafeMutablePointer<CChar>?
+    // Same reasoning: written once in `install` before the handlers exist, only read after.
+    nonisolated(unsafe) private static var mainThread = pthread_self()
 
     struct Handle {
         func remove() {
@@ -23,7 +25,16 @@ enum InterruptCleanup {
         let directory = slash.map { String(destination[..<$0]) } ?? "."
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
         pattern = strdup("\(directory)/.\(base).tmp-\(getpid())")
+        mainThread = pthread_self()
         let handler: @convention(c) (Int32) -> Void = { signal in
+            // The writer creates its file on the main thread. Run there too (pthread_kill is
+            // async-signal-safe), so the unlink comes before that open(O_CREAT) or after it,
+            // never during it; from another thread, _exit could land while the main thread is
+            // inside open and leave the file behind.
+            if pthread_equal(pthread_self(), InterruptCleanup.mainThread) == 0 {
+                pthread_kill(InterruptCleanup.mainThread, signal)
+                return
+            }
             if let path = InterruptCleanup.pattern { unlink(path) }
             _exit(128 + signal)
         }

@@ -8,7 +8,8 @@ struct VerifyFileCommand: ParsableCommand {
         commandName: "verify-file",
         abstract: "Recompute every tensor's checksum and name what is corrupt.",
         discussion: """
-        Exits 0 when every tensor matches its stored CRC-32C, 1 otherwise.
+        Exits 0 when every tensor matches its stored CRC-32C, the header (metadata and tensor records) its\
+        nextgpt.header_crc32c and all padding is zero; 1 otherwise.
 
         Example:
           nextgpt verify-file nextgpt-q4_0.gguf
@@ -19,7 +20,11 @@ struct VerifyFileCommand: ParsableCommand {
 
     func run() throws {
         let container: Container
-        do { container = try Container(path: file) } catch let error as FormatError { throw Failure(error.description) }
+        do { container = try Container(path: file) } catch let error as FormatError {
+            // A header too damaged to parse: the error names the field and offset.
+            print("corrupt: header: \(error.description)")
+            throw ExitCode(1)
+        }
         let start = Date()
         let problems = try container.verifyChecksums()
         let seconds = Date().timeIntervalSince(start)

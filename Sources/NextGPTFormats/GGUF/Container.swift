@@ -39,10 +39,60 @@ public struct Container: Sendable {
         public var description: String { "\(component): \(tensor.map { "tensor '\($0)': " } ?? "")\(problem)" }
     }
 
-    /// Recomputes every tensor's CRC-32C and compares with the stored checksums.
-    /// `progress` gets (tensors done, total).
-    public func verifyChecksums(progress: ((Int, Int) -> Void)? = nil) throws -> [Corruption] {
+    /// CRC-32C of the whole header (metadata and tensor records, up to the tensor data) with
+    /// this value's own bytes counted as zeros; written from format version 2 on.
+    public static let headerChecksumKey = "nextgpt.header_crc32c"
+    public static let headerChecksumVersion = 2
+
+    /// Checks the header checksum. Containers of format version 1 have none and pass; from
+    /// version 2 on a missing checksum is itself damage (a flipped bit in its key).
+    public func verifyHeader() throws -> [Corruption] {
+        let block = "metadata block (header bytes 0..<\(file.dataOffset))"
+        guard let value = file.metadata[Self.headerChecksumKey], let offset = file.metadataValueOffsets[Self.headerChecksumKey] else {
+            if case .uint32(let version) = file.metadata["nextgpt.format_version"], version < Self.headerChecksumVersion {
+                return []
+            }
+            return [Corruption(component: "header", tensor: nil, problem: "\(block): no \(Self.headerChecksumKey) although nextgpt.format_version is \(file.metadata["nextgpt.format_version"]?.intValue.map(String.init) ?? "missing")")]
+        }
+        guard case .uint32(let stored) = value else {
+            return [Corruption(component: "header", tensor: nil, problem: "\(block): \(Self.headerChecksumKey) is not a UINT32")]
+        }
+        var bytes = try file.file.read(at: 0, count: file.dataOffset)
+        bytes.replaceSubrange(offset..<(offset + 4), with: [0, 0, 0, 0])
+        let crc = bytes.withUnsafeBytes { ngk_crc32c_update(0, $0.baseAddress, $0.count) }
+        guard crc == stored else {
+            return [Corruption(component: "header", tensor: nil, problem: "\(block): CRC-32C \(hex(crc)) differs from the stored \(hex(stored)); metadata or tensor records are damaged")]
+        }
+        return []
+    }
+
+    /// The writer pads every tensor with zeros to the alignment and ends the file there: nonzero
+    /// padding or extra bytes are damage no tensor checksum covers.
+    public func verifyPadding() throws -> [Corruption] {
         var problems: [Corruption] = []
+        let ordered = file.tensors.sorted { $0.fileOffset < $1.fileOffset }
+        for (i, tensor) in ordered.enumerated() {
+            let end = tensor.fileOffset + tensor.byteCount
+            let next = i + 1 < ordered.count ? ordered[i + 1].fileOffset
+                : min(file.file.size, (end + file.alignment - 1) / file.alignment * file.alignment)
+            guard next > end else { continue }
+            let padding = try file.file.read(at: end, count: next - end)
+            if let bad = padding.firstIndex(where: { $0 != 0 }) {
+                problems.append(Corruption(component: component(of: tensor.name) ?? "file", tensor: tensor.name,
+                                           problem: "padding byte \(end + bad) after the tensor is not zero"))
+            }
+        }
+        let expectedSize = ordered.last.map { ($0.fileOffset + $0.byteCount + file.alignment - 1) / file.alignment * file.alignment } ?? file.dataOffset
+        if file.file.size > expectedSize {
+            problems.append(Corruption(component: "file", tensor: nil, problem: "\(file.file.size - expectedSize) bytes after the last tensor's padding"))
+        }
+        return problems
+    }
+
+    /// Recomputes every tensor's CRC-32C and compares with the stored checksums; also checks the
+    /// header checksum and the padding. `progress` gets (tensors done, total).
+    public func verifyChecksums(progress: ((Int, Int) -> Void)? = nil) throws -> [Corruption] {
+        var problems = try verifyHeader() + verifyPadding()
         var done = 0
         for component in components {
             let tensors = tensors(of: component)
@@ -59,7 +109,7 @@ public struct Container: Sendable {
                 let crc = try checksum(of: tensor)
                 if Int(crc) != expected {
                     problems.append(Corruption(component: component, tensor: tensor.name,
-                                               problem: "CRC-32C \(hex(crc)) differs from the stored \(hex(UInt32(expected)))"))
+                                               problem: "CRC-32C \(hex(crc)) differs from the stored \(hex(UInt32(truncatingIfNeeded: expected)))"))
                 }
                 done += 1
                 progress?(done, file.tensors.count)

@@ -23,6 +23,9 @@ public final class GGUFFile: Sendable {
     /// Metadata in file order.
     public let metadataKeys: [String]
     public let metadata: [String: GGUFValue]
+    /// File offset of each metadata value (after its key and type), for checksums that cover
+    /// the header with one value's bytes blanked.
+    public let metadataValueOffsets: [String: Int]
     public let tensors: [GGUFTensor]
     private let tensorIndex: [String: Int]
 
@@ -39,16 +42,19 @@ public final class GGUFFile: Sendable {
 
         var keys: [String] = []
         var values: [String: GGUFValue] = [:]
+        var valueOffsets: [String: Int] = [:]
         for _ in 0..<kvCount {
             let key = try cursor.string()
             guard values[key] == nil else { throw FormatError(path, "duplicate metadata key '\(key)'") }
             let rawType = try cursor.uint32()
             guard let type = GGUFValueType(rawValue: rawType) else { throw FormatError(path, "metadata '\(key)' has unknown type \(rawType)") }
+            valueOffsets[key] = cursor.position
             values[key] = try cursor.value(of: type, key: key)
             keys.append(key)
         }
         metadataKeys = keys
         metadata = values
+        metadataValueOffsets = valueOffsets
 
         var alignment = 32
         if let value = values["general.alignment"] {

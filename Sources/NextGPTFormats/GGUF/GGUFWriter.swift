@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CNextGPTKernels
 import NextGPTCore
 import NextGPTKernels
 
@@ -37,6 +38,9 @@ public final class GGUFWriter {
     private var dataStart = 0
     private var patchable: [String: (offset: Int, size: Int)] = [:]
     private var committed = false
+    /// The header as written (with patches applied), for the header checksum.
+    private var header: [UInt8] = []
+    private var headerChecksumKey: String?
     private var flushedUpTo = 0
     /// Written data is handed to the kernel's write-back in slices of this size as the file grows,
     /// so the final fsync has little left to do and the page cache keeps room for the sources.
@@ -50,10 +54,35 @@ public final class GGUFWriter {
         let directory = slash.map { String(destination[..<$0]) } ?? "."
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
         self.temporaryPath = "\(directory)/.\(base).tmp-\(getpid())"
+        Self.removeStaleTemporaries(of: destination)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw FormatError(destination, "cannot create \(temporaryPath): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Removes `.<name>.tmp-<pid>` files beside `destination` whose writing process no longer
+    /// exists: what a conversion killed with SIGKILL (or a power cut) leaves behind. Files of
+    /// live processes — another conversion to the same name — are left alone. Returns the
+    /// paths removed.
+    @discardableResult
+    public static func removeStaleTemporaries(of destination: String) -> [String] {
+        let slash = destination.lastIndex(of: "/")
+        let directory = slash.map { String(destination[..<$0]) } ?? "."
+        let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+        let prefix = ".\(base).tmp-"
+        guard let folder = opendir(directory.isEmpty ? "/" : directory) else { return [] }
+        defer { closedir(folder) }
+        var removed: [String] = []
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            // kill(pid, 0) probes existence without sending anything; EPERM means alive (another user's).
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            let path = "\(directory)/\(name)"
+            if unlink(path) == 0 { removed.append(path) }
+        }
+        return removed
     }
 
     deinit {
@@ -64,8 +93,19 @@ public final class GGUFWriter {
     /// Writes everything before the tensor data. Values named in `patchable` can be overwritten
     /// later with `patch(_:with:)` by a value of the same serialized size (checksums computed
     /// while the data streams out).
-    public func begin(metadata: [(String, GGUFValue)], tensors: [GGUFTensorInfo], patchable: Set<String> = []) throws {
+    /// `headerChecksumKey`: when given, a UINT32 of that name is appended to the metadata and set
+    /// at `commit()` to the CRC-32C of every byte before the tensor data, its own 4 bytes counted
+    /// as zeros (`Container.verifyHeader`), so damage to metadata or tensor records is caught.
+    public func begin(metadata: [(String, GGUFValue)], tensors: [GGUFTensorInfo], patchable: Set<String> = [],
+                      headerChecksumKey: String? = nil) throws {
         self.tensors = tensors
+        var metadata = metadata
+        var patchable = patchable
+        if let headerChecksumKey {
+            metadata.append((headerChecksumKey, .uint32(0)))
+            patchable.insert(headerChecksumKey)
+            self.headerChecksumKey = headerChecksumKey
+        }
         var header = ByteBuffer()
         header.append(uint32: 0x4655_4747)  // "GGUF"
         header.append(uint32: 3)
@@ -99,6 +139,7 @@ public final class GGUFWriter {
         }
         header.pad(to: alignment)
         dataStart = header.count
+        self.header = header.bytes
         try writeAll(header.bytes)
     }
 
@@ -146,12 +187,19 @@ public final class GGUFWriter {
                 done += n
             }
         }
+        header.replaceSubrange(slot.offset..<(slot.offset + slot.size), with: buffer.bytes)
     }
 
     /// Flushes, syncs and renames the temporary file to the destination.
     public func commit() throws {
         guard nextTensor == tensors.count else {
             throw FormatError(destination, "only \(nextTensor) of \(tensors.count) tensors were written")
+        }
+        if let key = headerChecksumKey, let slot = patchable[key] {
+            var blanked = header
+            blanked.replaceSubrange(slot.offset..<(slot.offset + slot.size), with: [0, 0, 0, 0])
+            let crc = blanked.withUnsafeBytes { ngk_crc32c_update(0, $0.baseAddress, $0.count) }
+            try patch(key, with: .uint32(crc))
         }
         guard fsync(fd) == 0 else { throw ioError("fsync") }
         close(fd)

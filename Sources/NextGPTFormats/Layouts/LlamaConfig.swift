@@ -70,6 +70,14 @@ public struct LlamaConfig: Sendable, Equatable {
               headDim > 0, headDim % 2 == 0, numAttentionHeads % numKeyValueHeads == 0 else {
             throw FormatError(path, "inconsistent LLaMA config: hidden \(hiddenSize), heads \(numAttentionHeads), kv heads \(numKeyValueHeads), head dim \(headDim), layers \(numHiddenLayers)")
         }
+        // Sizes are allocated from (RoPE tables, caches) before any weight is seen: absurd ones
+        // are refused here, far above any real model (LLaMA-3 405B: hidden 16384, 126 layers).
+        for (name, value, limit) in [("hidden_size", hiddenSize, 1 << 20), ("intermediate_size", intermediateSize, 1 << 22),
+                                     ("num_hidden_layers", numHiddenLayers, 1 << 14), ("num_attention_heads", numAttentionHeads, 1 << 14),
+                                     ("head_dim", headDim, 1 << 16), ("vocab_size", vocabSize, 1 << 24),
+                                     ("max_position_embeddings", maxPositionEmbeddings, 1 << 26)] where !(0...limit).contains(value) {
+            throw FormatError(path, "\(name) \(value) is outside 0...\(limit)")
+        }
     }
 
     static func scaling(_ object: [String: Any]?, path: String) throws -> RopeScaling {
@@ -81,13 +89,19 @@ public struct LlamaConfig: Sendable, Equatable {
             }
             return v
         }
+        func positions(_ v: Float) throws -> Int {
+            guard v.isFinite, v >= 1, v <= Float(1 << 26) else {
+                throw FormatError(path, "rope scaling original_max_position_embeddings \(v) is outside 1...\(1 << 26)")
+            }
+            return Int(v)
+        }
         switch type {
         case "default": return .none
         case "linear": return .linear(factor: try value("factor"))
         case "llama3":
             return .llama3(factor: try value("factor"), lowFreqFactor: try value("low_freq_factor"),
                            highFreqFactor: try value("high_freq_factor"),
-                           originalMaxPositions: Int(try value("original_max_position_embeddings")))
+                           originalMaxPositions: try positions(value("original_max_position_embeddings")))
         default:
             throw FormatError(path, "rope scaling type '\(type)' is not supported (default, linear and llama3 are)")
         }

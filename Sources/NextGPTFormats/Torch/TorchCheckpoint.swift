@@ -97,6 +97,10 @@ public enum TorchCheckpoint {
 enum TorchObjects {
     static let wrapperKeys = ["state_dict", "model_state_dict", "model", "module", "params", "weights"]
     static let maxDepth = 64
+    /// Dict/list entries the flattening may visit. Real checkpoints have at most tens of
+    /// thousands; the bound exists because memo references let a small pickle share one list
+    /// under many paths (ten references per level, nine levels: 10⁹ tensor names from 200 bytes).
+    static let maxFlattenedEntries = 1_000_000
 
     struct Flattened {
         var tensors: [(String, TorchTensorRef)] = []
@@ -172,9 +176,17 @@ enum TorchObjects {
         // Flattening, depth-first in dict order.
         var names = Set<String>()
         var visiting = Set<ObjectIdentifier>()
+        var visited = 0
+        // Whether a list or tuple reaches a tensor, computed once per container: a shared list
+        // is asked again on every path that reaches it.
+        var reachesTensor: [ObjectIdentifier: Bool] = [:]
         func walk(_ container: PickleContainer, prefix: String, depth: Int) throws {
             guard depth < maxDepth else {
                 throw FormatError(path, tensor: prefix, "nested deeper than \(maxDepth) levels")
+            }
+            visited += container.count
+            guard visited <= maxFlattenedEntries else {
+                throw FormatError(path, tensor: prefix, "more than \(maxFlattenedEntries) entries to flatten (one container shared under many names?)")
             }
             guard visiting.insert(ObjectIdentifier(container)).inserted else {
                 throw FormatError(path, tensor: prefix, "the object refers to itself")
@@ -193,8 +205,13 @@ enum TorchObjects {
                     }
                     out.tensors.append((name, ref))
                 case .container(let inner):
-                    var seen = Set<ObjectIdentifier>()
-                    if inner.kind != .dict && !containsTensor(value, 0, &seen) {
+                    let reaches = inner.kind == .dict || reachesTensor[ObjectIdentifier(inner)] ?? {
+                        var seen = Set<ObjectIdentifier>()
+                        let found = containsTensor(value, 0, &seen)
+                        reachesTensor[ObjectIdentifier(inner)] = found
+                        return found
+                    }()
+                    if !reaches {
                         ignore(name, value)
                     } else {
                         try walk(inner, prefix: name + ".", depth: depth + 1)

@@ -1,0 +1,31 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// libFuzzer targets for every parser of the main package, kept in their own package so the
+// sanitizer flags never reach the main build. Build (from this folder):
+//
+//     swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+//
+// or simply tools/fuzz/run.sh TARGET SECONDS, which builds, seeds and runs one target.
+// Each executable exports LLVMFuzzerTestOneInput, and its entry point (SwiftPM names it
+// `<module>_main`) runs libFuzzer's driver through LLVMFuzzerRunDriver.
+let parsers = [
+    "safetensors", "zip", "pickle", "legacy-torch", "gguf", "json-config", "sentencepiece", "bpe", "png", "wav",
+]
+
+let package = Package(
+    name: "NextGPTFuzz",
+    dependencies: [.package(name: "NextGPT", path: "..")],
+    targets: [
+        .target(name: "CFuzzDriver"),
+        .target(
+            name: "FuzzSupport",
+            dependencies: [
+                "CFuzzDriver",
+                .product(name: "NextGPTCore", package: "NextGPT"),
+                .product(name: "NextGPTFormats", package: "NextGPT"),
+                .product(name: "NextGPTTokenizers", package: "NextGPT"),
+                .product(name: "NextGPTMedia", package: "NextGPT"),
+            ]),
+    ] + parsers.map { .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzSupport"], path: "Targets/\($0)") }
+)

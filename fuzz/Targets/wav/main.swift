@@ -1,0 +1,16 @@
+// libFuzzer target: audio files (AudioFile: libsndfile, then libavformat for what it refuses).
+import CFuzzDriver
+import FuzzSupport
+import NextGPTMedia
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.wav")
+    _ = try? AudioFile.read(path: path)
+    return 0
+}
+
+@_cdecl("fuzz_wav_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    nextgpt_fuzz_run(argc, argv, fuzz)
+}
