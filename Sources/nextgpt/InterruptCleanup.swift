@@ -26,6 +26,13 @@ enum InterruptCleanup {
         let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
         pattern = strdup("\(directory)/.\(base).tmp-\(getpid())")
         mainThread = pthread_self()
+        // Under the async root command this runs on a libdispatch worker, which starts with every
+        // signal blocked: unblocked here, or the forwarded signal would wait until the write ends.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
         let handler: @convention(c) (Int32) -> Void = { signal in
             // The writer creates its file on the main thread. Run there too (pthread_kill is
             // async-signal-safe), so the unlink comes before that open(O_CREAT) or after it,
