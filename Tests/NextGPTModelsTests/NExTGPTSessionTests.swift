@@ -14,14 +14,8 @@ final class NExTGPTSessionTests: XCTestCase {
 
     func testImageInTextAndImageOutMatchPyTorch() throws {
         let path = "\(TestSupport.bundles)/nextgpt/run-image-f32.safetensors"
-        let bundle = try SafetensorsFile.read(path: path)
-        let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
-        let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.run"]).utf8)) as? [String: Any])
-        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-f32", origin: path, in: Self.folder)
-        let tensor = { (name: String) throws -> Tensor in
-            let t = try XCTUnwrap(bundle[name], name)
-            return Tensor(shape: t.shape, values: try t.readFloats())
-        }
+        let run = try WholeRun(path: path, named: "run-f32", in: Self.folder)
+        let (container, settings, tensor) = (run.container, run.settings, run.tensor)
 
         var request = NExTGPTRequest(text: try XCTUnwrap(settings["text"] as? String))
         request.images = ["\(TestSupport.root)/\(try XCTUnwrap(settings["image"] as? String))"]
@@ -52,14 +46,8 @@ final class NExTGPTSessionTests: XCTestCase {
     /// Text in → reply + audio out: the [AUD0..7] run's projector output as AudioLDM's prompt_embeds.
     func testTextInAudioOutMatchesPyTorch() throws {
         let path = "\(TestSupport.bundles)/nextgpt/run-audio-f32.safetensors"
-        let bundle = try SafetensorsFile.read(path: path)
-        let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
-        let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.run"]).utf8)) as? [String: Any])
-        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-f32", origin: path, in: Self.folder)
-        let tensor = { (name: String) throws -> Tensor in
-            let t = try XCTUnwrap(bundle[name], name)
-            return Tensor(shape: t.shape, values: try t.readFloats())
-        }
+        let run = try WholeRun(path: path, named: "run-f32", in: Self.folder)
+        let (container, settings, tensor) = (run.container, run.settings, run.tensor)
         var request = NExTGPTRequest(text: try XCTUnwrap(settings["text"] as? String))
         request.forcedOutputs = [.audio]
         request.generation.maxNewTokens = try XCTUnwrap(settings["max_new_tokens"] as? Int)
@@ -83,14 +71,8 @@ final class NExTGPTSessionTests: XCTestCase {
     /// prompt_embeds (the tiny reply holds a stray [VID4], which upstream's detection by [VID0] ignores).
     func testTextInVideoOutMatchesPyTorch() throws {
         let path = "\(TestSupport.bundles)/nextgpt/run-video-f32.safetensors"
-        let bundle = try SafetensorsFile.read(path: path)
-        let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
-        let settings = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.run"]).utf8)) as? [String: Any])
-        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-video-f32", origin: path, in: Self.folder)
-        let tensor = { (name: String) throws -> Tensor in
-            let t = try XCTUnwrap(bundle[name], name)
-            return Tensor(shape: t.shape, values: try t.readFloats())
-        }
+        let run = try WholeRun(path: path, named: "run-video-f32", in: Self.folder)
+        let (container, settings, tensor) = (run.container, run.settings, run.tensor)
         var request = NExTGPTRequest(text: try XCTUnwrap(settings["text"] as? String))
         request.forcedOutputs = [.video]
         request.generation.maxNewTokens = try XCTUnwrap(settings["max_new_tokens"] as? Int)
@@ -123,13 +105,35 @@ final class NExTGPTSessionTests: XCTestCase {
     /// User text with `<` and `>` (issue #73 upstream) is text: the run goes through.
     func testAngleBracketsInTheUserTextAreText() throws {
         let path = "\(TestSupport.bundles)/nextgpt/run-image-f32.safetensors"
-        let bundle = try SafetensorsFile.read(path: path)
-        let recipe = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(XCTUnwrap(bundle.metadata["nextgpt.reference.convert"]).utf8)) as? [String])
-        let container = try ModelsTestSupport.container(recipe: recipe, named: "run-f32", origin: path, in: Self.folder)
+        let container = try WholeRun(path: path, named: "run-f32", in: Self.folder).container
         var request = NExTGPTRequest(text: "is 3 > 2 and 1 < 4? <Image>not a tag <b>bold</b> x <Video> y")
         request.generation.maxNewTokens = 4
         let result = try NExTGPTSession(path: container, context: .default).run(request)
         XCTAssertEqual(result.stages.map(\.name), ["llm"])
         XCTAssertEqual(result.reply.ids.count, 4)
+    }
+}
+
+/// A whole-run bundle: its container converted once from the recorded recipe, the run's settings,
+/// and its tensors as f32.
+struct WholeRun {
+    let bundle: Checkpoint
+    let container: String
+    let settings: [String: Any]
+
+    init(path: String, named name: String, in folder: String) throws {
+        let checkpoint = try SafetensorsFile.read(path: path)
+        bundle = checkpoint
+        let json = { (key: String) throws -> Any in
+            try JSONSerialization.jsonObject(with: Data(XCTUnwrap(checkpoint.metadata[key], key).utf8))
+        }
+        let recipe = try XCTUnwrap(try json("nextgpt.reference.convert") as? [String])
+        settings = try XCTUnwrap(try json("nextgpt.reference.run") as? [String: Any])
+        container = try ModelsTestSupport.container(recipe: recipe, named: name, origin: path, in: folder)
+    }
+
+    func tensor(_ name: String) throws -> Tensor {
+        let t = try XCTUnwrap(bundle[name], name)
+        return Tensor(shape: t.shape, values: try t.readFloats())
     }
 }
