@@ -145,6 +145,29 @@ final class OpsReferenceTests: XCTestCase {
         }
     }
 
+    // (a') the same decode through the row kernel (no blocks given): one and three rows per step.
+    func testCausalAttentionWithCacheRowKernel() {
+        for name in ["attn_causal_gqa", "attn_causal_mha"] {
+            let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), expect = t("\(name).expect")
+            let total = q.shape[0], prefill = cases.int(name, "prefill")
+            for rowsPerStep in [1, 3] {
+                let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2)
+                var steps = [0..<prefill]
+                var at = prefill
+                while at < total { let n = min(rowsPerStep, total - at); steps.append(at..<(at + n)); at += n }
+                var outputs: [Tensor] = []
+                for step in steps {
+                    let parts = [step.lowerBound, step.count, total - step.upperBound]
+                    cache.append(keys: Shape.split(k, sizes: parts, dim: 0)[1], values: Shape.split(v, sizes: parts, dim: 0)[1])
+                    outputs.append(Attention.scaledDotProductAttention(query: Shape.split(q, sizes: parts, dim: 0)[1], cache: cache,
+                                                                       context: context))
+                }
+                XCTAssertLessThan(total - prefill, Attention.cachedRowsMaximum * steps.count)
+                assertMatches(Shape.cat(outputs, dim: 0), expect, "\(name)_rows\(rowsPerStep)")
+            }
+        }
+    }
+
     // (b) full attention in tiles, (c) cross-attention.
     func testTiledAndCrossAttention() {
         for name in ["attn_full", "attn_cross"] {

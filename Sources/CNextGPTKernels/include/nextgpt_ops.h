@@ -29,6 +29,13 @@ void ngo_softmax_row_ref(float *x, size_t n);
 float ngo_max_row(const float *x, size_t n);
 float ngo_max_row_ref(const float *x, size_t n);
 
+// One query row over n cached keys/values (rows ldk/ldv floats apart): scores = alpha * q·k_j,
+// softmax, out[dv] = sum_j p_j v_j. `scores` is n floats of scratch (attention_rows.c).
+void ngo_attend_row(const float *q, const float *k, size_t ldk, const float *v, size_t ldv, size_t n,
+                    size_t d, size_t dv, float alpha, float *scores, float *out);
+void ngo_attend_row_ref(const float *q, const float *k, size_t ldk, const float *v, size_t ldv, size_t n,
+                        size_t d, size_t dv, float alpha, float *scores, float *out);
+
 // Elementwise activations, y may equal x.
 void ngo_silu_row(const float *x, float *y, size_t n);                 // x * sigmoid(x)
 void ngo_silu_row_ref(const float *x, float *y, size_t n);

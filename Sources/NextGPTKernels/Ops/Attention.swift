@@ -117,9 +117,43 @@ public enum Attention {
                                                  blocks: Blocks = Blocks(), context: ExecutionContext) -> Tensor {
         precondition(query.rank == 3 && query.shape[2] == cache.headDim && query.shape[0] <= cache.count,
                      "attention: q \(query.shape) over a cache of \(cache.count) × \(cache.kvHeads) × \(cache.headDim)")
+        if query.shape[0] <= cachedRowsMaximum && blocks.queries == 0 && blocks.keys == 0 {
+            return attendCachedRows(query: query, cache: cache, scale: scale, context: context)
+        }
         return attend(query: query, keys: cache.keys, values: cache.values, keyCount: cache.count, kvHeads: cache.kvHeads,
                       valueDim: cache.headDim, causal: .bottomRight, mask: nil, padding: nil, scale: scale, blocks: blocks,
                       context: context)
+    }
+
+    /// Queries up to which a cached step takes the row kernel (decode, short speculative runs).
+    package static let cachedRowsMaximum = 4
+
+    /// Decode: each (query row, head) reads its keys and values straight from the cache rows
+    /// (`ngo_attend_row`), so the cache streams once per token instead of being packed tile by tile.
+    static func attendCachedRows(query: Tensor, cache: KVCache, scale: Float?, context: ExecutionContext) -> Tensor {
+        let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], tk = cache.count
+        precondition(heads % cache.kvHeads == 0, "attention: \(heads) query heads over \(cache.kvHeads) key/value heads")
+        let group = heads / cache.kvHeads, ld = cache.kvHeads * d
+        let alpha = scale ?? 1 / Float(d).squareRoot()
+        let k = SendablePointer(UnsafeMutablePointer(mutating: cache.keys))
+        let v = SendablePointer(UnsafeMutablePointer(mutating: cache.values))
+        return Tensor(shape: [tq, heads, d]) { out in
+            let dst = SendablePointer(out.baseAddress!)
+            query.readPointer { q in
+                let src = SendablePointer(UnsafeMutablePointer(mutating: q))
+                OpParallel.forEach(tq * heads, costPerItem: tk * d * 2, context: context) { range in
+                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: tk)
+                    defer { scores.deallocate() }
+                    for item in range {
+                        let i = item / heads, h = item % heads, kvh = h / group
+                        // Row i of the newest tq sees the cache up to its own position.
+                        let visible = tk - tq + i + 1
+                        ngo_attend_row(src.base + (i * heads + h) * d, k.base + kvh * d, ld, v.base + kvh * d, ld, visible,
+                                       d, d, alpha, scores, dst.base + (i * heads + h) * d)
+                    }
+                }
+            }
+        }
     }
 
     /// Bytes of scratch the kernel allocates for these sizes (all threads together).
