@@ -354,19 +354,49 @@ if sections.contains("conv") {
     }
 }
 
-// ---------------------------------------------------------------- attention (SD self-attention shapes)
+// ---------------------------------------------------------------- attention (SD, ZeroScope, ImageBind shapes)
+// Fused kernel (`attentionKernel = .fused`, at the context's kernel level) against the tiles and
+// against one sgemm of the same FLOPs (n×n×n, n = ∛(FLOPs/2)) on the same pool.
 if sections.contains("attention") {
-    let context = benchContext(threads: 2)
-    print("\n== scaled dot-product attention, 2 threads: ms per call, GFLOP/s counted as 4·L·S·D·heads")
-    for (l, s, heads, d) in [(4096, 4096, 8, 40), (1024, 1024, 8, 80), (4096, 77, 8, 40), (4096, 4096, 1, 512)] {
-        let q = Tensor(shape: [l, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
-        let k = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
-        let v = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
-        let t = timeBest(budget: 0.5, minRuns: 1) {
-            _ = Attention.scaledDotProductAttention(query: q, key: k, value: v, context: context)
+    print("\n== scaled dot-product attention: ms per call, GFLOP/s counted as 4·L·S·D·heads; fused / tiles / sgemm of the same FLOPs")
+    for threads in [1, 2] {
+        var fused = benchContext(threads: threads), tiles = fused
+        fused.attentionKernel = .fused
+        tiles.attentionKernel = .tiles
+        for (l, s, heads, d) in [(4096, 4096, 8, 40), (4096, 77, 8, 40), (2880, 2880, 5, 64), (257, 257, 16, 80), (1024, 1024, 8, 80),
+                                 (4096, 4096, 1, 512)] {
+            let q = Tensor(shape: [l, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+            let k = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+            let v = Tensor(shape: [s, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+            let flops = 4.0 * Double(l * s * d * heads)
+            let budget = flops > 1e10 ? 2.0 : 0.6
+            let tFused = timeBest(budget: budget, minRuns: 2) {
+                _ = Attention.scaledDotProductAttention(query: q, key: k, value: v, context: fused)
+            }
+            let tTiles = timeBest(budget: budget, minRuns: 2) {
+                _ = Attention.scaledDotProductAttention(query: q, key: k, value: v, context: tiles)
+            }
+            let side = Int(cbrt(flops / 2))
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: side * side), b = UnsafeMutablePointer<Float>.allocate(capacity: side * side),
+                c = UnsafeMutablePointer<Float>.allocate(capacity: side * side)
+            randomFloats(a, side * side)
+            randomFloats(b, side * side)
+            let tSgemm = timeBest(budget: budget, minRuns: 2) {
+                Kernels.sgemm(m: side, n: side, k: side, a: a, lda: side, b: b, ldb: side, c: c, ldc: side, context: fused)
+            }
+            a.deallocate(); b.deallocate(); c.deallocate()
+            let rates = (flops / tFused / 1e9, flops / tTiles / 1e9, 2 * pow(Double(side), 3) / tSgemm / 1e9)
+            print("\(threads) thr  L \(l) S \(s) heads \(heads) d \(d):  fused \(fmt(tFused * 1e3)) ms \(fmt(rates.0)) GFLOP/s   tiles \(fmt(tTiles * 1e3)) ms \(fmt(rates.1))   sgemm \(side)³ \(fmt(rates.2))   fused/sgemm \(fmt(100 * rates.0 / rates.2))%  fused/tiles \(fmt(tTiles / tFused, 2))×")
         }
-        let flops = 4.0 * Double(l * s * d * heads)
-        print("L \(l) S \(s) heads \(heads) d \(d):  \(fmt(t * 1e3)) ms  \(fmt(flops / t / 1e9)) GFLOP/s  (sgemm peer \(fmt(peerSgemm(threads: 2))))")
+        // ZeroScope's temporal attention (every latent position over its 16 frames).
+        let (b, f, heads, d) = (2880, 16, 5, 64)
+        let q = Tensor(shape: [b, f, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+        let k = Tensor(shape: [b, f, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+        let v = Tensor(shape: [b, f, heads, d]) { randomFloats($0.baseAddress!, $0.count) }
+        let flops = 4.0 * Double(b * f * f * d * heads)
+        let tFused = timeBest(budget: 0.6, minRuns: 2) { _ = Attention.batchedScaledDotProductAttention(query: q, key: k, value: v, context: fused) }
+        let tTiles = timeBest(budget: 0.6, minRuns: 2) { _ = Attention.batchedScaledDotProductAttention(query: q, key: k, value: v, context: tiles) }
+        print("\(threads) thr  batched B \(b) L=S \(f) heads \(heads) d \(d):  fused \(fmt(tFused * 1e3)) ms \(fmt(flops / tFused / 1e9)) GFLOP/s   whole rows \(fmt(tTiles * 1e3)) ms \(fmt(flops / tTiles / 1e9))   fused/tiles \(fmt(tTiles / tFused, 2))×")
     }
 }
 
@@ -374,12 +404,14 @@ if sections.contains("attention") {
 if sections.contains("unet"), let path = getenv("BENCH_MODEL").map({ String(cString: $0) }) {
     var context = benchContext(threads: 2)
     if getenv("NEXTGPT_PROFILE").map({ String(cString: $0) == "1" }) ?? false { context.profile = OpProfile() }
+    // BENCH_ATTENTION=tiles: the attention kernel before the fused one, for before/after on one build.
+    if getenv("BENCH_ATTENTION").map({ String(cString: $0) == "tiles" }) ?? false { context.attentionKernel = .tiles }
     let component = getenv("BENCH_COMPONENT").map { String(cString: $0) } ?? "sd15.unet"
     let file = try! ModelFile(path: path)
     let repack = getenv("BENCH_REPACK").map { String(cString: $0) == "1" } ?? false
     let unet = try! UNet2DConditionModel(file, component: component, options: LoadOptions(repackQuantized: repack))
     let sizes = (getenv("BENCH_LATENTS").map { String(cString: $0) } ?? "32,64").split(separator: ",").compactMap { Int($0) }
-    print("\n== \(component) of \(path), batch 2 (classifier-free guidance), 2 threads: seconds per evaluation")
+    print("\n== \(component) of \(path), batch 2 (classifier-free guidance), 2 threads, attention \(context.attentionKernel), kernels \(context.kernelLevel): seconds per evaluation")
     for size in sizes {
         let sample = Tensor(shape: [2, 4, size, size]) { randomFloats($0.baseAddress!, $0.count) }
         let encoderStates = Tensor(shape: [2, 77, 768]) { randomFloats($0.baseAddress!, $0.count) }

@@ -21,6 +21,8 @@ public struct ExecutionContext: Sendable {
     /// (8-bit activations for small batches); `.blas` keeps activations f32 against dequantized
     /// weights, which isolates the weight-quantization error in parity checks.
     public var matmulPath: Matmul.Path = .automatic
+    /// Which kernel runs attention where the fused one covers the head widths (`AttentionKernel`).
+    public var attentionKernel: AttentionKernel = .fused
     /// The matrix products of the attention kernel's tiles.
     public var attentionTileProducts: AttentionTileProducts = .singleThread
     /// Sequences (queries and keys) from which unmasked attention takes whole score rows; below,
@@ -87,6 +89,16 @@ public enum RowSplit: Sendable, Equatable {
     /// Consecutive chunks (about 8 per participant) handed to whichever participant is free:
     /// one that is descheduled does not hold the others at the end of the product.
     case chunks
+}
+
+/// Which kernel runs scaled dot-product attention.
+public enum AttentionKernel: Sendable, Equatable {
+    /// Scores held in registers, online softmax, the value product without a score matrix
+    /// (`ngk_attention_rows*`) for head widths that are multiples of 8 up to 160, at the AVX2 and
+    /// AVX-512 kernel levels, with at least 8 queries; every other call takes the tiles.
+    case fused
+    /// Query × key tiles through sgemm and a score scratch (`attentionTileProducts`).
+    case tiles
 }
 
 /// The matrix products of the attention kernel's tiles.

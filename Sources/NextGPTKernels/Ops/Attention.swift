@@ -7,9 +7,12 @@ import Foundation
 /// output [Tq, heads, valueDim]. Grouped-query heads: query head h reads key/value head
 /// `h / (heads / kvHeads)` (HF `repeat_kv`).
 ///
-/// The kernel walks query tiles × key tiles with an online softmax (running max and sum per query
-/// row), so scratch memory is O(tile²+tile·headDim) per thread, never O(Tq·Tk). Q·Kᵀ and P·V of
-/// each tile read the heads in place (leading dimension heads·headDim) on the calling thread,
+/// Head widths that are multiples of 8 up to 160 (SD's 40/80/160, ZeroScope's 64, ImageBind's
+/// 80, LLaMA's 128) run the fused kernel (`AttentionFused.swift`: scores in registers, no score
+/// scratch) at the AVX2 and AVX-512 levels unless `ExecutionContext.attentionKernel` asks for the
+/// tiles. The tiles walk query tiles × key tiles with an online softmax (running max and sum per
+/// query row), so scratch memory is O(tile²+tile·headDim) per thread, never O(Tq·Tk). Q·Kᵀ and P·V
+/// of each tile read the heads in place (leading dimension heads·headDim) on the calling thread,
 /// since the tiles themselves are already spread over the pool's threads.
 public enum Attention {
     /// Which keys a causal query sees when Tq ≠ Tk (the two agree when Tq == Tk).
@@ -156,9 +159,16 @@ public enum Attention {
         }
     }
 
-    /// Bytes of scratch the kernel allocates for these sizes (all threads together).
-    public static func scratchBytes(queries: Int, headDim: Int, valueDim: Int? = nil, blocks: Blocks = Blocks(),
-                                    context: ExecutionContext) -> Int {
+    /// Bytes of scratch the kernel allocates for these sizes (all threads together; the fused
+    /// kernel adds a packed copy of the keys: `keys` (default: `queries`) × `kvHeads` × headDim).
+    public static func scratchBytes(queries: Int, headDim: Int, valueDim: Int? = nil, keys: Int? = nil, kvHeads: Int = 1,
+                                    blocks: Blocks = Blocks(), context: ExecutionContext) -> Int {
+        let dv = valueDim ?? headDim
+        if queries >= fusedMinimumQueries && blocks.queries == 0 && blocks.keys == 0
+            && fusedBody(context, headDim: headDim, valueDim: dv) != nil {
+            return (context.threads * ngk_attention_scratch_floats(fusedQueryTile, headDim, dv)
+                    + kvHeads * ngk_attention_packed_keys_floats(keys ?? queries, headDim)) * 4
+        }
         let products = context.attentionTileProducts
         let bq = blocks.queryTile(queries: queries, headDim: headDim, products: products)
         let bk = blocks.keyTile(queries: bq, headDim: headDim, products: products)
@@ -195,6 +205,11 @@ public enum Attention {
             && d >= fullRowsMinimumHeadDim && blocks.queries == 0 && blocks.keys == 0 {
             return attendFullRows(query: query, keys: k, values: v, keyCount: tk, kvHeads: kvHeads, valueDim: dv, alpha: alpha,
                                   context: context)
+        }
+        if tq >= fusedMinimumQueries && tk > 0 && blocks.queries == 0 && blocks.keys == 0 && !(mask != nil && padding != nil),
+           let body = fusedBody(context, headDim: d, valueDim: dv) {
+            return attendFused(query: query, keys: k, values: v, keyCount: tk, kvHeads: kvHeads, valueDim: dv, causal: causal,
+                               mask: mask, padding: padding, scale: alpha, body: body, context: context)
         }
         let products = context.attentionTileProducts
         let bq = blocks.queryTile(queries: tq, headDim: d, products: products)

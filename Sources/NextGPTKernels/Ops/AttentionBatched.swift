@@ -17,6 +17,9 @@ extension Attention {
         let (b, tq, heads, d) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
         let (tk, dv) = (key.shape[1], value.shape[3])
         let alpha = scale ?? 1 / Float(d).squareRoot()
+        if tq >= fusedMinimumQueries && tk > 0, let body = fusedBody(context, headDim: d, valueDim: dv) {
+            return batchedFused(query: query, key: key, value: value, scale: alpha, body: body, context: context)
+        }
         let (ldq, ldv) = (heads * d, heads * dv)
         return Tensor(shape: [b, tq, heads, dv]) { out in
             let dst = SendablePointer(out.baseAddress!)
