@@ -6,6 +6,7 @@ import Dispatch
 import Foundation
 import NextGPTCore
 import NextGPTFormats
+import Synchronization
 
 public struct ConversionOptions: Sendable {
     public var policy: QuantizationPolicy
@@ -234,15 +235,19 @@ struct PhaseClock {
 
 /// Reads the next tensor's bytes on a background queue while the current one is encoded, so disk
 /// reads and quantization overlap. Three reusable buffers rotate: the one being read, the one being
-/// converted, and the one the write-behind queue may still be writing.
-// @unchecked: `pending` and the buffers are touched only by the converting thread; the read
-// queue writes `failure` and the target buffer before `group.leave()`, read after `wait()`.
-final class Prefetcher: @unchecked Sendable {
+/// converted, and the one the write-behind queue may still be writing. Not `Sendable`: it belongs
+/// to the converting thread; the read queue sees only the target bytes and its `PendingRead`.
+final class Prefetcher {
     private let tensors: [SourceTensor]
     private let queue = DispatchQueue(label: "nextgpt.prefetch")
     private let buffers = [ScratchBuffer(), ScratchBuffer(), ScratchBuffer()]
-    private var pending: (index: Int, group: DispatchGroup)?
-    private var failure: Error?
+    private var pending: (index: Int, read: PendingRead)?
+
+    /// One background read: done when `group` is left, its error behind a lock.
+    private final class PendingRead: Sendable {
+        let group = DispatchGroup()
+        let failure = Mutex<(any Error)?>(nil)
+    }
 
     init(_ tensors: [SourceTensor]) { self.tensors = tensors }
 
@@ -250,8 +255,8 @@ final class Prefetcher: @unchecked Sendable {
     func take(_ index: Int) throws -> UnsafeRawBufferPointer {
         let buffer = buffers[index % 3]
         if let p = pending, p.index == index {
-            p.group.wait()
-            if let failure { throw failure }
+            p.read.group.wait()
+            if let failure = p.read.failure.withLock({ $0 }) { throw failure }
         } else {
             try tensors[index].read(into: buffer.bytes(tensors[index].byteCount))
         }
@@ -261,49 +266,60 @@ final class Prefetcher: @unchecked Sendable {
     }
 
     private func startReading(_ index: Int) {
-        let group = DispatchGroup()
-        pending = (index, group)
+        let read = PendingRead()
+        pending = (index, read)
         let tensor = tensors[index]
-        // The buffer is not touched again until `take(index)` has waited for this read.
+        // nonisolated(unsafe): the buffer is not touched again until `take(index)` has waited for this read.
         nonisolated(unsafe) let target = buffers[index % 3].bytes(tensor.byteCount)
-        group.enter()
-        queue.async { [self] in
-            do { try tensor.read(into: target) } catch { failure = error }
-            group.leave()
+        read.group.enter()
+        queue.async {
+            do { try tensor.read(into: target) } catch { read.failure.withLock { $0 = error } }
+            read.group.leave()
         }
     }
 }
 
-/// Checksums and writes tensors in order on a serial queue, behind the conversion.
-// @unchecked: `groups` belongs to the converting thread; `checksums` and `failure` are behind `lock`;
-// the writer is used only on the serial queue.
-final class WriteBehind: @unchecked Sendable {
+/// Checksums and writes tensors in order on a serial queue, behind the conversion. Not `Sendable`:
+/// it belongs to the converting thread; the queue sees only the writer and `Results`.
+final class WriteBehind {
     private let writer: GGUFWriter
     private let queue = DispatchQueue(label: "nextgpt.write-behind")
     private var groups: [Int: DispatchGroup] = [:]
-    private let lock = NSLock()
-    private var failure: Error?
-    /// (component, CRC-32C) in write order.
-    private(set) var checksums: [(Int, UInt32)] = []
+    private let results = Results()
+
+    /// What the queue reports back: the first write error and (component, CRC-32C) in write order.
+    private final class Results: Sendable {
+        struct State {
+            var failure: (any Error)?
+            var checksums: [(Int, UInt32)] = []
+        }
+        let state = Mutex(State())
+    }
 
     init(writer: GGUFWriter) { self.writer = writer }
+
+    /// (component, CRC-32C) in write order, of the tensors written so far.
+    var checksums: [(Int, UInt32)] { results.state.withLock { $0.checksums } }
 
     /// `bytes` must stay untouched until `wait(upTo:)` has returned for `index`.
     func enqueue(index: Int, component: Int, bytes: UnsafeRawBufferPointer) {
         let group = DispatchGroup()
         groups[index] = group
-        // The caller keeps the bytes untouched until `wait(upTo:)` has returned for this index.
+        // nonisolated(unsafe): the caller keeps the bytes untouched until `wait(upTo:)` has returned
+        // for this index, and the converting thread uses the writer again only after the last wait.
         nonisolated(unsafe) let bytes = bytes
+        nonisolated(unsafe) let writer = writer
+        let results = results
         group.enter()
-        queue.async { [self] in
+        queue.async {
             defer { group.leave() }
-            if lock.withLock({ failure != nil }) { return }
+            if results.state.withLock({ $0.failure != nil }) { return }
             let crc = ngk_crc32c_update(0, bytes.baseAddress, bytes.count)
             do {
                 try writer.write(bytes)
-                lock.withLock { checksums.append((component, crc)) }
+                results.state.withLock { $0.checksums.append((component, crc)) }
             } catch {
-                lock.withLock { failure = error }
+                results.state.withLock { $0.failure = error }
             }
         }
     }
@@ -313,13 +329,13 @@ final class WriteBehind: @unchecked Sendable {
         for i in groups.keys.sorted() where i <= index {
             groups.removeValue(forKey: i)?.wait()
         }
-        if let failure = lock.withLock({ failure }) { throw failure }
+        if let failure = results.state.withLock({ $0.failure }) { throw failure }
     }
 }
 
-/// A growable raw buffer reused across tensors (16-byte aligned, never shrinks).
-// @unchecked: owned by one Prefetcher slot, which hands it to one thread at a time (see there).
-final class ScratchBuffer: @unchecked Sendable {
+/// A growable raw buffer reused across tensors (16-byte aligned, never shrinks). Not `Sendable`:
+/// owned by the converting thread, which lends its bytes to one queue at a time.
+final class ScratchBuffer {
     private var pointer: UnsafeMutableRawPointer?
     private var capacity = 0
 
@@ -340,12 +356,10 @@ final class ScratchBuffer: @unchecked Sendable {
 }
 
 /// sha256 of source files on a background thread.
-// @unchecked: `result` is written by the background job before `group.leave()` and read only after
-// `group.wait()`.
-final class SourceHasher: @unchecked Sendable {
+final class SourceHasher: Sendable {
     private let files: [String]
     private let group = DispatchGroup()
-    private var result: Result<[String: String], Error> = .success([:])
+    private let result = Mutex<Result<[String: String], any Error>>(.success([:]))
 
     init(files: [String]) { self.files = files }
 
@@ -353,14 +367,15 @@ final class SourceHasher: @unchecked Sendable {
         guard !files.isEmpty else { return }
         group.enter()
         DispatchQueue.global(qos: .utility).async { [self] in
-            result = Result { try Dictionary(uniqueKeysWithValues: files.map { ($0, try SourceHasher.sha256(of: $0)) }) }
+            let hashes = Result { try Dictionary(uniqueKeysWithValues: files.map { ($0, try SourceHasher.sha256(of: $0)) }) }
+            result.withLock { $0 = hashes }
             group.leave()
         }
     }
 
     func finish() throws -> [String: String] {
         group.wait()
-        return try result.get()
+        return try result.withLock { $0 }.get()
     }
 
     static func sha256(of path: String) throws -> String {

@@ -6,9 +6,9 @@ import NextGPTLayers
 /// A diffusers/transformers `config.json` as stored in a container (`<component>.config`), with
 /// typed reads that fall back to the library's constructor defaults when a key is absent or null
 /// (configs written by older library versions omit newer keys).
-// @unchecked: the parsed JSON (`[String: Any]` of strings, numbers, arrays) is never mutated after
-// `init`, and those Foundation values are immutable.
-public struct DiffusersConfig: @unchecked Sendable {
+/// Not `Sendable` (`Any` could hold anything): it is read while a model is built, and what a model
+/// keeps is the typed, `Sendable` configuration made from it.
+public struct DiffusersConfig {
     public let values: [String: Any]
     /// "file:key", for errors.
     public let origin: String

@@ -2,6 +2,7 @@
 // runs one process per measurement). The input tensor comes from a safetensors file written by
 // tools/bench/imagebind_torch_bench.py, so pre-processing is excluded and PyTorch sees the same values.
 import Foundation
+// @preconcurrency: for the `stderr` C global (never reassigned; FILE streams lock themselves).
 @preconcurrency import Glibc
 import NextGPTCore
 import NextGPTFormats

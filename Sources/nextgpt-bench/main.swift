@@ -3,6 +3,7 @@
 // tools/bench/bench_kernels.sh.
 import CNextGPTKernels
 @preconcurrency import COpenBLAS
+// @preconcurrency: for the `stdout`/`stderr` C globals (never reassigned; FILE streams lock themselves).
 @preconcurrency import Glibc
 import NextGPTCore
 import NextGPTDiffusion

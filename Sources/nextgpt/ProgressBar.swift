@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+// @preconcurrency: for `stderr`, a C global libc never reassigns; FILE streams lock themselves.
 @preconcurrency import Glibc
 #endif
 import NextGPTCore

@@ -3,9 +3,12 @@ import NextGPTCore
 import NextGPTFormats
 import NextGPTKernels
 import NextGPTTestSupport
+import Synchronization
 import XCTest
 
 /// The PyTorch reference cases of `tools/references/op_cases.py`.
+// @unchecked: `arguments` holds JSONSerialization's immutable values (`Any` is not `Sendable`),
+// never mutated after `init`; the tensor cache is behind a `Mutex`.
 final class OpCases: @unchecked Sendable {
     static let shared: OpCases = {
         do { return try OpCases() } catch { fatalError("op-cases.safetensors: \(error)") }
@@ -15,8 +18,7 @@ final class OpCases: @unchecked Sendable {
 
     let checkpoint: Checkpoint
     let arguments: [String: [String: Any]]
-    private var cache: [String: Tensor] = [:]
-    private let lock = NSLock()
+    private let cache = Mutex<[String: Tensor]>([:])
 
     init() throws {
         checkpoint = try SafetensorsFile.read(path: Self.url.path)
@@ -28,12 +30,13 @@ final class OpCases: @unchecked Sendable {
     }
 
     func tensor(_ name: String) -> Tensor {
-        lock.lock(); defer { lock.unlock() }
-        if let t = cache[name] { return t }
-        guard let source = checkpoint[name] else { fatalError("no tensor \(name) in op-cases.safetensors") }
-        let t = Tensor(shape: source.shape, values: try! source.readFloats())
-        cache[name] = t
-        return t
+        cache.withLock { cache in
+            if let t = cache[name] { return t }
+            guard let source = checkpoint[name] else { fatalError("no tensor \(name) in op-cases.safetensors") }
+            let t = Tensor(shape: source.shape, values: try! source.readFloats())
+            cache[name] = t
+            return t
+        }
     }
 
     func optional(_ name: String) -> Tensor? { checkpoint[name] == nil ? nil : tensor(name) }
@@ -51,9 +54,6 @@ final class OpCases: @unchecked Sendable {
         return [int(name, key)]
     }
 }
-
-/// Results printed at the end of a run (one line per case) for the report.
-nonisolated(unsafe) var opCaseLog: [String] = []
 
 func assertMatches(_ ours: Tensor, _ expect: Tensor, _ label: String, tolerance: Double = 1e-5,
                    file: StaticString = #filePath, line: UInt = #line) {

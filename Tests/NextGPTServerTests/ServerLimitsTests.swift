@@ -34,6 +34,7 @@ final class ServerLimitsTests: XCTestCase {
         try waitForHealth(client, "the slow request to compute") { $0["busy"] as? Bool == true }
 
         let waiting = DispatchGroup()
+        // nonisolated(unsafe): written by the one async block, read only after `waiting.wait` returned.
         nonisolated(unsafe) var waitedAnswer: TestHTTPClient.Answer?
         DispatchQueue.global().async(group: waiting) {
             waitedAnswer = try? client.post("/v1/images/generations", json: ["prompt": "a quick cat", "size": "16x16", "steps": 1])

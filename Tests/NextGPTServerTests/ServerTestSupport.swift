@@ -3,6 +3,7 @@ import NextGPTConvert
 import NextGPTFormats
 import NextGPTServer
 import NextGPTTestSupport
+import Synchronization
 import XCTest
 
 /// The tiny containers the server tests run on, converted once per run from the committed fixtures.
@@ -38,10 +39,10 @@ enum TinyContainers {
 }
 
 /// A server on a loopback port the system chose, stopped by `stop()`.
-final class RunningServer: @unchecked Sendable {  // `port` is written once, before `init` returns
+final class RunningServer: Sendable {
     let server: NextGPTServer
-    private var task: Task<Void, any Error>?
-    private(set) var port = 0
+    private let task: Mutex<Task<Void, any Error>?>
+    let port: Int
 
     init(_ options: ServerOptions) throws {
         var options = options
@@ -51,13 +52,17 @@ final class RunningServer: @unchecked Sendable {  // `port` is written once, bef
         server = try NextGPTServer(options: options)
         let ready = DispatchSemaphore(value: 0)
         let box = PortBox()
-        task = Task { [server] in
+        let task = Task { [server] in
             try await server.run(handlesSignals: false) { _, port in
                 box.set(port)
                 ready.signal()
             }
         }
-        guard ready.wait(timeout: .now() + 30) == .success else { throw TestHTTPError("the server did not start") }
+        guard ready.wait(timeout: .now() + 30) == .success else {
+            task.cancel()
+            throw TestHTTPError("the server did not start")
+        }
+        self.task = Mutex(task)
         port = box.get()
     }
 
@@ -68,8 +73,10 @@ final class RunningServer: @unchecked Sendable {  // `port` is written once, bef
     }
 
     func stop() {
-        task?.cancel()
-        task = nil
+        task.withLock { task in
+            task?.cancel()
+            task = nil
+        }
         try? FileManager.default.removeItem(atPath: server.mediaDirectory)
     }
 
@@ -78,11 +85,10 @@ final class RunningServer: @unchecked Sendable {  // `port` is written once, bef
     var client: TestHTTPClient { TestHTTPClient(port: port) }
 }
 
-private final class PortBox: @unchecked Sendable {  // guarded by the lock
-    private let lock = NSLock()
-    private var port = 0
-    func set(_ value: Int) { lock.lock(); port = value; lock.unlock() }
-    func get() -> Int { lock.lock(); defer { lock.unlock() }; return port }
+private final class PortBox: Sendable {
+    private let port = Mutex(0)
+    func set(_ value: Int) { port.withLock { $0 = value } }
+    func get() -> Int { port.withLock { $0 } }
 }
 
 struct TestHTTPError: Error, CustomStringConvertible {

@@ -8,9 +8,9 @@ import Synchronization
 /// job counter, then sleep on a condition variable. A pool runs one job at a time: a call made
 /// while it is busy (from inside a job, or concurrently from another thread) runs on the calling
 /// thread instead, so nesting and concurrent use never deadlock.
-// @unchecked: the pthread mutex/condition are used only through their addresses inside this
-// object, every other shared field is atomic, and `job` is written by the one thread that won
-// `busy` before `generation` is bumped (release) and read by workers after they see it (acquire).
+// @unchecked: the pthread mutex/condition live at fixed allocated addresses, every other shared
+// field is atomic or set only in `init`, and `job` is written by the one thread that won `busy`
+// before `generation` is bumped (release) and read by workers after they see it (acquire).
 public final class ThreadPool: @unchecked Sendable {
     /// Participants, the calling thread included.
     public let threads: Int
@@ -20,8 +20,10 @@ public final class ThreadPool: @unchecked Sendable {
     private let busy = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    // Allocated, not stored inline: `&property` of a class gives no stable address to hand to pthreads.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Written only in `init`, joined in `deinit`.
     private var workers: [pthread_t] = []
     /// The running job: participant index → work. Written before `generation` is bumped, by the
     /// thread holding `busy`; workers read it only after seeing the new generation.
@@ -34,8 +36,8 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threads: Int, spinLimit: Int = 4_000) {
         self.threads = max(1, threads)
         self.spinLimit = spinLimit
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
         for index in 1..<self.threads {
             let context = Unmanaged.passRetained(WorkerContext(pool: self, index: index)).toOpaque()
             var thread = pthread_t()
@@ -51,13 +53,15 @@ public final class ThreadPool: @unchecked Sendable {
 
     deinit {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         generation.add(1, ordering: .sequentiallyConsistent)
-        pthread_cond_broadcast(&cond)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
         for thread in workers { pthread_join(thread, nil) }
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
     }
 
     private final class WorkerContext {
@@ -77,11 +81,11 @@ public final class ThreadPool: @unchecked Sendable {
                 current = generation.load(ordering: .acquiring)
             }
             if current == seen {
-                pthread_mutex_lock(&mutex)
+                pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
-                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&cond, &mutex) }
+                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(cond, mutex) }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
@@ -107,9 +111,9 @@ public final class ThreadPool: @unchecked Sendable {
             pending.store(all - 1, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_broadcast(&cond)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(cond)
+                pthread_mutex_unlock(mutex)
             }
             body(0)
             var spins = 0
