@@ -332,6 +332,81 @@ if sections.contains("integer") {
     }
 }
 
+// ---------------------------------------------------------------- lane GEMM (BENCH_SECTIONS=lanes, lanesconv)
+// Q8_0 products with many positions (SD / ZeroScope shapes): OpenBLAS on f32 weights (the peer),
+// dequantized panels + sgemm (.blas), the tiled integer GEMM (.integerGEMM) and the lane GEMM
+// (.laneGEMM), both on repacked weights; GOP/s counted as 2·M·K·N.
+@MainActor func laneContexts(_ threads: Int) -> [(String, ExecutionContext)] {
+    [("blas", Matmul.Path.blas), ("integer", .integerGEMM), ("lanes", .laneGEMM)].map { name, path in
+        var c = benchContext(threads: threads)
+        c.matmulPath = path
+        return (name, c)
+    }
+}
+if sections.contains("lanes") {
+    print("\n== Q8_0 × many positions (\(Matmul.integerGEMMAccelerated ? "AVX-512 VNNI" : "no VNNI")): GOP/s per path; f32 sgemm peer on f32 weights of the same shape")
+    print("M×K → N              thr  sgemm-f32     blas  integer    lanes  lanes/sgemm")
+    let laneShapes = (getenv("BENCH_LANE_SHAPES").map { String(cString: $0) } ?? "4096x320x320,4096x320x2560,4096x1280x320,1024x640x640,256x1280x5120,2880x320x1280,154x768x3072,64x4096x4096")
+        .split(separator: ",").map { $0.split(separator: "x").compactMap { Int($0) } }.filter { $0.count == 3 }
+    for shape in laneShapes {
+        let (m, k, n) = (shape[0], shape[1], shape[2])
+        let xs = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+        let ys = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+        let wf = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        randomFloats(xs, m * k)
+        randomFloats(wf, n * k)
+        let w = randomWeights(.q8_0, rows: n, columns: k)
+        let packed = WeightMatrix(type: .q8_0, rows: n, columns: k, data: w).repacked(context: benchContext(threads: 2))
+        let ops = 2.0 * Double(m * k * n)
+        for threads in [1, 2] {
+            let tf = timeBest(budget: 0.5, minRuns: 2) {
+                Kernels.sgemm(transB: true, m: m, n: n, k: k, a: xs, lda: k, b: wf, ldb: k, c: ys, ldc: n, context: benchContext(threads: threads))
+            }
+            let rates = laneContexts(threads).map { _, c in
+                ops / timeBest(budget: 0.5, minRuns: 2) { Matmul.multiply(packed, xs, batch: m, into: ys, context: c) } / 1e9
+            }
+            let label = "\(m)×\(k) → \(n)".padding(toLength: 20, withPad: " ", startingAt: 0)
+            print("\(label) \(threads)  \(fmt(ops / tf / 1e9)) \(rates.map { fmt($0) }.joined(separator: " "))  \(fmt(rates[2] / (ops / tf / 1e9), 2))×")
+        }
+        w.deallocate(); xs.deallocate(); ys.deallocate(); wf.deallocate()
+    }
+}
+if sections.contains("lanesconv") {
+    print("\n== Q8_0 convolutions (repacked kernels), ms per call; GOP/s as 2·O·C·taps·positions; f32 = today's f32 kernel path (Winograd where it applies)")
+    print("shape                              thr   f32/wino    blas  integer    lanes   (GOP/s of lanes)")
+    for (n, c, o, h, w, k, pad) in [(2, 320, 320, 32, 32, [3, 3], [1, 1]), (2, 640, 640, 16, 16, [3, 3], [1, 1]),
+                                     (2, 1280, 1280, 8, 8, [3, 3], [1, 1]), (2, 1280, 1280, 16, 16, [3, 3], [1, 1]),
+                                     (2, 320, 320, 64, 64, [3, 3], [1, 1]), (2, 320, 320, 8, 2880, [3, 1], [1, 0]),
+                                     (2, 640, 640, 8, 720, [3, 1], [1, 0])] {
+        let x = Tensor(shape: [n, c, h, w]) { randomFloats($0.baseAddress!, $0.count) }
+        let columns = c * k[0] * k[1]
+        let wq = randomWeights(.q8_0, rows: o, columns: columns)
+        let packed = WeightMatrix(type: .q8_0, rows: o, columns: columns, data: wq).repacked(context: benchContext(threads: 2))
+        let weight = Tensor(shape: [o, c, k[0], k[1]]) { Matmul.dequantized(packed, into: $0.baseAddress!, context: benchContext(threads: 2)) }
+        let oh = h + 2 * pad[0] - k[0] + 1, ow = w + 2 * pad[1] - k[1] + 1
+        let ops = 2.0 * Double(n * o * columns * oh * ow)
+        for threads in [1, 2] {
+            let tf = timeBest(budget: 0.5, minRuns: 1) {
+                _ = NextGPTKernels.Convolution.conv2d(x, weight: weight, bias: nil, padding: pad, context: benchContext(threads: threads))
+            }
+            let times = laneContexts(threads).map { _, ctx in
+                timeBest(budget: 0.5, minRuns: 1) {
+                    _ = NextGPTKernels.Convolution.conv2d(x, matrix: packed, kernel: k, bias: nil, padding: pad, context: ctx)
+                }
+            }
+            // (3, 1) over frames as 1-D taps: conv1d over T·HW at dilation HW (f32 weights, no im2col).
+            let taps = k == [3, 1] ? timeBest(budget: 0.5, minRuns: 1) {
+                _ = NextGPTKernels.Convolution.conv1d(x.reshaped([n, c, h * w]), weight: weight.reshaped([o, c, 3]), bias: nil,
+                                                      padding: w, dilation: w, context: benchContext(threads: threads))
+            } : nil
+            let label = "\(n)×\(c)×\(h)×\(w) k\(k[0])x\(k[1]) → \(o)".padding(toLength: 34, withPad: " ", startingAt: 0)
+            print("\(label) \(threads)  \(fmt(tf * 1e3)) \(times.map { fmt($0 * 1e3) }.joined(separator: " "))   \(fmt(ops / times[2] / 1e9))"
+                  + (taps.map { "   taps f32 \(fmt($0 * 1e3)) ms" } ?? ""))
+        }
+        wq.deallocate()
+    }
+}
+
 // ---------------------------------------------------------------- 3×3 convolutions (SD UNet / VAE shapes)
 if sections.contains("conv") {
     var im2col = benchContext(threads: 2), winograd = im2col

@@ -55,6 +55,34 @@ enum ModelsTestSupport {
         return path
     }
 
+    /// Runs the bundle twice, with every repacked Q8_0 product and convolution on the lane GEMM
+    /// (`laneGEMMMinimumPositions` 1, Winograd's convolutions too) and with none on it (`Int.max`:
+    /// the tiled integer GEMM, patch rows and Winograd); both must pass the bundle's bounds and stay within 0.5 dB PSNR of each other.
+    /// Prints both PSNRs per output.
+    static func verifyOnLaneGEMM(bundle name: String, in folder: String, minimumProbes: Int,
+                                 file: StaticString = #filePath, line: UInt = #line) throws {
+        let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/\(name).safetensors")
+        let container = try container(for: bundle, in: folder)
+        var lanes = ExecutionContext(), patchRows = lanes
+        lanes.laneGEMMMinimumPositions = 1
+        patchRows.laneGEMMMinimumPositions = .max
+        patchRows.laneGEMMOverWinograd = false
+        let on = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: lanes)
+        let off = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: patchRows)
+        XCTAssertGreaterThanOrEqual(on.results.count, minimumProbes, "probes in \(name)", file: file, line: line)
+        XCTAssertEqual(on.results.count, off.results.count, file: file, line: line)
+        for (a, b) in zip(on.results, off.results) {
+            XCTAssertNil(a.error, "\(name): \(a.probe.name): \(a.error ?? "")", file: file, line: line)
+            XCTAssertEqual(a.outputs.count, b.outputs.count, file: file, line: line)
+            for (x, y) in zip(a.outputs, b.outputs) {
+                print("\(name) \(a.probe.name).\(x.output): PSNR lane GEMM \(x.psnr), without \(y.psnr); rel L2 \(x.relL2) / \(y.relL2)")
+                XCTAssertTrue(x.passed, "\(name): \(a.probe.name).\(x.output) on the lane GEMM: rel L2 \(x.relL2), PSNR \(x.psnr)",
+                              file: file, line: line)
+                XCTAssertGreaterThanOrEqual(x.psnr, y.psnr - 0.5, "\(name): \(a.probe.name).\(x.output)", file: file, line: line)
+            }
+        }
+    }
+
     /// Runs every probe of `bundles/<name>.safetensors` on the container its recipe makes (kept
     /// in `folder` between tests) and requires each to pass; returns the report for extra checks.
     @discardableResult

@@ -38,6 +38,12 @@ final class StableDiffusionPipelineTests: XCTestCase {
         try ModelsTestSupport.verify(bundle: "sd/txt2img-q4_0", in: Self.folder, minimumProbes: 13)
     }
 
+    /// The Q8_0 bundle with every repacked Q8_0 product and convolution on the lane GEMM (AVX-512 VNNI).
+    func testTxt2ImgQ8_0OnLaneGEMM() throws {
+        try XCTSkipUnless(Matmul.integerGEMMAccelerated, "skipped: no AVX-512 (VNNI)")
+        try ModelsTestSupport.verifyOnLaneGEMM(bundle: "sd/txt2img-q8_0", in: Self.folder, minimumProbes: 13)
+    }
+
     func testRejectsBadRequests() throws {
         let container = try ModelsTestSupport.container(for: try ReferenceBundle(path: "\(TestSupport.bundles)/sd/txt2img-f32.safetensors"),
                                                         in: Self.folder)

@@ -69,6 +69,13 @@ final class TextToVideoPipelineTests: XCTestCase {
         }
     }
 
+    /// The Q8_0 bundle with every repacked Q8_0 product and convolution (temporal ones included)
+    /// on the lane GEMM (AVX-512 VNNI).
+    func testTxt2VideoQ8_0OnLaneGEMM() throws {
+        try XCTSkipUnless(Matmul.integerGEMMAccelerated, "skipped: no AVX-512 (VNNI)")
+        try ModelsTestSupport.verifyOnLaneGEMM(bundle: "sd/txt2video-zeroscope-q8_0", in: Self.folder, minimumProbes: 12)
+    }
+
     func testRejectsBadRequests() throws {
         let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/sd/txt2video-zeroscope-f32.safetensors")
         let pipeline = try TextToVideoSDPipeline(try ModelFile(path: try ModelsTestSupport.container(for: bundle, in: Self.folder)))

@@ -101,6 +101,36 @@ void ngk_mv_q8_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t nco
 void ngk_mv_q4_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
                         const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
 
+// ---- lane GEMM (matmul_lanes.c): Q8_0 products with many positions ----
+// Activations "lanes" format: positions in groups of 16 (the last padded with zeros); group g holds,
+// for every block k of 32 K values, NGK_LANES_BLOCK_BYTES: the quants as unsigned q + 128 in 4-byte
+// chunks, chunk-major (chunk c of positions 0..15, then chunk c + 1 …), then the 16 positions' f32
+// scales. Values quantized exactly as ngk_quantize_act_q8_0 (same q, same f16-rounded scale).
+// Groups are nblk · NGK_LANES_BLOCK_BYTES apart.
+enum { NGK_LANES = 16, NGK_LANES_BLOCK_BYTES = 576, NGK_LANES_TABLE_BYTES = 64, NGK_LANES_MAX_TAPS = 64 };
+// A 2-D convolution's input plane (c channels of h × w f32, NCHW) and kernel, stride, padding, output size.
+typedef struct { size_t c, h, w, kh, kw, sh, sw, ph, pw, oh, ow; } ngk_conv_geometry;
+// npos rows of x (ldx floats apart, ncols a multiple of 32) → lanes groups.
+void ngk_lanes_rows_q8_0(const float *x, size_t ldx, size_t npos, size_t ncols, uint8_t *dst);
+void ngk_lanes_rows_q8_0_ref(const float *x, size_t ldx, size_t npos, size_t ncols, uint8_t *dst);
+// Patch rows (K = c·kh·kw in PyTorch's weight order c, ky, kx; zeros outside the image) of output
+// positions [p0, p0 + npos) of one sample → lanes groups. K is a multiple of 32; the fast body
+// takes kernels of up to NGK_LANES_MAX_TAPS taps (larger ones run the scalar twin).
+void ngk_lanes_conv_q8_0(const float *x, const ngk_conv_geometry *q, size_t p0, size_t npos, uint8_t *dst);
+void ngk_lanes_conv_q8_0_ref(const float *x, const ngk_conv_geometry *q, size_t p0, size_t npos, uint8_t *dst);
+// Per (row group g in [g0, g1), block k) of a repacked Q8_0 matrix: the 8 rows' f32 scales, then
+// the 8 rows' −128 · Σ quants (int32), at table + (g · nblk + k) · NGK_LANES_TABLE_BYTES.
+void ngk_lanes_table_q8_0x8(const void *w, size_t w_stride, size_t nblk, size_t g0, size_t g1, void *table);
+void ngk_lanes_table_q8_0x8_ref(const void *w, size_t w_stride, size_t nblk, size_t g0, size_t g1, void *table);
+// Rows [0, nrows) of a repacked Q8_0 matrix (w_stride: bytes of one 8-row group; table: from
+// ngk_lanes_table_q8_0x8 for all its groups) × npos positions in lanes groups at xl:
+// position_major = 0: y[r · ldy + p] (a convolution's channel-major output), else y[p · ldy + r];
+// plus bias[r] when bias is not NULL. The _ref twin reads the weights, not the table.
+void ngk_lanes_gemm_q8_0x8(const void *w, size_t w_stride, const void *table, size_t nrows, size_t ncols,
+                           const void *xl, size_t npos, float *y, size_t ldy, int position_major, const float *bias);
+void ngk_lanes_gemm_q8_0x8_ref(const void *w, size_t w_stride, const void *table, size_t nrows, size_t ncols,
+                               const void *xl, size_t npos, float *y, size_t ldy, int position_major, const float *bias);
+
 // ---- Q4_K dequantization (AVX2 twin of ngk_dequantize_q4_k_ref) ----
 void ngk_dequantize_q4_k(const uint8_t *src, float *y, size_t n);
 

@@ -35,6 +35,14 @@ public struct ExecutionContext: Sendable {
     /// Output tiles (4×4) a plane needs before Winograd pays: 32×32 planes (64 tiles) measured no
     /// faster than im2col + sgemm; 64×64 and up, 1.5–3.6×.
     public var winogradMinimumTiles = 128
+    /// Positions (a linear's rows, a convolution's output positions per sample) from which
+    /// `.automatic` multiplies repacked Q8_0 weights through the lane GEMM on AVX-512 VNNI contexts
+    /// (`Matmul.laneGEMMThreshold`; `Int.max` keeps the tiled integer GEMM and patch rows).
+    public var laneGEMMMinimumPositions = Matmul.laneGEMMThreshold
+    /// Whether 3×3 convolutions of repacked Q8_0 kernels take the lane GEMM (8-bit activations)
+    /// where Winograd (f32) would apply: 2×320×64×64 ran 88 ms against Winograd's 218 ms, the
+    /// temporal (3, 1) ones are not Winograd's anyway.
+    public var laneGEMMOverWinograd = true
     /// Where layers report their wall time; nil (the default) measures nothing, so the hot path
     /// costs one nil check.
     public var profile: OpProfile?

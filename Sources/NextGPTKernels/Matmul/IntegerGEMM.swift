@@ -24,7 +24,7 @@ extension Matmul {
         switch path {
         case .integerGEMM: return true
         case .direct, .blas: return false
-        case .automatic:
+        case .automatic, .laneGEMM:
             guard level == .avx512VNNI else { return false }
             switch w.layout {
             case .interleaved8: return batch >= integerGEMMThreshold.interleaved

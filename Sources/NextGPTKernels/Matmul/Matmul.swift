@@ -15,6 +15,10 @@ public enum Matmul {
         /// where the CPU has it): repacked weights as they are, row-major ones repacked panel by
         /// panel as they are read. Other weight types take the `.automatic` rule.
         case integerGEMM
+        /// Repacked Q8_0 weights × activations quantized 16 positions to a vector through the lane
+        /// GEMM (AVX-512 VNNI contexts; `LaneGEMM.swift`), at every batch. Other weights take the
+        /// `.automatic` rule.
+        case laneGEMM
     }
 
     /// The batch from which `.automatic` takes the BLAS path (measured per type: `GGMLTypeTraits`).
@@ -39,6 +43,10 @@ public enum Matmul {
             y.update(repeating: 0, count: batch * w.rows)
             return
         }
+        if prefersLaneGEMM(w, batch: batch, context: context) {
+            multiplyLanes(w, x, batch: batch, into: y, pool: context.pool)
+            return
+        }
         if w.type.traits.interleaved != nil && prefersIntegerGEMM(w, batch: batch, path: context.matmulPath, level: context.kernelLevel) {
             multiplyIntegerGEMM(w, x, batch: batch, into: y, pool: context.pool, level: context.kernelLevel)
             return
@@ -50,7 +58,7 @@ public enum Matmul {
         // tok/s, 512 tokens 12.2 vs 9.3).
         // Very large batches (SD's 4096-position layers ×2) still go to sgemm on dequantized
         // panels: the UNet's linears at 8192 rows ran 7.6 s that way against 8.2 s direct.
-        case .automatic, .integerGEMM: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type) : packedBLASThreshold)
+        case .automatic, .integerGEMM, .laneGEMM: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type) : packedBLASThreshold)
         case .direct: useBLAS = false
         case .blas: useBLAS = true
         }

@@ -1,3 +1,4 @@
+import CNextGPTKernels
 import Foundation
 
 extension Convolution {
@@ -6,7 +7,9 @@ extension Convolution {
     /// rows ("im2row": one row of C·kh·kw values per output position, a bounded tile at a time)
     /// and multiplied by `Matmul`, which picks integer kernels or dequantized panels + sgemm by
     /// batch (`context.matmulPath` decides, so `.blas` keeps f32 activations here too); the
-    /// [positions, O] tile is then written back channel-major.
+    /// [positions, O] tile is then written back channel-major. Repacked Q8_0 kernels on AVX-512
+    /// VNNI contexts take the lane GEMM instead (`conv2dLanes`: patches quantized panel by panel,
+    /// output written channel-major by the kernel).
     public static func conv2d(_ x: Tensor, matrix: WeightMatrix, kernel: [Int], bias: Tensor?,
                               stride: [Int] = [1, 1], padding: [Int] = [0, 0], context: ExecutionContext) -> Tensor {
         precondition(x.rank == 4 && kernel.count == 2 && matrix.columns == x.shape[1] * kernel[0] * kernel[1],
@@ -17,6 +20,10 @@ extension Convolution {
         precondition(oh > 0 && ow > 0, "conv2d: input \(x.shape) too small for kernel \(kernel)")
         let o = matrix.rows, kc = matrix.columns, p = oh * ow
         if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
+        if kh * kw <= Int(NGK_LANES_MAX_TAPS)
+            && Matmul.prefersLaneGEMM(matrix, batch: p, context: context) {
+            return conv2dLanes(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
+        }
         let tile = max(1, min(p, context.convolutionColumnBudget / max(kc, o)))
         let geometry = PatchGeometry(c: c, h: h, w: w, kh: kh, kw: kw, ow: ow, stride: stride, padding: padding)
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: tile * kc)

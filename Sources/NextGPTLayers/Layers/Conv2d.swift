@@ -53,6 +53,10 @@ public final class Conv2d: Sendable {
             // Pointwise over a large plane: one sgemm on the input as it lies beats gathering rows.
             return Convolution.conv2d(x, weight: f32Kernel ?? widenedKernel(context), bias: bias, context: context)
         }
+        if let packed, context.laneGEMMOverWinograd, kernel[0] * kernel[1] <= 64,
+           Matmul.prefersLaneGEMM(packed, batch: x.shape[2] * x.shape[3], context: context) {
+            return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
+        }
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
                                    height: x.shape[2], width: x.shape[3], context: context) {
             // Winograd needs f32 kernels; widening them per call costs far less than the saved products.
