@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "NextGPTVerify", targets: ["NextGPTVerify"]),
         .library(name: "NextGPTMedia", targets: ["NextGPTMedia"]),
         .library(name: "NextGPTServer", targets: ["NextGPTServer"]),
+        // The parsers' fuzz bodies, for the fuzz package (fuzz/) and the seed-corpus test.
+        .library(name: "NextGPTFuzzTargets", targets: ["NextGPTFuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,7 +54,7 @@ let package = Package(
         // Readers of every upstream checkpoint layout, the GGUF container, tokenizer files.
         .target(
             name: "NextGPTFormats",
-            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+            dependencies: ["NextGPTKernels", "NextGPTCore", "CNextGPTKernels", "CZlib"]),
 
         // Conversion: components, quantization policy, LoRA merge, streaming writer.
         .target(
@@ -94,10 +96,16 @@ let package = Package(
             dependencies: ["NextGPTKernels", "NextGPTLayers", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTFormats", "NextGPTCore",
                            "COpenBLAS"]),
 
+        // The server's request decoding and checks, free of the HTTP framework (so the fuzz package can build it).
+        .target(
+            name: "NextGPTServerAPI",
+            dependencies: ["NextGPTSessions", "NextGPTAnyToAny", "NextGPTDiffusion", "NextGPTLlama", "NextGPTMedia", "NextGPTLayers", "NextGPTTokenizers",
+                           "NextGPTFormats", "NextGPTCore"]),
+
         // `nextgpt serve`: OpenAI-style HTTP endpoints and the web page; parses requests, calls sessions, serialises results.
         .target(
             name: "NextGPTServer",
-            dependencies: ["NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTMedia", "NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore",
+            dependencies: ["NextGPTServerAPI", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTMedia", "NextGPTLayers", "NextGPTKernels", "NextGPTFormats", "NextGPTCore",
                            .product(name: "Hummingbird", package: "hummingbird")]),
 
         .executableTarget(
@@ -107,6 +115,11 @@ let package = Package(
                 "NextGPTLlama", "NextGPTDiffusion", "NextGPTImageBind", "NextGPTSessions", "NextGPTVerify", "NextGPTMedia",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // One function per parser that the libFuzzer executables (fuzz/) and FuzzSeedCorpusTests both call.
+        .target(
+            name: "NextGPTFuzzTargets",
+            dependencies: ["NextGPTServerAPI", "NextGPTVerify", "NextGPTMedia", "NextGPTTokenizers", "NextGPTFormats", "NextGPTCore"]),
 
         // What every test target shares: fixture paths, seeded random values, error measures.
         .target(name: "NextGPTTestSupport", dependencies: ["NextGPTKernels"], path: "Tests/NextGPTTestSupport"),
@@ -125,7 +138,7 @@ let package = Package(
         .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "CSndfile", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTRuntimeTests",
-            dependencies: ["NextGPTVerify", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",
+            dependencies: ["NextGPTVerify", "NextGPTFuzzTargets", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",
                            "NextGPTFormats", "NextGPTCore", "NextGPTTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

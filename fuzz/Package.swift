@@ -9,8 +9,11 @@ import PackageDescription
 // or simply tools/fuzz/run.sh TARGET SECONDS, which builds, seeds and runs one target.
 // Each executable exports LLVMFuzzerTestOneInput, and its entry point (SwiftPM names it
 // `<module>_main`) runs libFuzzer's driver through LLVMFuzzerRunDriver.
+// Each target's body is `FuzzTarget.<name>.run` in the main package (Sources/NextGPTFuzzTargets),
+// which the normal test suite also runs over the seed corpus (FuzzSeedCorpusTests).
 let parsers = [
     "safetensors", "zip", "pickle", "legacy-torch", "gguf", "json-config", "sentencepiece", "bpe", "png", "wav",
+    "reference-bundle", "server", "jpeg", "mp4",
 ]
 
 let package = Package(
@@ -18,14 +21,8 @@ let package = Package(
     dependencies: [.package(name: "NextGPT", path: "..")],
     targets: [
         .target(name: "CFuzzDriver"),
-        .target(
-            name: "FuzzSupport",
-            dependencies: [
-                "CFuzzDriver",
-                .product(name: "NextGPTCore", package: "NextGPT"),
-                .product(name: "NextGPTFormats", package: "NextGPT"),
-                .product(name: "NextGPTTokenizers", package: "NextGPT"),
-                .product(name: "NextGPTMedia", package: "NextGPT"),
-            ]),
-    ] + parsers.map { .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzSupport"], path: "Targets/\($0)") }
+    ] + parsers.map {
+        .executableTarget(name: "fuzz-\($0)", dependencies: ["CFuzzDriver", .product(name: "NextGPTFuzzTargets", package: "NextGPT")],
+                          path: "Targets/\($0)")
+    }
 )

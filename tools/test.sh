@@ -10,6 +10,17 @@ set +e
 swift test --skip-build --disable-swift-testing 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The libFuzzer smoke, opt-in (NEXTGPT_FUZZ_SMOKE=1): the fuzz package's cold debug build with
+# ASan took 19.7 min on the shared 2-core machine (4.5 CPU-minutes; fuzz/README.md), over what
+# CI can add, so by default FuzzSeedCorpusTests above runs the same bodies in the normal build.
+# When on: 4 s of every target from its seeds after the tests; a crash fails the run.
+if [ "${NEXTGPT_FUZZ_SMOKE:-0}" = 1 ]; then
+  export FUZZ_CONFIGURATION=debug
+  tools/fuzz/run.sh --build || status=1
+  for target in $(tools/fuzz/run.sh --list); do
+    tools/fuzz/run.sh "$target" 4 2>/dev/null | tail -1 || status=1
+  done
+fi
 # One plain closing line with the XCTest totals.
 # XCTest's last line: "Executed N tests, with [K tests skipped and] M failures ...".
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with " "$log" | tail -1)

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NextGPTCore
 import NextGPTLlama
+import NextGPTServerAPI
 import NextGPTSessions
 
 /// What a chat turn produced, ready to serialise.

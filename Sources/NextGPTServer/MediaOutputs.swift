@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTKernels
 import NextGPTMedia
+import NextGPTServerAPI
 
 /// A generated file as a reply carries it: a link under /files, or the file inline as a data URL.
 struct MediaItem: Sendable {

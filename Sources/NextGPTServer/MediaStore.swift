@@ -1,4 +1,5 @@
 import Foundation
+import NextGPTServerAPI
 import Synchronization
 
 /// The served folder of generated files and the scratch space of uploads. Names are 128 random
@@ -19,10 +20,7 @@ final class MediaStore: Sendable {
         try FileManager.default.createDirectory(atPath: "\(self.directory)/.partial", withIntermediateDirectories: true)
     }
 
-    static func randomName() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
-    }
+    static func randomName() -> String { RandomName.hex128() }
 
     /// Writes a new file through `write(path)` under a fresh name with `ext`; returns the name.
     func store(ext: String, _ write: (String) throws -> Void) throws -> String {
@@ -75,24 +73,4 @@ final class MediaStore: Sendable {
         let bytes = names.reduce(0) { $0 + (((try? FileManager.default.attributesOfItem(atPath: "\(directory)/\($1)"))?[.size] as? Int) ?? 0) }
         return (names.count, bytes)
     }
-}
-
-/// Media a request brought, written to files for the sessions to read, removed when the request ends.
-final class Uploads: Sendable {
-    let directory: String
-    private let count = Mutex(0)
-
-    init(root: String) throws {
-        directory = "\(root)/.uploads/\(MediaStore.randomName())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    func write(_ data: Data, ext: String) throws -> String {
-        let index = count.withLock { n in defer { n += 1 }; return n }
-        let path = "\(directory)/\(index).\(ext)"
-        try data.write(to: URL(fileURLWithPath: path))
-        return path
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: directory) }
 }

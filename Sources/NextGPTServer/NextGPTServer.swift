@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NextGPTLayers
+import NextGPTServerAPI
 
 /// `nextgpt serve`: OpenAI-style endpoints and the chat page over one mapped container. The
 /// handlers parse, call a session on the compute queue and serialise; nothing here computes.

@@ -1,6 +1,7 @@
 import Foundation
 import NextGPTKernels
 import NextGPTLayers
+import NextGPTServerAPI
 import NextGPTSessions
 import Synchronization
 

@@ -112,8 +112,9 @@ public struct ReferenceBundle: Sendable {
         let fail = { (message: String) in FormatError(path, "\(Self.metadataKey): \(message)") }
         guard case .object(let top) = root else { throw fail("must be a JSON object") }
         guard case .number(let v)? = top["version"] else { throw fail("missing numeric 'version'") }
-        guard Int(v) == Self.supportedVersion else { throw fail("version \(v) is not supported (this build reads version \(Self.supportedVersion))") }
-        version = Int(v)
+        // Compared as a Double: Int(v) traps on a version like 1e300.
+        guard v == Double(Self.supportedVersion) else { throw fail("version \(v) is not supported (this build reads version \(Self.supportedVersion))") }
+        version = Self.supportedVersion
         guard case .array(let list)? = top["probes"] else { throw fail("missing 'probes' array") }
         var parsed: [Probe] = []
         var seen = Set<String>()

@@ -72,12 +72,15 @@ struct AudioCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output WAV.")
     var output: String
 
+    @OptionGroup var checksums: CheckOption
+
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if !(seconds > 0) || !seconds.isFinite { throw ValidationError("--seconds must be a positive number") }
     }
 
     func run() throws {
+        try checksums.verify(model) { _ in [pipeline] }
         let context = ExecutionContext.command(threads: threads)
         let file = try ModelFile(path: model)
         let audioldm = try AudioLDMPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack, context: context))

@@ -77,6 +77,7 @@ struct ChatCommand: ParsableCommand {
     /// Any-to-any turns: media lines collect files for the next message; each message runs the
     /// whole of NExT-GPT again over the history, as the demo does.
     func runAnyToAny(firstLine: String?) throws {
+        try options.checksums.verify(options.model, used: CheckOption.anyToAny(media: true))
         let session = NExTGPTSession(path: options.model, context: .command(threads: options.threads))
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         var history: [(question: String, answer: String)] = []

@@ -69,6 +69,8 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var checksums: CheckOption
+
     func validate() throws {
         if images.isEmpty && audios.isEmpty && videos.isEmpty && texts.isEmpty {
             throw ValidationError("give at least one --image, --audio, --video or --text")
@@ -82,6 +84,7 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checksums.verify(model) { _ in [component] }
         let embeddings: Tensor
         let context = ExecutionContext.command(threads: threads), started = Date()
         do {

@@ -17,6 +17,7 @@ struct GenerateCommand: ParsableCommand {
           nextgpt generate -m nextgpt-q4_0.gguf -p "### Human: What is a cat? ### Assistant:" --stop "###"
           nextgpt generate -m llm.gguf -p "Once upon a time" -n 64 --temp 0
           nextgpt generate -m llm.gguf -p "Hello" --lora my-adapter:0.8 --lora-mode runtime --threads 2
+          nextgpt generate -m nextgpt-q4_0.gguf -p "Hello" --check   # verify vicuna's and nextgpt's checksums first
         """)
 
     @OptionGroup var options: LlamaOptions

@@ -55,6 +55,8 @@ struct LlamaOptions: ParsableArguments {
     @Flag(help: "Read Q8_0/Q4_0 weights from the mapping instead of an interleaved copy (less memory, slower decode).")
     var noRepack = false
 
+    @OptionGroup var checksums: CheckOption
+
     var sampling: SamplingParameters {
         SamplingParameters(temperature: temp, topK: topK, topP: topP, repetitionPenalty: repeatPenalty, seed: seed)
     }
@@ -67,6 +69,8 @@ struct LlamaOptions: ParsableArguments {
         guard let mode = LoraSpec.Mode(rawValue: loraMode) else {
             throw ValidationError("unknown --lora-mode '\(loraMode)' (auto, merge, merge-f16, runtime)")
         }
+        // The LLM, and NExT-GPT's component when its stored LoRA is applied.
+        try checksums.verify(model) { _ in [component] + (noDeltaLora ? [] : ["nextgpt"]) }
         var options = LlamaSession.Options(path: model)
         options.component = component
         options.storedDeltaLora = noDeltaLora ? nil : mode

@@ -18,6 +18,7 @@ struct NextGPTCommand: AsyncParsableCommand {
           nextgpt sd -m nextgpt-q4_0.gguf -p "a red fox in the snow" --steps 20 --seed 1 -o fox.png
           nextgpt video -m nextgpt-q4_0.gguf -p "a panda playing the guitar" --frames 16 --seed 1 -o panda.mp4
           nextgpt run -m nextgpt-q4_0.gguf --image cat.jpg -p "What is in this picture? Draw it in snow." -o out/
+          nextgpt sd -m nextgpt-q4_0.gguf -p "a cat" --check -o cat.png   # --check: refuse damaged sd15 tensors first
         """,
         subcommands: [ConvertCommand.self, InspectCommand.self, VerifyFileCommand.self, VerifyCommand.self,
                       GenerateCommand.self, ChatCommand.self, RunCommand.self, ServeCommand.self, SDCommand.self, AudioCommand.self, VideoCommand.self, EmbedCommand.self, BenchCommand.self,

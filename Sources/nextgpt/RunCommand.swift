@@ -27,6 +27,7 @@ struct RunCommand: ParsableCommand {
           nextgpt run -m nextgpt-q4_0.gguf -p "Show me a cat in the snow" -o out/
           nextgpt run -m tiny.gguf --image a.png --audio b.wav --video c.mp4 -p "describe" --force-output image
           nextgpt run -m nextgpt-q4_0.gguf -p "Make a video of waves" --video-frames 16 --video-steps 30 -o out/
+          nextgpt run -m nextgpt-q4_0.gguf --check -p "Draw a cat"   # refuse a damaged component first
         """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("The NExT-GPT container.", valueName: "file.gguf"))
@@ -100,6 +101,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var checksums: CheckOption
+
     func validate() throws {
         guard PartialRunPolicy(rawValue: partialRuns) != nil else { throw ValidationError("--partial-runs must be force or skip") }
         for name in forcedOutputs where SignalModality(rawValue: name) == nil {
@@ -113,6 +116,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checksums.verify(model, used: CheckOption.anyToAny(media: !(images.isEmpty && audios.isEmpty && videos.isEmpty)))
         var request = NExTGPTRequest(text: prompt)
         request.images = images
         request.audios = audios

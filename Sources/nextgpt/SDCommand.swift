@@ -80,6 +80,8 @@ struct SDCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output PNG.")
     var output: String
 
+    @OptionGroup var checksums: CheckOption
+
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let width, width <= 0 || width % 8 != 0 { throw ValidationError("-W must be a positive multiple of 8") }
@@ -88,6 +90,7 @@ struct SDCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checksums.verify(model) { _ in [pipeline] }
         let context = ExecutionContext.command(threads: threads)
         let file = try ModelFile(path: model)
         let sd = try StableDiffusionPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack, context: context))

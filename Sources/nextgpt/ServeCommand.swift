@@ -50,6 +50,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var checksums: CheckOption
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
         guard maxQueue >= 0 else { throw ValidationError("--max-queue must be 0 or more") }
@@ -57,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // The server may run every component the container holds.
+        try checksums.verify(model) { $0 }
         var options = ServerOptions(modelPath: model)
         options.host = host
         options.port = port

@@ -90,6 +90,8 @@ struct VideoCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output video (.mp4, or .gif with --gif).")
     var output: String
 
+    @OptionGroup var checksums: CheckOption
+
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if frames < 1 { throw ValidationError("--frames must be at least 1") }
@@ -100,6 +102,7 @@ struct VideoCommand: ParsableCommand {
     }
 
     func run() throws {
+        try checksums.verify(model) { _ in [pipeline] }
         let context = ExecutionContext.command(threads: threads)
         let file = try ModelFile(path: model)
         let video = try TextToVideoSDPipeline(file, pipeline: pipeline, options: LoadOptions(repackQuantized: !noRepack, context: context))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short smoke of every fuzz target (SECONDS each, default 5) and the malicious-pickle corpus
-# through the CLI. Kept out of tools/test.sh: the fuzz package's cold release build with
-# sanitizers takes ~15 min on a 2-core machine (fuzz/README.md).
+# through the CLI. Kept out of tools/test.sh by default (NEXTGPT_FUZZ_SMOKE=1 runs a 4 s smoke
+# there): the fuzz package's cold builds with sanitizers took 27.6 min (release) and 19.7 min
+# (debug, FUZZ_CONFIGURATION=debug) on the shared 2-core machine (fuzz/README.md).
 # Usage: tools/fuzz/smoke.sh [SECONDS]
 set -uo pipefail
 cd "$(dirname "$0")/../.."

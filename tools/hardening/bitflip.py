@@ -8,10 +8,12 @@ changes nothing and is not counted.
 
 Usage: python tools/hardening/bitflip.py CONTAINER [--nextgpt BIN] [--flips 1000] [--header-flips 200]
        [--pages 100] [--seed 0]
-Prints one summary line per kind; exits 1 if any damage went unnamed.
+Prints one summary line per kind (kept with the date in tools/hardening/results/bitflip.txt, read
+by tools/hardening/report.sh); exits 1 if any damage went unnamed.
 """
 
 import argparse
+import datetime
 import os
 import random
 import shutil
@@ -87,6 +89,7 @@ def main():
     parser.add_argument("--header-flips", type=int, default=200)
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", default=os.path.join(here, "results", "bitflip.txt"))
     args = parser.parse_args()
     rng = random.Random(args.seed)
     tensors, data_offset, size = tensor_ranges(args.container)
@@ -152,6 +155,12 @@ def main():
         extra = f" ({unchanged} all-zero pages skipped)" if kind == "page" else ""
         print(f"{label}: {detected}/{count} detected and named{extra}")
     shutil.rmtree(work)
+    os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
+    with open(args.results, "w") as f:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        f.write(f"# {stamp} {args.container} seed {args.seed}\n")
+        for label, (detected, count, _) in results.items():
+            f.write(f"{label}: {detected}/{count} detected and named\n")
     sys.exit(1 if failed else 0)
 
 

@@ -3,7 +3,8 @@
 # SIGKILL N times (default 100), then SIGINT and SIGTERM M times in all (default 20).
 # Checks: the destination never exists unless complete (`verify-file` passes), SIGINT/SIGTERM
 # leave no temporary file, and the temporaries SIGKILL leaves are removed by the next convert
-# to that destination. Prints one summary line; exits 1 on any failure.
+# to that destination. Prints one summary line (kept with the date in tools/hardening/results/kill.txt,
+# read by report.sh); exits 1 on any failure.
 # Usage: tools/hardening/kill_convert.sh [path/to/nextgpt] [N] [M]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,7 +71,9 @@ for i in $(seq 1 "$signals"); do
 done
 
 total=$((kills + signals))
+mkdir -p tools/hardening/results
+echo "# $(date -u +%FT%TZ) $bin $kills $signals" >tools/hardening/results/kill.txt
 echo "kill campaign ($bin, window ${window_ms} ms): $kills SIGKILL + $signals SIGINT/SIGTERM: $corrupt/$total corrupt destinations;" \
      "$completed runs had finished before their signal; $during_write SIGKILLs left a temporary ($stale_made in all, $left_before still present before the last run, $left_after after it, $stale_kept survived a later complete run);" \
-     "$signal_left temporaries left by SIGINT/SIGTERM"
+     "$signal_left temporaries left by SIGINT/SIGTERM" | tee -a tools/hardening/results/kill.txt
 [ "$corrupt" -eq 0 ] && [ "$left_after" -eq 0 ] && [ "$stale_kept" -eq 0 ] && [ "$signal_left" -eq 0 ] && [ "$failures" -eq 0 ]

@@ -2,7 +2,8 @@
 # Feeds every malicious-pickle payload (Tests/Fixtures/malicious-pickles, zip and legacy forms)
 # to `nextgpt convert --delta` and `--imagebind`: each run must fail naming the refused global or
 # opcode (manifest.tsv), write no container, and create no /tmp/nextgpt-pickle-marker-* file.
-# Prints one summary line: "pickle corpus: R/N refused, M markers, W outputs written".
+# Prints one summary line: "pickle corpus: R/N refused, M markers, W outputs written", and keeps
+# it with the date in tools/hardening/results/pickle.txt (read by report.sh).
 # Usage: tools/hardening/pickle_corpus.sh [path/to/nextgpt]   (default: .build/debug/nextgpt)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,5 +33,8 @@ while IFS=$'\t' read -r name zipext refusal _live _desc; do
 done < "$corpus/manifest.tsv"
 markers=$(compgen -G "/tmp/nextgpt-pickle-marker-*" | wc -l)
 payloads=$(grep -vc '^#' "$corpus/manifest.tsv")
-echo "pickle corpus: $payloads payloads, $refused/$runs convert runs refused naming the global or opcode, $markers markers, $written outputs written"
+summary="pickle corpus: $payloads payloads, $refused/$runs convert runs refused naming the global or opcode, $markers markers, $written outputs written"
+mkdir -p tools/hardening/results
+printf '%s\n%s\n' "# $(date -u +%FT%TZ) $bin" "$summary" >tools/hardening/results/pickle.txt
+echo "$summary"
 [ "$refused" -eq "$runs" ] && [ "$markers" -eq 0 ] && [ "$written" -eq 0 ]

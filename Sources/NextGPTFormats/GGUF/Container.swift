@@ -95,25 +95,42 @@ public struct Container: Sendable {
         var problems = try verifyHeader() + verifyPadding()
         var done = 0
         for component in components {
-            let tensors = tensors(of: component)
-            guard let stored = file.metadata["\(component).tensor_crc32c"]?.intArray else {
-                problems.append(Corruption(component: component, tensor: nil, problem: "no \(component).tensor_crc32c checksums"))
-                continue
-            }
-            guard stored.count == tensors.count else {
-                problems.append(Corruption(component: component, tensor: nil,
-                                           problem: "\(stored.count) checksums for \(tensors.count) tensors"))
-                continue
-            }
-            for (tensor, expected) in zip(tensors, stored) {
-                let crc = try checksum(of: tensor)
-                if Int(crc) != expected {
-                    problems.append(Corruption(component: component, tensor: tensor.name,
-                                               problem: "CRC-32C \(hex(crc)) differs from the stored \(hex(UInt32(truncatingIfNeeded: expected)))"))
-                }
+            problems += try verifyTensors(of: component) { _ in
                 done += 1
                 progress?(done, file.tensors.count)
             }
+        }
+        return problems
+    }
+
+    /// The checks a run makes before it computes (`--check`): the header checksum and the tensors
+    /// of `used` (components named exactly, or by a prefix before a dot: `sd15` is `sd15.unet` and
+    /// the rest). Damage elsewhere in the file is not this run's business.
+    public func verifyChecksums(of used: [String]) throws -> [Corruption] {
+        var problems = try verifyHeader()
+        for component in components where used.contains(where: { component == $0 || component.hasPrefix($0 + ".") }) {
+            problems += try verifyTensors(of: component) { _ in }
+        }
+        return problems
+    }
+
+    /// One component's tensors against its stored CRC-32C list; `checked` sees each tensor done.
+    func verifyTensors(of component: String, checked: (GGUFTensor) -> Void) throws -> [Corruption] {
+        let tensors = tensors(of: component)
+        guard let stored = file.metadata["\(component).tensor_crc32c"]?.intArray else {
+            return [Corruption(component: component, tensor: nil, problem: "no \(component).tensor_crc32c checksums")]
+        }
+        guard stored.count == tensors.count else {
+            return [Corruption(component: component, tensor: nil, problem: "\(stored.count) checksums for \(tensors.count) tensors")]
+        }
+        var problems: [Corruption] = []
+        for (tensor, expected) in zip(tensors, stored) {
+            let crc = try checksum(of: tensor)
+            if Int(crc) != expected {
+                problems.append(Corruption(component: component, tensor: tensor.name,
+                                           problem: "CRC-32C \(hex(crc)) differs from the stored \(hex(UInt32(truncatingIfNeeded: expected)))"))
+            }
+            checked(tensor)
         }
         return problems
     }

@@ -1,20 +1,11 @@
-// libFuzzer target: byte-level BPE folders (vocab.json + merges.txt, split at the first NUL
-// byte of the input) and ImageBind's merges file text → tokenizer → encode.
+// libFuzzer target: BPE vocab.json NUL merges.txt (BPEVocabulary, ImageBindTokenizer).
+// The body is FuzzTarget.bpe.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
-import NextGPTTokenizers
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let bytes = FuzzInput.bytes(data, size)
-    let (vocab, merges) = FuzzInput.split(bytes)
-    FuzzInput.write(vocab, name: "vocab.json")
-    FuzzInput.write(merges, name: "merges.txt")
-    _ = try? BPEVocabulary(folder: FuzzInput.folder)
-    if let text = String(validating: merges, as: UTF8.self), let tokenizer = try? ImageBindTokenizer(mergesFileText: text) {
-        _ = tokenizer("a photo of a dog, 2 cats & <b>one</b> bird!")
-    }
+    FuzzTarget.bpe.run(FuzzInput.bytes(data, size))
     return 0
 }
 

@@ -1,15 +1,11 @@
-// libFuzzer target: GGUF header, metadata and tensor records (GGUFFile, Container).
+// libFuzzer target: GGUFFile and Container.
+// The body is FuzzTarget.gguf.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.gguf")
-    if let file = try? GGUFFile(path: path) {
-        for tensor in file.tensors.prefix(64) where tensor.byteCount <= 1 << 20 { _ = try? file.bytes(of: tensor) }
-    }
-    _ = try? Container(path: path)
+    FuzzTarget.gguf.run(FuzzInput.bytes(data, size))
     return 0
 }
 

@@ -1,14 +1,11 @@
 // libFuzzer target: JSON configs (JSONFile, LlamaConfig's field checks).
+// The body is FuzzTarget.jsonConfig.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "config.json")
-    if let json = try? JSONFile.object(path) {
-        if let config = try? LlamaConfig(json: json, path: path) { _ = config.inverseFrequencies() }
-    }
+    FuzzTarget.jsonConfig.run(FuzzInput.bytes(data, size))
     return 0
 }
 

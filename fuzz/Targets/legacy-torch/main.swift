@@ -1,12 +1,11 @@
-// libFuzzer target: the pre-1.6 torch.save format (five pickles, storage records) (LegacyTorch).
+// libFuzzer target: the pre-1.6 torch.save format through CheckpointFile (sniffing too).
+// The body is FuzzTarget.legacyTorch.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.pt")
-    if let checkpoint = try? CheckpointFile.read(path: path) { FuzzInput.touch(checkpoint.tensors) }
+    FuzzTarget.legacyTorch.run(FuzzInput.bytes(data, size))
     return 0
 }
 

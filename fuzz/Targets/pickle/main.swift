@@ -1,13 +1,11 @@
-// libFuzzer target: the restricted pickle machine, the flattening rule and tensor-view checks,
-// with the input as the data.pkl of a torch.save zip (storage archive/data/0: 64 bytes).
+// libFuzzer target: the restricted pickle machine, flattening and tensor views, the input as a torch zip's data.pkl.
+// The body is FuzzTarget.pickle.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(TorchZipWrapper.archive(pickle: FuzzInput.bytes(data, size)), name: "input.pt")
-    if let checkpoint = try? TorchCheckpoint.read(path: path) { FuzzInput.touch(checkpoint.tensors) }
+    FuzzTarget.pickle.run(FuzzInput.bytes(data, size))
     return 0
 }
 

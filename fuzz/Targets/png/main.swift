@@ -1,13 +1,11 @@
 // libFuzzer target: PNG files through the libpng wrapper (PNGImage).
+// The body is FuzzTarget.png.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTMedia
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.png")
-    _ = try? PNGImage.read(path: path)
-    _ = try? PNGImage.textChunks(path: path)
+    FuzzTarget.png.run(FuzzInput.bytes(data, size))
     return 0
 }
 

@@ -1,12 +1,11 @@
-// libFuzzer target: safetensors header and tensor table (SafetensorsFile).
+// libFuzzer target: the safetensors header, offsets and tensor reads (SafetensorsFile).
+// The body is FuzzTarget.safetensors.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.safetensors")
-    if let checkpoint = try? SafetensorsFile.read(path: path) { FuzzInput.touch(checkpoint.tensors) }
+    FuzzTarget.safetensors.run(FuzzInput.bytes(data, size))
     return 0
 }
 

@@ -1,16 +1,11 @@
-// libFuzzer target: SentencePiece tokenizer.model (protobuf) → tokenizer → encode/decode.
+// libFuzzer target: SentencePiece tokenizer.model, then encode/decode.
+// The body is FuzzTarget.sentencepiece.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
-import NextGPTTokenizers
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let bytes = FuzzInput.bytes(data, size)
-    if let tokenizer = try? SentencePieceTokenizer(modelBytes: bytes) {
-        let ids = tokenizer.encode("Hello world! ▁ <unk> 12 é 中文 \u{1F600}")
-        _ = tokenizer.decode(ids)
-    }
+    FuzzTarget.sentencepiece.run(FuzzInput.bytes(data, size))
     return 0
 }
 

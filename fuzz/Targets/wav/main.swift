@@ -1,12 +1,11 @@
-// libFuzzer target: audio files (AudioFile: libsndfile, then libavformat for what it refuses).
+// libFuzzer target: audio files (AudioFile: libsndfile, then libavformat).
+// The body is FuzzTarget.wav.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTMedia
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.wav")
-    _ = try? AudioFile.read(path: path)
+    FuzzTarget.wav.run(FuzzInput.bytes(data, size))
     return 0
 }
 

@@ -1,16 +1,11 @@
-// libFuzzer target: zip end record, ZIP64 records, central directory and local headers (ZipArchive).
+// libFuzzer target: zip end records, ZIP64, central directory, local headers (ZipArchive), then TorchCheckpoint.
+// The body is FuzzTarget.zip.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
 import CFuzzDriver
-import FuzzSupport
-import NextGPTFormats
+import NextGPTFuzzTargets
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let path = FuzzInput.write(FuzzInput.bytes(data, size), name: "input.zip")
-    if let archive = try? ZipArchive(path: path) {
-        for entry in archive.entries.prefix(64) { _ = try? archive.readStored(entry, limit: 1 << 20) }
-    }
-    // The whole torch zip path too: data.pkl lookup, byteorder/version records.
-    if let checkpoint = try? TorchCheckpoint.read(path: path) { FuzzInput.touch(checkpoint.tensors) }
+    FuzzTarget.zip.run(FuzzInput.bytes(data, size))
     return 0
 }
 

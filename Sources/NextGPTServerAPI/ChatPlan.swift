@@ -7,23 +7,23 @@ import NextGPTSessions
 
 /// A chat request checked against the container and turned into a session call, before it
 /// waits for the model: every field error is found here, none after minutes in the queue.
-struct ChatPlan: Sendable {
-    enum Work: Sendable {
+package struct ChatPlan: Sendable {
+    package enum Work: Sendable {
         case anyToAny(NExTGPTRequest)
         /// Vicuna v0's template over the messages, for a container without NExT-GPT's projections.
         case vicuna(prompt: String, maxNewTokens: Int, sampling: SamplingParameters)
     }
 
-    var model: ContainerCatalog.Model
-    var work: Work
-    var stream: Bool
-    var inlineMedia: Bool
-    var promptTokens: Int
+    package var model: ContainerCatalog.Model
+    package var work: Work
+    package var stream: Bool
+    package var inlineMedia: Bool
+    package var promptTokens: Int
 
     /// NExT-GPT's demo reply length.
     static let defaultMaxTokens = 246
 
-    init(_ body: Data, catalog: ContainerCatalog, uploads: Uploads) throws {
+    package init(_ body: Data, catalog: ContainerCatalog, uploads: Uploads) throws {
         let request: ChatCompletionRequest
         do { request = try JSONDecoder().decode(ChatCompletionRequest.self, from: body) } catch let error as DecodingError {
             throw APIError(error)
@@ -128,17 +128,17 @@ struct ChatPlan: Sendable {
             }
         }
         if let image = try decode("image_options", run.image, prompt: true) {
-            try GenerationEndpoints.check(steps: image.steps, guidance: image.guidanceScale, scheduler: image.scheduler, width: image.width,
+            try GenerationRequest.check(steps: image.steps, guidance: image.guidanceScale, scheduler: image.scheduler, width: image.width,
                                           height: image.height, prefix: "image_options.")
             run.image = image
         }
         if let audio = try decode("audio_options", run.audio, prompt: true) {
-            try GenerationEndpoints.check(steps: audio.steps, guidance: audio.guidanceScale, scheduler: audio.scheduler, width: nil, height: nil,
+            try GenerationRequest.check(steps: audio.steps, guidance: audio.guidanceScale, scheduler: audio.scheduler, width: nil, height: nil,
                                           prefix: "audio_options.")
             run.audio = audio
         }
         if let video = try decode("video_options", run.video, prompt: true) {
-            try GenerationEndpoints.check(steps: video.steps, guidance: video.guidanceScale, scheduler: video.scheduler, width: video.width,
+            try GenerationRequest.check(steps: video.steps, guidance: video.guidanceScale, scheduler: video.scheduler, width: video.width,
                                           height: video.height, prefix: "video_options.")
             guard (1...256).contains(video.numFrames) else {
                 throw APIError.invalid("video_options.num_frames", "'video_options.num_frames' must be from 1 to 256")

@@ -1,34 +1,52 @@
 import Foundation
-import Hummingbird
 import NextGPTDiffusion
 
-/// An error answered as OpenAI's `{"error": {"message", "type", "param", "code"}}` with its HTTP status.
-struct APIError: Error, CustomStringConvertible {
-    var status: HTTPResponse.Status
-    var message: String
-    /// The request field at fault (`messages[1].content[0].image_url.url`), when there is one.
-    var param: String?
-    var type = "invalid_request_error"
-    var code: String?
-    /// Seconds a client should wait before trying again (429, 503).
-    var retryAfter: Int?
+/// An HTTP status code. The request checks choose it; the server's framework answers it, so this
+/// target needs no HTTP library (the fuzz package builds it with sanitizers).
+package struct HTTPStatusCode: Sendable, Equatable {
+    package let code: Int
+    package init(code: Int) { self.code = code }
 
-    var description: String { "\(status.code) \(param.map { "\($0): " } ?? "")\(message)" }
+    package static let badRequest = HTTPStatusCode(code: 400)
+    package static let unauthorized = HTTPStatusCode(code: 401)
+    package static let notFound = HTTPStatusCode(code: 404)
+    package static let contentTooLarge = HTTPStatusCode(code: 413)
+    package static let tooManyRequests = HTTPStatusCode(code: 429)
+    package static let internalServerError = HTTPStatusCode(code: 500)
+}
+
+/// An error answered as OpenAI's `{"error": {"message", "type", "param", "code"}}` with its HTTP status.
+package struct APIError: Error, CustomStringConvertible {
+    package var status: HTTPStatusCode
+    package var message: String
+    /// The request field at fault (`messages[1].content[0].image_url.url`), when there is one.
+    package var param: String?
+    package var type = "invalid_request_error"
+    package var code: String?
+    /// Seconds a client should wait before trying again (429, 503).
+    package var retryAfter: Int?
+
+    package init(status: HTTPStatusCode, message: String, param: String? = nil, type: String = "invalid_request_error", code: String? = nil,
+                 retryAfter: Int? = nil) {
+        (self.status, self.message, self.param, self.type, self.code, self.retryAfter) = (status, message, param, type, code, retryAfter)
+    }
+
+    package var description: String { "\(status.code) \(param.map { "\($0): " } ?? "")\(message)" }
 
 }
 
 extension APIError {
-    static func invalid(_ param: String?, _ message: String, code: String? = nil) -> APIError {
+    package static func invalid(_ param: String?, _ message: String, code: String? = nil) -> APIError {
         APIError(status: .badRequest, message: message, param: param, code: code)
     }
 
     /// A component the container lacks: the endpoint exists but this container cannot serve it.
-    static func absent(_ what: String, param: String? = "model") -> APIError {
+    package static func absent(_ what: String, param: String? = "model") -> APIError {
         APIError(status: .notFound, message: what, param: param, code: "model_not_available")
     }
 
     /// A `DecodingError` from the request body, naming the field as a JSON path.
-    init(_ error: DecodingError) {
+    package init(_ error: DecodingError) {
         func path(_ keys: [any CodingKey]) -> String {
             keys.reduce("") { path, key in
                 if let index = key.intValue { return path + "[\(index)]" }
@@ -56,7 +74,7 @@ extension APIError {
         }
     }
 
-    static func kind(_ type: Any.Type) -> String {
+    package static func kind(_ type: Any.Type) -> String {
         let name = String(describing: type)
         if name.hasPrefix("Array") { return "an array" }
         if name.hasPrefix("Dictionary") { return "an object" }
@@ -64,26 +82,13 @@ extension APIError {
     }
 
     /// A decoder request's argument error, its name under `prefix` (`image_options.`).
-    init(_ error: RequestArgumentError, prefix: String = "") {
+    package init(_ error: RequestArgumentError, prefix: String = "") {
         status = .badRequest
         param = error.argument.map { prefix + $0 }
         message = prefix.isEmpty ? error.description : "\(prefix.dropLast()): \(error.description)"
     }
 
-    var json: [String: Any] {
+    package var json: [String: Any] {
         ["error": ["message": message, "type": type, "param": param ?? NSNull(), "code": code ?? NSNull()] as [String: Any]]
-    }
-
-    var response: Response {
-        var response = JSONResponse.make(json, status: status)
-        if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
-        return response
-    }
-}
-
-enum JSONResponse {
-    static func make(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -3,20 +3,20 @@ import Foundation
 /// OpenAI's chat completion request, with NExT-GPT's extras (`top_k`, `force_outputs`,
 /// `image_options` / `audio_options` / `video_options` in the decoders' diffusers names, `video_fps`,
 /// `media_format`). Unknown fields are ignored, as OpenAI-compatible servers do.
-struct ChatCompletionRequest: Decodable {
-    var model: String?
-    var messages: [ChatMessage]
-    var stream: Bool?
-    var maxTokens: Int?
-    var maxCompletionTokens: Int?
-    var temperature: Double?
-    var topP: Double?
-    var topK: Int?
-    var seed: Int64?
-    var forceOutputs: [String]?
-    var videoFPS: Int?
+package struct ChatCompletionRequest: Decodable {
+    package var model: String?
+    package var messages: [ChatMessage]
+    package var stream: Bool?
+    package var maxTokens: Int?
+    package var maxCompletionTokens: Int?
+    package var temperature: Double?
+    package var topP: Double?
+    package var topK: Int?
+    package var seed: Int64?
+    package var forceOutputs: [String]?
+    package var videoFPS: Int?
     /// `url` (links under /files, the default) or `data_url` (the media inline).
-    var mediaFormat: String?
+    package var mediaFormat: String?
 
     enum CodingKeys: String, CodingKey {
         case model, messages, stream, temperature, seed
@@ -30,13 +30,13 @@ struct ChatCompletionRequest: Decodable {
     }
 }
 
-struct ChatMessage: Decodable {
-    var role: String
-    var parts: [ContentPart]
+package struct ChatMessage: Decodable {
+    package var role: String
+    package var parts: [ContentPart]
 
     enum CodingKeys: String, CodingKey { case role, content }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         role = try c.decode(String.self, forKey: .role)
         if try c.decodeNil(forKey: .content) {
@@ -51,11 +51,11 @@ struct ChatMessage: Decodable {
 
 /// One content part: text, or a medium as a data URL (`image_url`, `video_url`) or base64 data
 /// with its format (`input_audio`, OpenAI's shape).
-enum ContentPart: Decodable {
+package enum ContentPart: Decodable {
     case text(String)
     case media(MediaKind, url: String)
 
-    enum MediaKind: String { case image, audio, video }
+    package enum MediaKind: String, Sendable { case image, audio, video }
 
     enum CodingKeys: String, CodingKey {
         case type, text
@@ -67,7 +67,7 @@ enum ContentPart: Decodable {
     struct URLField: Decodable { var url: String }
     struct AudioField: Decodable { var data: String; var format: String }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let type = try c.decode(String.self, forKey: .type)
         switch type {
@@ -86,8 +86,8 @@ enum ContentPart: Decodable {
 }
 
 /// `data:<mime>[;base64],<payload>` → the bytes and the file extension the decoders should see.
-enum DataURL {
-    static func decode(_ url: String) -> (data: Data, mime: String)? {
+package enum DataURL {
+    package static func decode(_ url: String) -> (data: Data, mime: String)? {
         guard url.hasPrefix("data:"), let comma = url.firstIndex(of: ",") else { return nil }
         let header = url[url.index(url.startIndex, offsetBy: 5)..<comma]
         let payload = String(url[url.index(after: comma)...])
@@ -101,10 +101,10 @@ enum DataURL {
         return (Data(text.utf8), mime)
     }
 
-    static func encode(_ data: Data, mime: String) -> String { "data:\(mime);base64,\(data.base64EncodedString())" }
+    package static func encode(_ data: Data, mime: String) -> String { "data:\(mime);base64,\(data.base64EncodedString())" }
 
     /// A file extension FFmpeg and libsndfile recognise for the MIME type (they also sniff contents).
-    static func fileExtension(mime: String, kind: ContentPart.MediaKind) -> String {
+    package static func fileExtension(mime: String, kind: ContentPart.MediaKind) -> String {
         let subtype = mime.split(separator: "/").last.map(String.init)?.lowercased() ?? ""
         let known = ["png": "png", "jpeg": "jpg", "jpg": "jpg", "webp": "webp", "gif": "gif", "bmp": "bmp",
                      "wav": "wav", "x-wav": "wav", "wave": "wav", "mpeg": kind == .video ? "mpg" : "mp3", "mp3": "mp3", "flac": "flac", "ogg": "ogg",

@@ -1,10 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 import NextGPTCore
 
 /// The parsers read files, so each fuzz input is written to one file on tmpfs (/dev/shm when
 /// present), overwritten in place per run: no disk traffic, no new API in the parsers.
+/// Not thread-safe: libFuzzer and the seed-corpus test run one input at a time.
 public enum FuzzInput {
     /// One folder per process; libFuzzer runs one input at a time, so one file name is enough.
     public static let folder: String = {
@@ -15,16 +14,8 @@ public enum FuzzInput {
         return path
     }()
 
-    /// Empties and removes `folder` (libFuzzer leaves through exit(), so atexit runs).
-    static func removeFolder() {
-        guard let dir = opendir(folder) else { return }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { unlink("\(folder)/\(name)") }
-        }
-        closedir(dir)
-        rmdir(folder)
-    }
+    /// Removes `folder` and what is in it (libFuzzer leaves through exit(), so atexit runs).
+    static func removeFolder() { try? FileManager.default.removeItem(atPath: folder) }
 
     /// Writes `bytes` to `folder/name` (replacing what was there) and returns the path.
     @discardableResult
@@ -42,6 +33,7 @@ public enum FuzzInput {
         return path
     }
 
+    @discardableResult
     public static func write(_ bytes: [UInt8], name: String = "input") -> String {
         bytes.withUnsafeBytes { write($0, name: name) }
     }

@@ -1,0 +1,15 @@
+// libFuzzer target: images through FFmpeg (FFmpegImageDecoder: JPEG and what libavformat sniffs).
+// The body is FuzzTarget.jpeg.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
+import CFuzzDriver
+import NextGPTFuzzTargets
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    FuzzTarget.jpeg.run(FuzzInput.bytes(data, size))
+    return 0
+}
+
+@_cdecl("fuzz_jpeg_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    nextgpt_fuzz_run(argc, argv, fuzz)
+}

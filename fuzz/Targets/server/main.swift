@@ -1,0 +1,15 @@
+// libFuzzer target: the server's request checks (ChatPlan with data-URL media, GenerationRequest).
+// The body is FuzzTarget.server.run (Sources/NextGPTFuzzTargets), which FuzzSeedCorpusTests also runs.
+import CFuzzDriver
+import NextGPTFuzzTargets
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    FuzzTarget.server.run(FuzzInput.bytes(data, size))
+    return 0
+}
+
+@_cdecl("fuzz_server_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    nextgpt_fuzz_run(argc, argv, fuzz)
+}
