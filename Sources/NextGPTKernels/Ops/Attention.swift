@@ -138,12 +138,11 @@ public enum Attention {
         precondition(heads % cache.kvHeads == 0, "attention: \(heads) query heads over \(cache.kvHeads) key/value heads")
         let group = heads / cache.kvHeads, ld = cache.kvHeads * d
         let alpha = scale ?? 1 / Float(d).squareRoot()
-        let k = SendablePointer(UnsafeMutablePointer(mutating: cache.keys))
-        let v = SendablePointer(UnsafeMutablePointer(mutating: cache.values))
+        let (k, v) = (UnsafeSendable(cache.keys), UnsafeSendable(cache.values))
         return Tensor(shape: [tq, heads, d]) { out in
             let dst = SendablePointer(out.baseAddress!)
             query.readPointer { q in
-                let src = SendablePointer(UnsafeMutablePointer(mutating: q))
+                let src = UnsafeSendable(q)
                 OpParallel.forEach(tq * heads, costPerItem: tk * d * 2, context: context) { range in
                     let scores = UnsafeMutablePointer<Float>.allocate(capacity: tk)
                     defer { scores.deallocate() }
@@ -151,7 +150,7 @@ public enum Attention {
                         let i = item / heads, h = item % heads, kvh = h / group
                         // Row i of the newest tq sees the cache up to its own position.
                         let visible = tk - tq + i + 1
-                        ngo_attend_row(src.base + (i * heads + h) * d, k.base + kvh * d, ld, v.base + kvh * d, ld, visible,
+                        ngo_attend_row(src.pointer + (i * heads + h) * d, k.pointer + kvh * d, ld, v.pointer + kvh * d, ld, visible,
                                        d, d, alpha, scores, dst.base + (i * heads + h) * d)
                     }
                 }
