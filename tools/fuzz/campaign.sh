@@ -4,8 +4,10 @@
 # (--max-seconds), so a slow target stops with the executions it reached instead of starving
 # the rest. Prints run.sh's closing line per target; tools/hardening/report.sh tabulates them.
 #
-# Usage: tools/fuzz/campaign.sh [--runs N] [--jobs J] [--until HH:MM (UTC)] [TARGET…]
+# Usage: tools/fuzz/campaign.sh [--runs N] [--jobs J] [--until HH:MM (UTC)] [TARGET…] [-- libFuzzer flags…]
 #        defaults: 1000000 runs, 2 jobs, no deadline (each target runs to N), every target.
+# libFuzzer's -timeout is wall-clock time per input: a campaign niced beside builds should raise it
+# (e.g. `-- -timeout=60`), or a starved but fast input is reported as a hang.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 runs=1000000 jobs=2 until=""
@@ -18,7 +20,9 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-targets=("$@")
+targets=() flags=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do targets+=("$1"); shift; done
+[ "${1:-}" = -- ] && { shift; flags=("$@"); }
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(tools/fuzz/run.sh --list)
 tools/fuzz/run.sh --build || { echo "fuzz build failed" >&2; exit 1; }
 deadline=0
@@ -34,7 +38,7 @@ lane() {  # runs its share of the targets one after another
       [ "$share" -lt 10 ] && share=10
       cap=(--max-seconds "$share")
     fi
-    tools/fuzz/run.sh "$target" --runs "$runs" "${cap[@]}" 2>/dev/null | tail -1 || status=1
+    tools/fuzz/run.sh "$target" --runs "$runs" "${cap[@]}" "${flags[@]}" 2>/dev/null | tail -1 || status=1
     left=$((left - 1))
   done
   return $status
