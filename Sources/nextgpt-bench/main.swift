@@ -99,7 +99,7 @@ let layouts = Set((getenv("BENCH_LAYOUTS").map { String(cString: $0) } ?? "rows,
 var gemvVariants: [(type: GGMLType, packed: Bool)] = []
 for t in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(t) {
     if layouts.contains("rows") { gemvVariants.append((t, false)) }
-    if layouts.contains("packed") && (t == .q4_0 || t == .q8_0) { gemvVariants.append((t, true)) }
+    if layouts.contains("packed") && (t == .q4_0 || t == .q8_0 || t == .q4_K) { gemvVariants.append((t, true)) }
 }
 @MainActor func label(_ type: GGMLType, _ packed: Bool) -> String {
     (type.description + (packed ? "x8" : "")).padding(toLength: 6, withPad: " ", startingAt: 0)
