@@ -18,7 +18,7 @@ public struct LlamaSession: Sendable {
         public var storedDeltaLora: LoraSpec.Mode? = .automatic
         /// Adapters applied after it, in order (each with its scale, mode and NExT-GPT delta alpha).
         public var adapters: [LoraSpec] = []
-        /// Copy Q8_0 / Q4_0 weights into the decode kernels' interleaved layout after LoRA and
+        /// Copy Q8_0 / Q4_0 / Q4_K weights into the decode kernels' interleaved layout after LoRA and
         /// drop the mapped pages they replace (false: read them from the mapping; less memory, slower decode).
         public var repack = true
 

@@ -11,7 +11,7 @@ import NextGPTTokenizers
 /// - `lora`: [{"path", "scale", "mode"}] adapters applied at load (paths relative to the bundle;
 ///   mode `auto` (default), `merge`, `merge-f16` or `runtime`);
 /// - `delta_lora`: apply the NExT-GPT LoRA stored in the container (default true), `delta_lora_mode` (`auto`);
-/// - `repack` (true): Q8_0/Q4_0 weights in the decode kernels' interleaved copy, as `generate` runs;
+/// - `repack` (true): Q8_0/Q4_0/Q4_K weights in the decode kernels' interleaved copy, as `generate` runs;
 /// - `activations`: `"runtime"` (default: the runtime's kernels, 8-bit activations for small batches)
 ///   or `"f32"` (f32 activations against dequantized weights: isolates weight quantization).
 enum VerifyLlamaCalls {

@@ -93,13 +93,13 @@ let sections = Set((getenv("BENCH_SECTIONS").map { String(cString: $0) } ?? "hot
 let typeFilter = getenv("BENCH_TYPES").map { Set(String(cString: $0).split(separator: ",").compactMap { GGMLType(name: String($0)) }) }
 @MainActor func wanted(_ t: GGMLType) -> Bool { typeFilter?.contains(t) ?? true }
 /// BENCH_LAYOUTS: "rows", "packed" or both (default): the container layout and/or the repacked
-/// copy (`WeightMatrix.repacked()`, Q8_0 / Q4_0 only) in the GEMV sections.
+/// copy (`WeightMatrix.repacked()`, Q8_0 / Q4_0 / Q4_K only) in the GEMV sections.
 let layouts = Set((getenv("BENCH_LAYOUTS").map { String(cString: $0) } ?? "rows,packed").split(separator: ",").map(String.init))
 /// The GEMV variants: each type in the container layout, then repacked where it can be.
 var gemvVariants: [(type: GGMLType, packed: Bool)] = []
 for t in [GGMLType.q4_0, .q8_0, .q4_K, .f16, .bf16, .f32] where wanted(t) {
     if layouts.contains("rows") { gemvVariants.append((t, false)) }
-    if layouts.contains("packed") && (t == .q4_0 || t == .q8_0) { gemvVariants.append((t, true)) }
+    if layouts.contains("packed") && (t == .q4_0 || t == .q8_0 || t == .q4_K) { gemvVariants.append((t, true)) }
 }
 @MainActor func label(_ type: GGMLType, _ packed: Bool) -> String {
     (type.description + (packed ? "x8" : "")).padding(toLength: 6, withPad: " ", startingAt: 0)

@@ -40,7 +40,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Read Q8_0/Q4_0 weights from the mapping instead of an interleaved copy.")
+    @Flag(help: "Read Q8_0/Q4_0/Q4_K weights from the mapping instead of an interleaved copy.")
     var noRepack = false
 
     @Option(help: "Matrix product path: auto, direct (8-bit activations, integer dots at every batch) or blas (dequantized panels + sgemm).")

@@ -52,7 +52,7 @@ struct LlamaOptions: ParsableArguments {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Read Q8_0/Q4_0 weights from the mapping instead of an interleaved copy (less memory, slower decode).")
+    @Flag(help: "Read Q8_0/Q4_0/Q4_K weights from the mapping instead of an interleaved copy (less memory, slower decode).")
     var noRepack = false
 
     @OptionGroup var checksums: CheckOption

@@ -101,6 +101,39 @@ void ngk_mv_q8_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t nco
 void ngk_mv_q4_0x8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
                         const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
 
+// ---- Q4_K repacked in groups of 8 rows, scales and mins unpacked at load (matmul_q4_kx8.c) ----
+// Per group (rows 8g..8g+7) and block column k (256 weights), NGK_Q4_KX8_BYTES:
+//   0    d[8]     f16, the 8 rows' super-block scales (as in the file)
+//   16   dmin[8]  f16, their min scales
+//   32   scales   uint8 [sub 0..7][row 0..7]: the 6-bit sub-block scales, unpacked
+//   96   mins     uint8 [pair 0..3][row 0..7][2]: the 6-bit mins of sub-blocks 2p, 2p+1 (an int16
+//                 pair per row after zero extension, for one madd against two Q8_K block sums)
+//   160  qs       each row's 128 nibble bytes as in the file (byte 32c + l: low nibble element
+//                 64c + l, high nibble element 64c + 32 + l), in 4-byte chunks, chunk-major (chunk
+//                 j of rows 0..7, then j + 1 …) as in the Q4_0 layout.
+// 148 bytes per row and block against the file's 144 (the scales no longer bit-packed). Groups are
+// consecutive; rows past nrows are zero. Activations: Q8_K blocks (ngk_quantize_act_q8_k).
+enum { NGK_Q4_KX8_BYTES = 1184 };
+// Groups [g0, g1) of a row-major Q4_K matrix (nrows rows of nblk blocks) into dst (the whole
+// packed buffer), and rows [row0, row0 + count) of a packed one back to the file's blocks (exact).
+void ngk_pack_rows_q4_kx8(const uint8_t *src, size_t nrows, size_t nblk, size_t g0, size_t g1, uint8_t *dst);
+void ngk_unpack_rows_q4_kx8(const uint8_t *packed, size_t nblk, size_t row0, size_t count, uint8_t *dst);
+// Packed Q4_K × Q8_K activations; arguments as the packed kernels above (w_stride: bytes of one
+// group, nblk · NGK_Q4_KX8_BYTES; xa_stride: nblk · NGK_Q8_K_BYTES). ngk_mv_q4_kx8: AVX2 body
+// (8 rows × 4 activations, then single ones); _vnni: AVX-512 VNNI body (16 rows × up to 4
+// activations, decode included) where the CPU has it, else ngk_mv_q4_kx8; ngk_gemm_q4_kx8: the
+// VNNI body, else ngk_mv_q4_kx8. Every _ref is the scalar twin, ngk_mv_q4_k_ref's arithmetic.
+void ngk_mv_q4_kx8(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                   const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+void ngk_mv_q4_kx8_ref(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                       const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+void ngk_mv_q4_kx8_vnni(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                        const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+void ngk_gemm_q4_kx8(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                     const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+void ngk_gemm_q4_kx8_ref(const void *w, size_t w_stride, size_t nrows, size_t ncols,
+                         const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
+
 // ---- lane GEMM (matmul_lanes.c): Q8_0 products with many positions ----
 // Activations "lanes" format: positions in groups of 16 (the last padded with zeros); group g holds,
 // for every block k of 32 K values, NGK_LANES_BLOCK_BYTES: the quants as unsigned q + 128 in 4-byte

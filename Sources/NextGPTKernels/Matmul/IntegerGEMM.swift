@@ -6,7 +6,7 @@ extension Matmul {
     /// (nor does it on a context whose `kernelLevel` is below `.avx512VNNI`).
     public static let integerGEMMAccelerated = ngk_use_avx512vnni() != 0
 
-    /// The batch from which `.automatic` sends Q8_0 / Q4_0 products to the integer GEMM (when
+    /// The batch from which `.automatic` sends Q8_0 / Q4_0 / Q4_K products to the integer GEMM (when
     /// `integerGEMMAccelerated`; row-major weights only up to their BLAS threshold). Measured on the 2-core EPYC (Zen 4), 2 threads, ImageBind's
     /// 1280×1280, 5120×1280, 1280×5120 and a 4096×4096 matrix (`BENCH_SECTIONS=integer
     /// nextgpt-bench`, a busy machine): from batch 8 it beat the direct kernels (1.3–2.5×) and
@@ -36,7 +36,7 @@ extension Matmul {
         }
     }
 
-    /// y = W x for Q8_0 / Q4_0 `w` through `ngk_gemm_*` (below `.avx512VNNI`: the packed kernels
+    /// y = W x for Q8_0 / Q4_0 / Q4_K `w` through `ngk_gemm_*` (below `.avx512VNNI`: the packed kernels
     /// of `level`, as the C entry points do without VNNI): activations quantized once into the
     /// split format, then row panels split over the pool; a row-major panel is first repacked
     /// into the worker's buffer.
@@ -49,8 +49,8 @@ extension Matmul {
         case .avx512VNNI: gemm = reference ? packed.gemm.reference : packed.gemm.fast
         case .avx2, .neon: gemm = reference ? packed.gemm.reference : packed.fast
         }
-        let rows = w.rows, columns = w.columns, blocks = columns / 32
-        let activationBytes = blocks * packed.activationBytesPerBlock
+        let rows = w.rows, columns = w.columns, blocks = columns / w.type.blockSize
+        let activationBytes = columns / packed.activationBlockSize * packed.activationBytesPerBlock
         let activations = UnsafeMutableRawPointer.allocate(byteCount: batch * activationBytes, alignment: 64)
         defer { activations.deallocate() }
         let q = activations.assumingMemoryBound(to: UInt8.self)
@@ -59,8 +59,8 @@ extension Matmul {
         }
         let xa = UnsafeRawPointer(activations)
         let panelRows = integerGEMMPanelRows, panels = (rows + panelRows - 1) / panelRows
-        let groupBytes = Int(NGK_PACK_ROWS) * w.rowBytes
-        let data = w.data, layout = w.layout, rowBytes = w.rowBytes, blockBytes = w.type.blockBytes
+        let groupBytes = w.groupBytes
+        let data = w.data, layout = w.layout, rowBytes = w.rowBytes
         pool.parallelFor(panels) { range in
             let scratch = layout == .rowMajor ? UnsafeMutableRawPointer.allocate(byteCount: panelRows / 8 * groupBytes, alignment: 64) : nil
             defer { scratch?.deallocate() }
@@ -68,8 +68,8 @@ extension Matmul {
                 let r0 = panel * panelRows, count = min(panelRows, rows - r0)
                 let weights: UnsafeRawPointer
                 if let scratch {
-                    ngk_pack_rows_x8((data + r0 * rowBytes).assumingMemoryBound(to: UInt8.self), count, blocks, blockBytes,
-                                     0, (count + 7) / 8, scratch.assumingMemoryBound(to: UInt8.self))
+                    packed.pack((data + r0 * rowBytes).assumingMemoryBound(to: UInt8.self), count, blocks,
+                                0, (count + 7) / 8, scratch.assumingMemoryBound(to: UInt8.self))
                     weights = UnsafeRawPointer(scratch)
                 } else {
                     weights = data + r0 / Int(NGK_PACK_ROWS) * groupBytes

@@ -11,7 +11,7 @@ public enum Matmul {
         case direct
         /// Weight panels dequantized to f32, then OpenBLAS sgemm.
         case blas
-        /// Q8_0 / Q4_0 weights × 8-bit activations through the tiled integer GEMM (AVX-512 VNNI
+        /// Q8_0 / Q4_0 / Q4_K weights × 8-bit activations through the tiled integer GEMM (AVX-512 VNNI
         /// where the CPU has it): repacked weights as they are, row-major ones repacked panel by
         /// panel as they are read. Other weight types take the `.automatic` rule.
         case integerGEMM
@@ -79,7 +79,7 @@ public enum Matmul {
     /// The activation format of the kernel that reads `w` in its layout.
     static func activationFormat(_ w: WeightMatrix) -> (bytes: Int, quantize: ActivationQuantizer?) {
         guard w.layout == .interleaved8, let packed = w.type.traits.interleaved else { return activationFormat(w.type, columns: w.columns) }
-        return (w.columns / 32 * packed.activationBytesPerBlock, packed.quantize)
+        return (w.columns / packed.activationBlockSize * packed.activationBytesPerBlock, packed.quantize)
     }
 
     /// The kernel that reads `w` in its layout at `level` (`.scalar` or `reference`: the scalar twin).

@@ -11,7 +11,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public enum Layout: Sendable, Equatable {
         /// Row after row, as in the container.
         case rowMajor
-        /// Q8_0 / Q4_0 only: groups of 8 rows, the rows' blocks interleaved per block column
+        /// Q8_0 / Q4_0 / Q4_K only: groups of 8 rows, the rows' blocks interleaved per block column
         /// (CNextGPTKernels/include/nextgpt_matmul.h). The matrix owns this copy.
         case interleaved8
     }
@@ -43,35 +43,39 @@ public struct WeightMatrix: @unchecked Sendable {
         self.storage = storage
     }
 
-    /// Bytes of one row (of the row-major layout; the repacked one has the same bytes per row).
+    /// Bytes of one row of the row-major layout (the repacked Q8_0 / Q4_0 layout has the same
+    /// bytes per row; Q4_K's has 148 per block against 144: its scales are no longer bit-packed).
     public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
 
-    /// Bytes at `data`: rows × rowBytes, plus the zero rows that fill the last group of 8 when
-    /// repacked.
+    /// Bytes at `data`: rows × rowBytes, or when repacked the groups of 8 (the last one filled
+    /// with zero rows).
     public var byteCount: Int {
         layout == .rowMajor ? rows * rowBytes : groupCount * groupBytes
     }
 
-    /// Whether `repacked()` gives a faster layout for this matrix (Q8_0 and Q4_0 weights).
+    /// Whether `repacked()` gives a faster layout for this matrix (Q8_0, Q4_0 and Q4_K weights).
     public var isRepackable: Bool { layout == .rowMajor && type.traits.interleaved != nil && columns > 0 }
 
     var groupCount: Int { (rows + Int(NGK_PACK_ROWS) - 1) / Int(NGK_PACK_ROWS) }
     /// Bytes of one group of 8 interleaved rows.
-    var groupBytes: Int { Int(NGK_PACK_ROWS) * rowBytes }
+    var groupBytes: Int {
+        guard let packed = type.traits.interleaved else { return Int(NGK_PACK_ROWS) * rowBytes }
+        return columns / type.blockSize * packed.groupBlockBytes
+    }
 
     /// A copy of the weights in the layout the decode kernels stream fastest (8 interleaved rows;
-    /// Q8_0 and Q4_0 only, otherwise `self`). Costs anonymous memory of `byteCount` (about the
+    /// Q8_0, Q4_0 and Q4_K only, otherwise `self`). Costs anonymous memory of `byteCount` (about the
     /// weights' own size) for as long as the result lives; the row-major original (e.g. the
     /// mapping) is no longer needed by `Matmul.multiply` afterwards. Copies in parallel on the
     /// context's pool.
     public func repacked(context: ExecutionContext) -> WeightMatrix {
         let pool = context.pool
-        guard isRepackable else { return self }
+        guard isRepackable, let layout = type.traits.interleaved else { return self }
         let storage = PackedStorage(byteCount: groupCount * groupBytes)
         let src = data.assumingMemoryBound(to: UInt8.self), dst = storage.pointer.assumingMemoryBound(to: UInt8.self)
-        let rows = rows, blocks = columns / 32, blockBytes = type.blockBytes
+        let rows = rows, blocks = columns / type.blockSize
         pool.parallelFor(groupCount, minimumPerThread: 64) { range in
-            ngk_pack_rows_x8(src, rows, blocks, blockBytes, range.lowerBound, range.upperBound, dst)
+            layout.pack(src, rows, blocks, range.lowerBound, range.upperBound, dst)
         }
         return WeightMatrix(packedFrom: self, storage: storage)
     }
@@ -81,8 +85,8 @@ public struct WeightMatrix: @unchecked Sendable {
         switch layout {
         case .rowMajor: out.copyMemory(from: data + row * rowBytes, byteCount: count * rowBytes)
         case .interleaved8:
-            ngk_unpack_rows_x8(data.assumingMemoryBound(to: UInt8.self), columns / 32, type.blockBytes, row, count,
-                               out.assumingMemoryBound(to: UInt8.self))
+            type.traits.interleaved!.unpack(data.assumingMemoryBound(to: UInt8.self), columns / type.blockSize, row, count,
+                                            out.assumingMemoryBound(to: UInt8.self))
         }
     }
 }

@@ -27,12 +27,40 @@ struct GGMLTypeTraits: Sendable {
     let activation: (bytesPerBlock: Int, elementsPerBlock: Int, quantize: ActivationQuantizer)?
     /// The batch from which `Matmul.Path.automatic` dequantizes panels for sgemm.
     let blasThreshold: Int
-    /// The 8-row interleaved layout (`WeightMatrix.repacked`): its kernels and their scalar
-    /// twins, and the split activation format they read (quants, f32 scales, block sums) per 32;
-    /// `gemm` is the tiled integer GEMM over the same layout and format (`Matmul.Path.integerGEMM`);
-    /// `vnni` the AVX-512 VNNI body of `fast` (`KernelLevel.avx512VNNI`).
-    let interleaved: (fast: MVKernel, reference: MVKernel, activationBytesPerBlock: Int, quantize: ActivationQuantizer,
-                      gemm: (fast: MVKernel, reference: MVKernel), vnni: MVKernel)?
+    /// The 8-row interleaved layout (`WeightMatrix.repacked`); nil for types without one.
+    let interleaved: InterleavedLayout?
+}
+
+/// The 8-row interleaved layout of a type (`WeightMatrix.repacked`): how rows go in and out of
+/// it, its kernels and their scalar twins, and the activation format they read.
+struct InterleavedLayout: Sendable {
+    /// Matrix-vector kernel (AVX2 / NEON body) and its scalar twin.
+    let fast: MVKernel
+    let reference: MVKernel
+    /// Activation bytes per `activationBlockSize` values (Q8_0/Q4_0: the split format's 40 bytes
+    /// per 32 — quants, f32 scale, block sum; Q4_K: a Q8_K block, 292 per 256), and its quantizer.
+    let activationBytesPerBlock: Int
+    let activationBlockSize: Int
+    let quantize: ActivationQuantizer
+    /// The tiled integer GEMM over the same layout and format (`Matmul.Path.integerGEMM`).
+    let gemm: (fast: MVKernel, reference: MVKernel)
+    /// The AVX-512 VNNI body of `fast` (`KernelLevel.avx512VNNI`).
+    let vnni: MVKernel
+    /// Bytes of one block column of one group of 8 rows.
+    let groupBlockBytes: Int
+    /// Groups [g0, g1) of `rows` row-major rows of `blocks` blocks (source, rows, blocks, g0, g1, destination).
+    let pack: @Sendable (UnsafePointer<UInt8>, Int, Int, Int, Int, UnsafeMutablePointer<UInt8>) -> Void
+    /// Rows [row0, row0 + count) back to the container's blocks (packed, blocks, row0, count, destination).
+    let unpack: @Sendable (UnsafePointer<UInt8>, Int, Int, Int, UnsafeMutablePointer<UInt8>) -> Void
+
+    /// Q8_0 / Q4_0: one layout, `blockBytes` per row and block (`ngk_pack_rows_x8`).
+    static func q0(fast: MVKernel, reference: MVKernel, gemm: (fast: MVKernel, reference: MVKernel), vnni: MVKernel,
+                   blockBytes: Int) -> InterleavedLayout {
+        InterleavedLayout(fast: fast, reference: reference, activationBytesPerBlock: 40, activationBlockSize: 32,
+                          quantize: ngk_quantize_act_q8_0_split, gemm: gemm, vnni: vnni, groupBlockBytes: Int(NGK_PACK_ROWS) * blockBytes,
+                          pack: { src, rows, blocks, g0, g1, dst in ngk_pack_rows_x8(src, rows, blocks, blockBytes, g0, g1, dst) },
+                          unpack: { packed, blocks, row0, count, dst in ngk_unpack_rows_x8(packed, blocks, blockBytes, row0, count, dst) })
+    }
 }
 
 extension GGMLType {
@@ -77,23 +105,30 @@ extension GGMLType {
             decode: { x, n, y in ngk_dequantize_q8_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             panelDecode: { x, n, y in ngk_dequantize_q8_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q8_0, ngk_mv_q8_0_ref), activation: (Int(NGK_Q8_0_BYTES), 32, ngk_quantize_act_q8_0),
-            blasThreshold: 64, interleaved: (ngk_mv_q8_0x8, ngk_mv_q8_0x8_ref, 40, ngk_quantize_act_q8_0_split,
-                                             (ngk_gemm_q8_0x8, ngk_gemm_q8_0x8_ref), ngk_mv_q8_0x8_vnni)),
+            blasThreshold: 64, interleaved: .q0(fast: ngk_mv_q8_0x8, reference: ngk_mv_q8_0x8_ref,
+                                                gemm: (ngk_gemm_q8_0x8, ngk_gemm_q8_0x8_ref), vnni: ngk_mv_q8_0x8_vnni,
+                                                blockBytes: Int(NGK_Q8_0_BYTES))),
         .q4_0: GGMLTypeTraits(
             name: "q4_0", blockSize: 32, blockBytes: Int(NGK_Q4_0_BYTES),
             encode: { x, n, y in ngk_quantize_q4_0(x, y.assumingMemoryBound(to: UInt8.self), n) },
             decode: { x, n, y in ngk_dequantize_q4_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             panelDecode: { x, n, y in ngk_dequantize_q4_0(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q4_0, ngk_mv_q4_0_ref), activation: (Int(NGK_Q8_0_BYTES), 32, ngk_quantize_act_q8_0),
-            blasThreshold: 32, interleaved: (ngk_mv_q4_0x8, ngk_mv_q4_0x8_ref, 40, ngk_quantize_act_q8_0_split,
-                                             (ngk_gemm_q4_0x8, ngk_gemm_q4_0x8_ref), ngk_mv_q4_0x8_vnni)),
+            blasThreshold: 32, interleaved: .q0(fast: ngk_mv_q4_0x8, reference: ngk_mv_q4_0x8_ref,
+                                                gemm: (ngk_gemm_q4_0x8, ngk_gemm_q4_0x8_ref), vnni: ngk_mv_q4_0x8_vnni,
+                                                blockBytes: Int(NGK_Q4_0_BYTES))),
         .q4_K: GGMLTypeTraits(
             name: "q4_K", blockSize: 256, blockBytes: Int(NGK_Q4_K_BYTES),
             encode: { x, n, y in ngk_quantize_q4_k_ref(x, y.assumingMemoryBound(to: UInt8.self), n) },
             decode: { x, n, y in ngk_dequantize_q4_k_ref(x.assumingMemoryBound(to: UInt8.self), y, n) },
             panelDecode: { x, n, y in ngk_dequantize_q4_k(x.assumingMemoryBound(to: UInt8.self), y, n) },
             kernel: (ngk_mv_q4_k, ngk_mv_q4_k_ref), activation: (Int(NGK_Q8_K_BYTES), 256, ngk_quantize_act_q8_k),
-            blasThreshold: 96, interleaved: nil),
+            blasThreshold: 96, interleaved: InterleavedLayout(
+                fast: ngk_mv_q4_kx8, reference: ngk_mv_q4_kx8_ref, activationBytesPerBlock: Int(NGK_Q8_K_BYTES),
+                activationBlockSize: 256, quantize: ngk_quantize_act_q8_k, gemm: (ngk_gemm_q4_kx8, ngk_gemm_q4_kx8_ref),
+                vnni: ngk_mv_q4_kx8_vnni, groupBlockBytes: Int(NGK_Q4_KX8_BYTES),
+                pack: { src, rows, blocks, g0, g1, dst in ngk_pack_rows_q4_kx8(src, rows, blocks, g0, g1, dst) },
+                unpack: { packed, blocks, row0, count, dst in ngk_unpack_rows_q4_kx8(packed, blocks, row0, count, dst) })),
         .f64: plain("f64", bytes: 8,
                     decode: { x, n, y in for i in 0..<n { y[i] = Float(x.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) } },
                     encode: { x, n, y in for i in 0..<n { y.storeBytes(of: Double(x[i]), toByteOffset: 8 * i, as: Double.self) } }),

@@ -55,7 +55,7 @@ public final class LinearLayer: Sendable {
         self.init(weight: weight, bias: bias, runtimeLora: runtime, packed: packed)
     }
 
-    /// The interleaved copy of a Q8_0 / Q4_0 matrix (nil for other types), the mapped pages
+    /// The interleaved copy of a Q8_0 / Q4_0 / Q4_K matrix (nil for other types), the mapped pages
     /// under the original dropped (they return on next use if something still reads them).
     static func repacked(_ weight: Weight, rows: Int, columns: Int, file: ModelFile, context: ExecutionContext) -> WeightMatrix? {
         guard let data = weight.bytes.baseAddress else { return nil }

@@ -7,7 +7,7 @@ import NextGPTKernels
 /// how quantized weights are laid out, which LoRA updates go where, and how strict the check for
 /// unread tensors is.
 public struct LoadOptions: Sendable {
-    /// Copy Q8_0 / Q4_0 weights into the interleaved layout of the integer kernels (8-bit
+    /// Copy Q8_0 / Q4_0 / Q4_K weights into the interleaved layout of the integer kernels (8-bit
     /// activations at every batch size) and drop the mapped pages. Off: weights stay mapped and
     /// large batches dequantize them for sgemm.
     public var repackQuantized = false
