@@ -21,6 +21,8 @@ public struct NExTGPTGenerationOptions: Sendable {
     public var partialRuns = PartialRunPolicy.force
     /// Ids taken as the reply's first tokens before any is sampled (a reply continued from known text).
     public var replyPrefix: [Int] = []
+    /// How the reply's KV cache stores past keys and values.
+    public var cacheType = LlamaCache.defaultType
 
     public init() {}
 }
@@ -76,7 +78,7 @@ public struct NExTGPTGenerator: Sendable {
                          context: ExecutionContext, isCancelled: () -> Bool = { false },
                          onText: (String) -> Void = { _ in }) -> NExTGPTReply {
         let promptLength = model.model.embed(inputs).shape[0]
-        let cache = model.makeCache(capacity: promptLength + options.maxNewTokens + 32)
+        let cache = model.makeCache(capacity: promptLength + options.maxNewTokens + 32, type: options.cacheType)
         var hidden = model.hiddenStates(inputs, cache: cache, context: context)
         var sampler = Sampler(options.sampling)
         var history: [Int] = inputs.flatMap { input -> [Int] in

@@ -31,9 +31,9 @@ public final class LlamaGenerator {
     /// repetition penalty reads it.
     public private(set) var history: [Int] = []
 
-    public init(model: LlamaForCausalLM, capacity: Int = 512) {
+    public init(model: LlamaForCausalLM, capacity: Int = 512, cacheType: KVCacheType = LlamaCache.defaultType) {
         self.model = model
-        cache = model.makeCache(capacity: capacity)
+        cache = model.makeCache(capacity: capacity, type: cacheType)
     }
 
     public func reset() {

@@ -129,7 +129,8 @@ struct ChatEndpoint: Sendable {
         try job.checkCancellation()  // the client left while it waited
         var output = ChatOutput()
         switch plan.work {
-        case .anyToAny(let run):
+        case .anyToAny(var run):
+            run.generation.cacheType = state.options.cacheType
             let session = NExTGPTSession(path: state.options.modelPath, context: state.context)
             let result = try session.run(run, progress: job, onText: onText)
             try job.checkCancellation()
@@ -145,7 +146,7 @@ struct ChatEndpoint: Sendable {
         case .vicuna(let prompt, let maxNewTokens, let sampling):
             let llm = try state.vicunaSession()
             let ids = llm.tokenizer.encode(prompt, addBOS: true).map(Int.init)
-            let generator = LlamaGenerator(model: llm.model, capacity: ids.count + maxNewTokens + 8)
+            let generator = llm.makeGenerator(capacity: ids.count + maxNewTokens + 8)
             let generation = llm.generate([.tokens(ids)], generator: generator, maxNewTokens: maxNewTokens, sampling: sampling,
                                           stops: ["###"], progress: job, onText: onText)
             try job.checkCancellation()

@@ -1,4 +1,6 @@
 import Foundation
+import NextGPTKernels
+import NextGPTLlama
 
 /// What `nextgpt serve` takes: the container, where to listen, who may call, and the limits.
 public struct ServerOptions: Sendable {
@@ -19,6 +21,8 @@ public struct ServerOptions: Sendable {
     public var mediaMaxAgeSeconds: Double = 3600
     /// Worker threads of the models (nil: all cores).
     public var threads: Int?
+    /// How the LLM's KV caches store past keys and values.
+    public var cacheType = LlamaCache.defaultType
 
     public init(modelPath: String) { self.modelPath = modelPath }
 }

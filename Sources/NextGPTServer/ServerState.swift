@@ -31,7 +31,9 @@ final class ServerState: Sendable {
     /// The Vicuna-only chat's model, loaded by the first request (on the compute thread).
     func vicunaSession() throws -> LlamaSession {
         if let session = vicuna.withLock({ $0 }) { return session }
-        let session = try LlamaSession(LlamaSession.Options(path: options.modelPath), context: context)
+        var llamaOptions = LlamaSession.Options(path: options.modelPath)
+        llamaOptions.cacheType = options.cacheType
+        let session = try LlamaSession(llamaOptions, context: context)
         vicuna.withLock { $0 = session }
         return session
     }

@@ -21,6 +21,8 @@ public struct LlamaSession: Sendable {
         /// Copy Q8_0 / Q4_0 / Q4_K weights into the decode kernels' interleaved layout after LoRA and
         /// drop the mapped pages they replace (false: read them from the mapping; less memory, slower decode).
         public var repack = true
+        /// How generators made by `makeGenerator` store past keys and values.
+        public var cacheType = LlamaCache.defaultType
 
         public init(path: String) { self.path = path }
     }
@@ -77,6 +79,11 @@ public struct LlamaSession: Sendable {
         }
         if !options.adapters.isEmpty { onLora(.adapters(pairs: adapterPairs, specs: options.adapters)) }
         return (file, model)
+    }
+
+    /// A generator with an empty cache of `options.cacheType` for `capacity` positions (it grows).
+    public func makeGenerator(capacity: Int = 512) -> LlamaGenerator {
+        LlamaGenerator(model: model, capacity: capacity, cacheType: options.cacheType)
     }
 
     /// The ids that end a generation: the config's end-of-sequence ids and the tokenizer's.

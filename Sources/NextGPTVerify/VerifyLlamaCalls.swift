@@ -13,7 +13,8 @@ import NextGPTTokenizers
 /// - `delta_lora`: apply the NExT-GPT LoRA stored in the container (default true), `delta_lora_mode` (`auto`);
 /// - `repack` (true): Q8_0/Q4_0/Q4_K weights in the decode kernels' interleaved copy, as `generate` runs;
 /// - `activations`: `"runtime"` (default: the runtime's kernels, 8-bit activations for small batches)
-///   or `"f32"` (f32 activations against dequantized weights: isolates weight quantization).
+///   or `"f32"` (f32 activations against dequantized weights: isolates weight quantization);
+/// - `cache_type`: how the KV cache stores keys and values, `"f32"` (default) or `"f16"`.
 enum VerifyLlamaCalls {
     static let all: [VerifyCall] = [tokenize, logits, hidden, greedy, logitsDelta]
 
@@ -38,7 +39,8 @@ enum VerifyLlamaCalls {
         summary: "LLaMA forward over ids [T] → logits [T, vocab]; args lora, delta_lora, activations"
     ) { ctx in
         try withModel(ctx) { model, context in
-            ["logits": model.logits(hidden: model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache(), context: context),
+            ["logits": model.logits(hidden: model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache(type: try cacheType(ctx)),
+                                                               context: context),
                                     context: context)]
         }
     }
@@ -48,7 +50,7 @@ enum VerifyLlamaCalls {
         summary: "LLaMA hidden states after the final norm [T, hidden]; args as logits"
     ) { ctx in
         try withModel(ctx) { model, context in
-            ["hidden": model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache(), context: context)]
+            ["hidden": model.hiddenStates([.tokens(try ids(ctx))], cache: model.makeCache(type: try cacheType(ctx)), context: context)]
         }
     }
 
@@ -58,7 +60,7 @@ enum VerifyLlamaCalls {
     ) { ctx in
         let steps = try ctx.int("max_new_tokens", default: 16)
         return try withModel(ctx) { model, context in
-            let generator = LlamaGenerator(model: model)
+            let generator = LlamaGenerator(model: model, cacheType: try cacheType(ctx))
             let result = generator.generate([.tokens(try ids(ctx))], maxNewTokens: steps, sampling: .greedy,
                                             stopTokens: Set(model.config.eosTokenIds), context: context)
             return ["ids": Tensor(shape: [result.ids.count], values: result.ids.map(Float.init))]
@@ -88,6 +90,14 @@ enum VerifyLlamaCalls {
             throw ProbeError("input 'ids' must hold non-negative integers")
         }
         return values.map { Int($0) }
+    }
+
+    static func cacheType(_ ctx: ProbeContext) throws -> KVCacheType {
+        let name = try ctx.string("cache_type", default: LlamaCache.defaultType.rawValue)
+        guard let type = KVCacheType(rawValue: name) else {
+            throw ProbeError("argument 'cache_type' must be \"f32\" or \"f16\", got \"\(name)\"")
+        }
+        return type
     }
 
     static func withModel<R>(_ ctx: ProbeContext, includeAdapters: Bool = true,

@@ -20,6 +20,7 @@ struct BenchCommand: ParsableCommand {
         Examples:
           nextgpt bench -m llama-q4_0.gguf
           nextgpt bench -m llama-q4_0.gguf --prompt 64,512 --generate 32 --repetitions 3 --threads 2 --json
+          nextgpt bench -m llama-q4_0.gguf --prompt 512 --cache-type f16   # llama.cpp's default cache
         """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Container with a LLaMA component.", valueName: "file.gguf"))
@@ -46,6 +47,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Matrix product path: auto, direct (8-bit activations, integer dots at every batch) or blas (dequantized panels + sgemm).")
     var matmul = "auto"
 
+    @Option(help: ArgumentHelp("How the KV cache stores past keys and values: f32, or f16 (half the bytes a decoded token reads; llama.cpp's default).", valueName: "f32|f16"))
+    var cacheType = LlamaCache.defaultType
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -69,13 +73,13 @@ struct BenchCommand: ParsableCommand {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         var random = SeededIds(seed: 42, vocabulary: llm.vocabularySize)
         var results: [String: Any] = ["model": model, "threads": context.threads, "load_seconds": loadSeconds,
-                                      "kernel_level": context.kernelLevel.description]
+                                      "kernel_level": context.kernelLevel.description, "cache_type": cacheType.description]
 
         for length in lengths {
             var rates: [Double] = []
             for _ in 0..<repetitions {
                 let ids = random.take(length)
-                let generator = LlamaGenerator(model: llm, capacity: length + generate + 1)
+                let generator = LlamaGenerator(model: llm, capacity: length + generate + 1, cacheType: cacheType)
                 let r = generator.generate([.tokens(ids)], maxNewTokens: 1, sampling: .greedy, context: context)
                 rates.append(r.stats.prefillTokensPerSecond)
             }
@@ -84,7 +88,7 @@ struct BenchCommand: ParsableCommand {
         var decodeRates: [Double] = [], firstToken: [Double] = []
         for _ in 0..<repetitions {
             let ids = random.take(lengths[0])
-            let generator = LlamaGenerator(model: llm, capacity: lengths[0] + generate + 1)
+            let generator = LlamaGenerator(model: llm, capacity: lengths[0] + generate + 1, cacheType: cacheType)
             let r = generator.generate([.tokens(ids)], maxNewTokens: generate, sampling: .greedy, context: context)
             decodeRates.append(r.stats.decodeTokensPerSecond)
             firstToken.append(r.stats.firstTokenSeconds)
@@ -106,7 +110,7 @@ struct BenchCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(model): \(context.threads) threads, kernels \(context.kernelLevel), load \(String(format: "%.2f", loadSeconds)) s")
+            print("\(model): \(context.threads) threads, kernels \(context.kernelLevel), \(cacheType) KV cache, load \(String(format: "%.2f", loadSeconds)) s")
             for key in results.keys.sorted() where key.hasPrefix("pp") || key.hasPrefix("tg") {
                 let s = results[key] as! [String: Double]
                 print("  \(key.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%8.2f", s["best"]!)) tok/s best, \(String(format: "%8.2f", s["mean"]!)) mean")

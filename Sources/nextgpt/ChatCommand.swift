@@ -42,7 +42,7 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         if anyToAny { return try runAnyToAny(firstLine: nil) }
         let session = try options.load()
-        let generator = LlamaGenerator(model: session.model, capacity: 1024)
+        let generator = session.makeGenerator(capacity: 1024)
         var pending: [Int] = []  // the last sampled token, not yet fed
         var first = true
         var endedWithStop = false
@@ -103,6 +103,7 @@ struct ChatCommand: ParsableCommand {
             request.history = history
             request.generation.maxNewTokens = options.n
             request.generation.sampling.seed = options.seed
+            request.generation.cacheType = options.cacheType
             request.image.steps = steps
             print("### Assistant:", terminator: "")
             let result: NExTGPTResult

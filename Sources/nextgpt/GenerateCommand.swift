@@ -28,7 +28,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let session = try options.load()
         let ids = session.tokenizer.encode(prompt, addBOS: true).map(Int.init)
-        let generator = LlamaGenerator(model: session.model, capacity: ids.count + options.n + 1)
+        let generator = session.makeGenerator(capacity: ids.count + options.n + 1)
         print(prompt, terminator: "")
         let generation = options.stream(session, generator: generator, inputs: [.tokens(ids)])
         print("")

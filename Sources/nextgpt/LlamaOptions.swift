@@ -55,6 +55,9 @@ struct LlamaOptions: ParsableArguments {
     @Flag(help: "Read Q8_0/Q4_0/Q4_K weights from the mapping instead of an interleaved copy (less memory, slower decode).")
     var noRepack = false
 
+    @Option(help: ArgumentHelp("How the KV cache stores past keys and values: f32, or f16 (half the bytes a decoded token reads; llama.cpp's default).", valueName: "f32|f16"))
+    var cacheType = LlamaCache.defaultType
+
     @OptionGroup var checksums: CheckOption
 
     var sampling: SamplingParameters {
@@ -75,6 +78,7 @@ struct LlamaOptions: ParsableArguments {
         options.component = component
         options.storedDeltaLora = noDeltaLora ? nil : mode
         options.repack = !noRepack
+        options.cacheType = cacheType
         do {
             options.adapters = try loras.map { try LoraSpec(argument: $0, mode: mode, deltaAlpha: deltaLoraAlpha) }
             return try LlamaSession(options, context: executionContext()) { applied in
@@ -103,3 +107,5 @@ struct LlamaOptions: ParsableArguments {
         return generation
     }
 }
+
+extension KVCacheType: ExpressibleByArgument {}

@@ -6,6 +6,7 @@ import NextGPTDiffusion
 import NextGPTFormats
 import NextGPTImageBind
 import NextGPTKernels
+import NextGPTLlama
 import NextGPTMedia
 import NextGPTSessions
 import NextGPTTokenizers
@@ -101,6 +102,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("How the KV cache stores past keys and values: f32, or f16 (half the bytes a decoded token reads; llama.cpp's default).", valueName: "f32|f16"))
+    var cacheType = LlamaCache.defaultType
+
     @OptionGroup var checksums: CheckOption
 
     func validate() throws {
@@ -123,6 +127,7 @@ struct RunCommand: ParsableCommand {
         request.videos = videos
         request.generation.maxNewTokens = maxNewTokens
         request.generation.sampling.seed = seed
+        request.generation.cacheType = cacheType
         request.generation.partialRuns = PartialRunPolicy(rawValue: partialRuns)!
         request.forcedOutputs = Set(forcedOutputs.compactMap(SignalModality.init(rawValue:)))
         request.image.steps = steps

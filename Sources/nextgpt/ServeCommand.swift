@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NextGPTKernels
+import NextGPTLlama
 import NextGPTServer
 
 struct ServeCommand: AsyncParsableCommand {
@@ -50,6 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("How the KV cache stores past keys and values: f32, or f16 (half the bytes a decoded token reads; llama.cpp's default).", valueName: "f32|f16"))
+    var cacheType = LlamaCache.defaultType
+
     @OptionGroup var checksums: CheckOption
 
     func validate() throws {
@@ -71,6 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.mediaMaxBytes = mediaMaxMB << 20
         options.mediaMaxAgeSeconds = mediaMaxAge
         options.threads = threads
+        options.cacheType = cacheType
         let server: NextGPTServer
         do { server = try NextGPTServer(options: options) } catch let error as CustomStringConvertible where error is Error {
             throw Failure(error.description)

@@ -168,6 +168,38 @@ final class OpsReferenceTests: XCTestCase {
         }
     }
 
+    // (a) through an f16 cache (`KVCacheType.f16`): the prefill through the multi-row paths (fused
+    // for the long case, tiles for the short ones), then steps of 1 and 3 rows through the f16 row
+    // kernel at the context's level, 10 rows through the multi-row paths again. Against PyTorch
+    // over keys and values rounded to binary16 as the cache stores them (`expect_f16kv`) the f32
+    // tolerance holds; against f32 keys and values (`expect`) the rounding itself shows: each
+    // element moves by at most 2⁻¹¹ ≈ 4.9e-4 relative (2.4e-4 to 2.7e-4 rel L2 on these outputs in
+    // PyTorch), so 1e-3 there.
+    func testCausalAttentionWithF16CacheRowKernel() {
+        let f16 = OpCases.f16Cache
+        for name in ["attn_causal_gqa", "attn_causal_mha", "attn_causal_long"] {
+            let q = f16.tensor("\(name).q"), k = f16.tensor("\(name).k"), v = f16.tensor("\(name).v")
+            let total = q.shape[0], prefill = f16.int(name, "prefill")
+            for rowsPerStep in [1, 3, 10] {
+                let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2, type: .f16)
+                var steps = [0..<prefill]
+                var at = prefill
+                while at < total { let n = min(rowsPerStep, total - at); steps.append(at..<(at + n)); at += n }
+                var outputs: [Tensor] = []
+                for step in steps {
+                    let parts = [step.lowerBound, step.count, total - step.upperBound]
+                    cache.append(keys: Shape.split(k, sizes: parts, dim: 0)[1], values: Shape.split(v, sizes: parts, dim: 0)[1])
+                    outputs.append(Attention.scaledDotProductAttention(query: Shape.split(q, sizes: parts, dim: 0)[1], cache: cache,
+                                                                       context: context))
+                }
+                XCTAssertEqual(cache.type, .f16)
+                let y = Shape.cat(outputs, dim: 0)
+                assertMatches(y, f16.tensor("\(name).expect_f16kv"), "\(name)_f16kv_rows\(rowsPerStep)")
+                assertMatches(y, f16.tensor("\(name).expect"), "\(name)_f16kv_vs_f32_rows\(rowsPerStep)", tolerance: 1e-3)
+            }
+        }
+    }
+
     // (b) full attention in tiles, (c) cross-attention.
     func testTiledAndCrossAttention() {
         for name in ["attn_full", "attn_cross"] {

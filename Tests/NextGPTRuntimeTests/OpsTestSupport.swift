@@ -14,14 +14,21 @@ final class OpCases: @unchecked Sendable {
         do { return try OpCases() } catch { fatalError("op-cases.safetensors: \(error)") }
     }()
 
+    /// Causal attention through an f16 KV cache (tools/references/op_cases_f16kv.py).
+    static let f16Cache: OpCases = {
+        do { return try OpCases(path: "\(TestSupport.references)/op-cases-f16kv.safetensors") } catch {
+            fatalError("op-cases-f16kv.safetensors: \(error)")
+        }
+    }()
+
     static var url: URL { URL(fileURLWithPath: "\(TestSupport.references)/op-cases.safetensors") }
 
     let checkpoint: Checkpoint
     let arguments: [String: [String: Any]]
     private let cache = Mutex<[String: Tensor]>([:])
 
-    init() throws {
-        checkpoint = try SafetensorsFile.read(path: Self.url.path)
+    init(path: String = OpCases.url.path) throws {
+        checkpoint = try SafetensorsFile.read(path: path)
         var arguments: [String: [String: Any]] = [:]
         for (name, json) in checkpoint.metadata {
             arguments[name] = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]

@@ -10,7 +10,8 @@
 #    bandwidth over distinct pages (nextgpt-bench, BENCH_SECTIONS=bandwidth).
 # Environment: PYTHON (default /work/venv/bin/python or tools/.venv/bin/python), OUT (out/bench),
 # SCRATCH (swift scratch path, default .build), REPEAT (2), PROMPT (64,512), GENERATE (32), THREADS (2),
-# LEVELS (default: the machine's level only).
+# LEVELS (default: the machine's level only), CACHE_TYPE (our KV cache, f16 by default like llama.cpp's
+# default cache; f32 for the runtime's own default).
 set -eu
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/bench}
@@ -19,6 +20,7 @@ REPEAT=${REPEAT:-2}
 PROMPT=${PROMPT:-64,512}
 GENERATE=${GENERATE:-32}
 THREADS=${THREADS:-2}
+CACHE_TYPE=${CACHE_TYPE:-f16}
 PYTHON=${PYTHON:-$( [ -x /work/venv/bin/python ] && echo /work/venv/bin/python || echo tools/.venv/bin/python )}
 TYPES=${*:-q4_0 q8_0 q4_K}
 mkdir -p "$OUT"
@@ -52,7 +54,7 @@ while [ "$round" -le "$REPEAT" ]; do
             name=ours; [ "$level" = default ] || name="ours-$level"
             echo "round $round $t: $name" >&2
             if [ "$level" = default ]; then set --; else set -- "NEXTGPT_KERNEL_LEVEL=$level"; fi
-            env "$@" "$NEXTGPT" bench -m "$OUT/llama7b-$t.gguf" --prompt "$PROMPT" --generate "$GENERATE" --threads "$THREADS" --repetitions 1 --json \
+            env "$@" "$NEXTGPT" bench -m "$OUT/llama7b-$t.gguf" --prompt "$PROMPT" --generate "$GENERATE" --threads "$THREADS" --repetitions 1 --cache-type "$CACHE_TYPE" --json \
                 | sed "s/^{/{\"runtime\":\"$name\",\"round\":$round,\"type\":\"$t\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",/" >> "$LOG"
         done
         echo "round $round $t: llama.cpp" >&2

@@ -4,6 +4,7 @@
 #define NEXTGPT_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,15 @@ void ngo_attend_row(const float *q, const float *k, size_t ldk, const float *v, 
                     size_t d, size_t dv, float alpha, float *scores, float *out);
 void ngo_attend_row_ref(const float *q, const float *k, size_t ldk, const float *v, size_t ldv, size_t n,
                         size_t d, size_t dv, float alpha, float *scores, float *out);
+// The same over an f16 cache (IEEE binary16 keys/values, ldk/ldv in halves), widened to f32 as
+// they are read, so a token reads half the bytes (attention_rows_f16.c). The plain name is the
+// AVX2+F16C body, _avx512 the AVX-512F one (16 lanes; the AVX2 body where the CPU lacks it).
+void ngo_attend_row_f16(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
+                        size_t d, size_t dv, float alpha, float *scores, float *out);
+void ngo_attend_row_f16_avx512(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
+                               size_t d, size_t dv, float alpha, float *scores, float *out);
+void ngo_attend_row_f16_ref(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
+                            size_t d, size_t dv, float alpha, float *scores, float *out);
 
 // Elementwise activations, y may equal x.
 void ngo_silu_row(const float *x, float *y, size_t n);                 // x * sigmoid(x)

@@ -123,17 +123,21 @@ public enum Attention {
         if query.shape[0] <= cachedRowsMaximum && blocks.queries == 0 && blocks.keys == 0 {
             return attendCachedRows(query: query, cache: cache, scale: scale, context: context)
         }
-        return attend(query: query, keys: cache.keys, values: cache.values, keyCount: cache.count, kvHeads: cache.kvHeads,
-                      valueDim: cache.headDim, causal: .bottomRight, mask: nil, padding: nil, scale: scale, blocks: blocks,
-                      context: context)
+        return cache.withFloatRows(context: context) { keys, values in
+            attend(query: query, keys: keys, values: values, keyCount: cache.count, kvHeads: cache.kvHeads,
+                   valueDim: cache.headDim, causal: .bottomRight, mask: nil, padding: nil, scale: scale, blocks: blocks,
+                   context: context)
+        }
     }
 
     /// Queries up to which a cached step takes the row kernel (decode, short speculative runs).
     package static let cachedRowsMaximum = 4
 
     /// Decode: each (query row, head) reads its keys and values straight from the cache rows
-    /// (`ngo_attend_row`), so the cache streams once per token instead of being packed tile by tile.
+    /// (`ngo_attend_row`, `ngo_attend_row_f16*` for an f16 cache), so the cache streams once per
+    /// token instead of being packed tile by tile.
     static func attendCachedRows(query: Tensor, cache: KVCache, scale: Float?, context: ExecutionContext) -> Tensor {
+        if cache.type == .f16 { return attendCachedHalfRows(query: query, cache: cache, scale: scale, context: context) }
         let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], tk = cache.count
         precondition(heads % cache.kvHeads == 0, "attention: \(heads) query heads over \(cache.kvHeads) key/value heads")
         let group = heads / cache.kvHeads, ld = cache.kvHeads * d
@@ -388,55 +392,4 @@ public enum Attention {
         let o = scaledDotProductAttention(query: q, key: k, value: v, biasKey: biasK, biasValue: biasV, context: context)
         return Linear.linear(o.reshaped([query.shape[0], e]), weight: outProjWeight, bias: outProjBias, context: context)
     }
-}
-
-/// Keys and values of past positions for causal decoding: [capacity, kvHeads, headDim] each,
-/// grown by doubling when full.
-public final class KVCache {
-    public let kvHeads: Int
-    public let headDim: Int
-    public private(set) var count = 0
-    public private(set) var capacity: Int
-    private(set) var keyStorage: UnsafeMutablePointer<Float>
-    private(set) var valueStorage: UnsafeMutablePointer<Float>
-
-    public init(kvHeads: Int, headDim: Int, capacity: Int = 256) {
-        self.kvHeads = kvHeads
-        self.headDim = headDim
-        self.capacity = max(capacity, 1)
-        keyStorage = .allocate(capacity: self.capacity * kvHeads * headDim)
-        valueStorage = .allocate(capacity: self.capacity * kvHeads * headDim)
-    }
-
-    deinit { keyStorage.deallocate(); valueStorage.deallocate() }
-
-    var keys: UnsafePointer<Float> { UnsafePointer(keyStorage) }
-    var values: UnsafePointer<Float> { UnsafePointer(valueStorage) }
-
-    /// Appends keys and values [T, kvHeads, headDim] (after RoPE).
-    public func append(keys: Tensor, values: Tensor) {
-        precondition(keys.shape == values.shape && keys.rank == 3 && keys.shape[1] == kvHeads && keys.shape[2] == headDim,
-                     "KVCache.append: keys \(keys.shape), values \(values.shape) for \(kvHeads) × \(headDim)")
-        let t = keys.shape[0], row = kvHeads * headDim
-        if count + t > capacity {
-            var newCapacity = capacity
-            while count + t > newCapacity { newCapacity *= 2 }
-            let used = count * row
-            func grow(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
-                let grown = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity * row)
-                grown.update(from: p, count: used)
-                p.deallocate()
-                return grown
-            }
-            keyStorage = grow(keyStorage)
-            valueStorage = grow(valueStorage)
-            capacity = newCapacity
-        }
-        keys.readPointer { (keyStorage + count * row).update(from: $0, count: t * row) }
-        values.readPointer { (valueStorage + count * row).update(from: $0, count: t * row) }
-        count += t
-    }
-
-    /// Forgets every position (keeps the storage).
-    public func removeAll() { count = 0 }
 }

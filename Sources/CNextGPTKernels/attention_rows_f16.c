@@ -1,0 +1,144 @@
+// Decode attention over an f16 KV cache (llama.cpp's default cache type): the same single pass
+// over the keys and over the values as attention_rows.c, each half widened to f32 in registers
+// (vcvtph2ps) as it is loaded. Decode streams the whole cache every token, so half the bytes is
+// the point; the arithmetic stays f32.
+#include "nextgpt_ops.h"
+#include "nextgpt_kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define NGA_X86 1
+#include <immintrin.h>
+#else
+#define NGA_X86 0
+#endif
+
+void ngo_attend_row_f16_ref(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
+                            size_t d, size_t dv, float alpha, float *scores, float *out) {
+    for (size_t j = 0; j < n; j++) {
+        float s = 0;
+        for (size_t i = 0; i < d; i++) s += q[i] * ngk_fp16_to_fp32(k[j * ldk + i]);
+        scores[j] = alpha * s;
+    }
+    for (size_t i = 0; i < dv; i++) out[i] = 0;
+    if (n == 0) return;
+    ngo_softmax_row_ref(scores, n);
+    for (size_t j = 0; j < n; j++)
+        for (size_t i = 0; i < dv; i++) out[i] += scores[j] * ngk_fp16_to_fp32(v[j * ldv + i]);
+}
+
+#if NGA_X86
+#define NGA_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define NGA_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+
+NGA_AVX2 static inline __m256 load8_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+NGA_AVX2 static inline float hsum8(__m256 v) {
+    __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+NGA_AVX2 static float dot_f16_avx2(const float *q, const uint16_t *k, size_t d) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_f16(k + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8_f16(k + i + 8), s1);
+    }
+    for (; i + 8 <= d; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8_f16(k + i), s0);
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < d; i++) s += q[i] * ngk_fp16_to_fp32(k[i]);
+    return s;
+}
+
+// out[0..<w] += sum_j p[j] * v[j][0..<w] for w <= 64, the running sums held in registers.
+NGA_AVX2 static void weighted_sum_f16_avx2(const float *p, const uint16_t *v, size_t ldv, size_t n, size_t w, float *out) {
+    __m256 acc[8];
+    size_t lanes = w / 8;
+    for (size_t c = 0; c < lanes; c++) acc[c] = _mm256_loadu_ps(out + 8 * c);
+    for (size_t j = 0; j < n; j++) {
+        __m256 pj = _mm256_set1_ps(p[j]);
+        const uint16_t *row = v + j * ldv;
+        for (size_t c = 0; c < lanes; c++) acc[c] = _mm256_fmadd_ps(pj, load8_f16(row + 8 * c), acc[c]);
+    }
+    for (size_t c = 0; c < lanes; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
+    for (size_t i = 8 * lanes; i < w; i++) {
+        float s = out[i];
+        for (size_t j = 0; j < n; j++) s += p[j] * ngk_fp16_to_fp32(v[j * ldv + i]);
+        out[i] = s;
+    }
+}
+
+NGA_AVX2 static void attend_row_f16_avx2(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv,
+                                         size_t n, size_t d, size_t dv, float alpha, float *scores, float *out) {
+    for (size_t j = 0; j < n; j++) scores[j] = alpha * dot_f16_avx2(q, k + j * ldk, d);
+    for (size_t i = 0; i < dv; i++) out[i] = 0;
+    if (n == 0) return;
+    ngo_softmax_row(scores, n);
+    for (size_t c = 0; c < dv; c += 64) weighted_sum_f16_avx2(scores, v + c, ldv, n, dv - c < 64 ? dv - c : 64, out + c);
+}
+
+NGA_AVX512 static inline __m512 load16_f16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+NGA_AVX512 static float dot_f16_avx512(const float *q, const uint16_t *k, size_t d) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16_f16(k + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load16_f16(k + i + 16), s1);
+    }
+    for (; i + 16 <= d; i += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16_f16(k + i), s0);
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    // Widths that are not a multiple of 16 (never LLaMA's): the rest through the AVX2 dot.
+    if (i < d) s += dot_f16_avx2(q + i, k + i, d - i);
+    return s;
+}
+
+// out[0..<w] += sum_j p[j] * v[j][0..<w] for w <= 128 (LLaMA's head in one pass), 16 lanes per
+// register; columns past the last multiple of 16 go through the AVX2 sum.
+NGA_AVX512 static void weighted_sum_f16_avx512(const float *p, const uint16_t *v, size_t ldv, size_t n, size_t w,
+                                               float *out) {
+    __m512 acc[8];
+    size_t lanes = w / 16;
+    for (size_t c = 0; c < lanes; c++) acc[c] = _mm512_loadu_ps(out + 16 * c);
+    for (size_t j = 0; j < n; j++) {
+        __m512 pj = _mm512_set1_ps(p[j]);
+        const uint16_t *row = v + j * ldv;
+        for (size_t c = 0; c < lanes; c++) acc[c] = _mm512_fmadd_ps(pj, load16_f16(row + 16 * c), acc[c]);
+    }
+    for (size_t c = 0; c < lanes; c++) _mm512_storeu_ps(out + 16 * c, acc[c]);
+    if (16 * lanes < w) weighted_sum_f16_avx2(p, v + 16 * lanes, ldv, n, w - 16 * lanes, out + 16 * lanes);
+}
+
+NGA_AVX512 static void attend_row_f16_avx512(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv,
+                                             size_t n, size_t d, size_t dv, float alpha, float *scores, float *out) {
+    for (size_t j = 0; j < n; j++) scores[j] = alpha * dot_f16_avx512(q, k + j * ldk, d);
+    for (size_t i = 0; i < dv; i++) out[i] = 0;
+    if (n == 0) return;
+    ngo_softmax_row(scores, n);
+    for (size_t c = 0; c < dv; c += 128)
+        weighted_sum_f16_avx512(scores, v + c, ldv, n, dv - c < 128 ? dv - c : 128, out + c);
+}
+#endif
+
+void ngo_attend_row_f16(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
+                        size_t d, size_t dv, float alpha, float *scores, float *out) {
+#if NGA_X86
+    if (ngk_use_avx2()) { attend_row_f16_avx2(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
+#endif
+    ngo_attend_row_f16_ref(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
+}
+
+void ngo_attend_row_f16_avx512(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
+                               size_t d, size_t dv, float alpha, float *scores, float *out) {
+#if NGA_X86
+    // AVX-512F is part of the VNNI level (ngk_use_avx512vnni checks avx512f with AVX2+FMA+F16C).
+    if (ngk_use_avx512vnni()) { attend_row_f16_avx512(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
+#endif
+    ngo_attend_row_f16(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
+}

@@ -1,0 +1,122 @@
+import CNextGPTKernels
+
+/// How a KV cache stores its rows. Decode reads the whole cache every token, so at long contexts
+/// its bytes decide the speed as much as the weights': f16 halves them (llama.cpp's default,
+/// `--cache-type-k/-v f16`) at the price of rounding keys and values to binary16 (relative error
+/// ≤ 2⁻¹¹ per element); the arithmetic stays f32.
+public enum KVCacheType: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    case f32
+    /// IEEE binary16, rounded to nearest even as rows are appended (F16C where the CPU has it).
+    case f16
+
+    public var bytesPerElement: Int { self == .f32 ? 4 : 2 }
+    public var description: String { rawValue }
+}
+
+/// Keys and values of past positions for causal decoding: [capacity, kvHeads, headDim] each,
+/// in `type`, grown by doubling when full.
+public final class KVCache {
+    public let kvHeads: Int
+    public let headDim: Int
+    public let type: KVCacheType
+    public private(set) var count = 0
+    public private(set) var capacity: Int
+    private var keyStorage: UnsafeMutableRawPointer
+    private var valueStorage: UnsafeMutableRawPointer
+
+    public init(kvHeads: Int, headDim: Int, capacity: Int = 256, type: KVCacheType = .f32) {
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.type = type
+        self.capacity = max(capacity, 1)
+        let bytes = self.capacity * kvHeads * headDim * type.bytesPerElement
+        keyStorage = .allocate(byteCount: bytes, alignment: 64)
+        valueStorage = .allocate(byteCount: bytes, alignment: 64)
+    }
+
+    deinit { keyStorage.deallocate(); valueStorage.deallocate() }
+
+    /// Elements per position (all key/value heads).
+    var rowElements: Int { kvHeads * headDim }
+
+    /// The f32 rows of an f32 cache.
+    var keys: UnsafePointer<Float> { floats(keyStorage) }
+    var values: UnsafePointer<Float> { floats(valueStorage) }
+    /// The binary16 rows of an f16 cache.
+    package var keyHalves: UnsafePointer<UInt16> { halves(keyStorage) }
+    package var valueHalves: UnsafePointer<UInt16> { halves(valueStorage) }
+
+    private func floats(_ p: UnsafeMutableRawPointer) -> UnsafePointer<Float> {
+        precondition(type == .f32, "KVCache: f32 rows of an \(type) cache")
+        return UnsafePointer(p.assumingMemoryBound(to: Float.self))
+    }
+
+    private func halves(_ p: UnsafeMutableRawPointer) -> UnsafePointer<UInt16> {
+        precondition(type == .f16, "KVCache: f16 rows of an \(type) cache")
+        return UnsafePointer(p.assumingMemoryBound(to: UInt16.self))
+    }
+
+    /// Appends keys and values [T, kvHeads, headDim] (after RoPE), rounded to the cache's type.
+    public func append(keys: Tensor, values: Tensor) {
+        precondition(keys.shape == values.shape && keys.rank == 3 && keys.shape[1] == kvHeads && keys.shape[2] == headDim,
+                     "KVCache.append: keys \(keys.shape), values \(values.shape) for \(kvHeads) × \(headDim)")
+        let t = keys.shape[0], row = rowElements, size = type.bytesPerElement
+        if count + t > capacity {
+            var newCapacity = capacity
+            while count + t > newCapacity { newCapacity *= 2 }
+            let used = count * row * size
+            func grow(_ p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+                let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * row * size, alignment: 64)
+                grown.copyMemory(from: p, byteCount: used)
+                p.deallocate()
+                return grown
+            }
+            keyStorage = grow(keyStorage)
+            valueStorage = grow(valueStorage)
+            capacity = newCapacity
+        }
+        for (source, storage) in [(keys, keyStorage), (values, valueStorage)] {
+            let at = storage + count * row * size
+            source.readPointer { src in
+                switch type {
+                case .f32: at.copyMemory(from: src, byteCount: t * row * 4)
+                case .f16: ngk_fp32_to_fp16_row(src, at.assumingMemoryBound(to: UInt16.self), t * row)
+                }
+            }
+        }
+        count += t
+    }
+
+    /// Forgets every position (keeps the storage).
+    public func removeAll() { count = 0 }
+
+    /// `body` on the first `count` keys and values as f32 rows [count, kvHeads, headDim]: the
+    /// storage itself for an f32 cache, copies widened over `context`'s threads for an f16 one
+    /// (the multi-query paths pack f32 tiles; one prefill's widening costs far less than its products).
+    package func withFloatRows<R>(context: ExecutionContext, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
+        if type == .f32 { return body(keys, values) }
+        let n = count * rowElements
+        let widened = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 2 * n))
+        defer { widened.deallocate() }
+        let dst = SendablePointer(widened), source = StoredHalves(keys: keyHalves, values: valueHalves)
+        let row = rowElements
+        OpParallel.forEach(2 * count, costPerItem: row, context: context) { range in
+            for item in range {
+                let offset = (item >> 1) * row
+                let from = item & 1 == 0 ? source.keys : source.values
+                ngk_fp16_to_fp32_row(from + offset, dst.base + (item & 1) * n + offset, row)
+            }
+        }
+        return body(UnsafePointer(widened), UnsafePointer(widened + n))
+    }
+
+    /// Bytes the stored positions take (keys and values).
+    public var storedBytes: Int { 2 * count * rowElements * type.bytesPerElement }
+}
+
+/// The cache's f16 rows, read (never written) by the pool's threads while `withFloatRows` waits
+/// for them, so no one can append meanwhile.
+private struct StoredHalves: @unchecked Sendable {
+    let keys: UnsafePointer<UInt16>
+    let values: UnsafePointer<UInt16>
+}

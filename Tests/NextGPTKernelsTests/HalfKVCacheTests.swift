@@ -1,0 +1,142 @@
+import CNextGPTKernels
+import Foundation
+import XCTest
+
+@testable import NextGPTKernels
+import NextGPTTestSupport
+
+/// The f16 KV cache (`KVCacheType.f16`): rows rounded exactly as Swift's `Float16(x)` rounds
+/// (IEEE round-to-nearest-even) by the F16C and scalar conversions, and the decode kernel's
+/// bodies (`ngo_attend_row_f16*`) against the scalar twin and a Double-precision attention over
+/// the same halves.
+final class HalfKVCacheTests: XCTestCase {
+    /// Ties, subnormals, the overflow edge, signed zeros, infinities and a spread of exponents.
+    static func edgeValues() -> [Float] {
+        var values: [Float] = [0, -0.0, 1, -1, 65504, 65519.996, 65520, -65520, 1e-8, 0x1p-24, 0x1p-25, 3 * 0x1p-25, 0x1p-14,
+                               0x1.ffcp-15, 1 + 0x1p-11, 1 + 3 * 0x1p-11, -(1 + 0x1p-11), 2049, 2051, .infinity, -.infinity,
+                               .nan, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        var rng = Xorshift64(seed: 16)
+        for e in -30...17 { values += rng.triangulars(7, scale: 1).map { $0 * Float(sign: .plus, exponent: e, significand: 1) } }
+        return values
+    }
+
+    func assertSameHalves(_ ours: [UInt16], _ values: [Float], _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(ours.count, values.count, label, file: file, line: line)
+        for (h, x) in zip(ours, values) {
+            if x.isNaN {
+                XCTAssertTrue(Float16(bitPattern: h).isNaN, "\(label): NaN → \(String(h, radix: 16))", file: file, line: line)
+            } else {
+                XCTAssertEqual(h, Float16(x).bitPattern, "\(label): \(x)", file: file, line: line)
+            }
+        }
+    }
+
+    func testRowConversionsRoundLikeFloat16() {
+        let values = Self.edgeValues()
+        var fast = [UInt16](repeating: 0, count: values.count), twin = fast
+        ngk_fp32_to_fp16_row(values, &fast, values.count)
+        ngk_fp32_to_fp16_row_ref(values, &twin, values.count)
+        assertSameHalves(fast, values, "F16C row")
+        assertSameHalves(twin, values, "scalar row")
+    }
+
+    func testCacheStoresRoundedRowsAndWidensThemBack() {
+        let values = Self.edgeValues().filter { !$0.isNaN }
+        let width = values.count / 2  // two positions, one head
+        let (keys, vals) = (Array(values[..<(2 * width)]), Array(values[..<(2 * width)].reversed()))
+        let cache = KVCache(kvHeads: 1, headDim: width, capacity: 1, type: .f16)  // the second append grows it
+        for p in 0..<2 {
+            cache.append(keys: Tensor(shape: [1, 1, width], values: Array(keys[(p * width)..<((p + 1) * width)])),
+                         values: Tensor(shape: [1, 1, width], values: Array(vals[(p * width)..<((p + 1) * width)])))
+        }
+        XCTAssertEqual(cache.count, 2)
+        XCTAssertEqual(cache.storedBytes, 2 * 2 * width * 2)
+        assertSameHalves(Array(UnsafeBufferPointer(start: cache.keyHalves, count: 2 * width)), keys, "cache keys")
+        assertSameHalves(Array(UnsafeBufferPointer(start: cache.valueHalves, count: 2 * width)), vals, "cache values")
+        cache.withFloatRows(context: ExecutionContext(threads: 2)) { k, v in
+            for i in 0..<(2 * width) {
+                XCTAssertEqual(k[i].bitPattern, Float(Float16(keys[i])).bitPattern, "widened key \(keys[i])")
+                XCTAssertEqual(v[i].bitPattern, Float(Float16(vals[i])).bitPattern, "widened value \(vals[i])")
+            }
+        }
+    }
+
+    func requireAVX512() throws {
+        guard KernelLevel.machine == .avx512VNNI else { throw XCTSkip("skipped: no AVX-512") }
+    }
+
+    func requireAVX2() throws {
+        guard KernelLevel.available(upTo: .avx2) == .avx2 else { throw XCTSkip("skipped: no AVX2") }
+    }
+
+    func testAVX512BodyMatchesTwinAndDoubleReference() throws {
+        try requireAVX512()
+        checkBody(.avx512)
+    }
+
+    func testAVX2BodyMatchesTwinAndDoubleReference() throws {
+        try requireAVX2()
+        checkBody(.avx2)
+    }
+
+    /// LLaMA's head size over a long GQA-strided cache, widths that are not multiples of 16 or 8
+    /// (the bodies' tails), one key, and a value width above one register pass (160 > 128).
+    func checkBody(_ body: Attention.HalfRowBody, file: StaticString = #filePath, line: UInt = #line) {
+        var rng = Xorshift64(seed: 99)
+        for (n, d, dv, kvHeads) in [(1, 128, 128, 1), (577, 128, 128, 4), (33, 40, 40, 2), (9, 20, 12, 3), (300, 64, 80, 1),
+                                    (17, 24, 160, 2)] {
+            let ld = kvHeads * max(d, dv)
+            let q = rng.triangulars(d, scale: 2)
+            let k = rng.triangulars(n * ld, scale: 2).map { Float16($0).bitPattern }
+            let v = rng.triangulars(n * ld, scale: 1).map { Float16($0).bitPattern }
+            let alpha = 1 / Float(d).squareRoot()
+            var scores = [Float](repeating: .nan, count: n), out = [Float](repeating: .nan, count: dv), twin = out
+            let head = kvHeads > 1 ? 1 : 0, offset = head * max(d, dv)
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    body(q, keys: kp.baseAddress! + offset, ldk: ld, values: vp.baseAddress! + offset, ldv: ld, count: n, headDim: d,
+                         valueDim: dv, alpha: alpha, scores: &scores, out: &out)
+                    Attention.HalfRowBody.reference(q, keys: kp.baseAddress! + offset, ldk: ld, values: vp.baseAddress! + offset,
+                                                    ldv: ld, count: n, headDim: d, valueDim: dv, alpha: alpha, scores: &scores,
+                                                    out: &twin)
+                }
+            }
+            let key = { (j: Int, i: Int) in Double(Float16(bitPattern: k[j * ld + offset + i])) }
+            let value = { (j: Int, i: Int) in Double(Float16(bitPattern: v[j * ld + offset + i])) }
+            var logits = (0..<n).map { j in (0..<d).reduce(0.0) { $0 + Double(q[$1]) * key(j, $1) } * Double(alpha) }
+            let top = logits.max()!
+            logits = logits.map { Foundation.exp($0 - top) }
+            let sum = logits.reduce(0, +)
+            for i in 0..<dv {
+                let expect = (0..<n).reduce(0.0) { $0 + logits[$1] / sum * value($1, i) }
+                XCTAssertEqual(Double(out[i]), expect, accuracy: 2e-6 + 2e-5 * abs(expect),
+                               "\(body) n \(n) d \(d) dv \(dv) lane \(i)", file: file, line: line)
+                XCTAssertEqual(Double(twin[i]), expect, accuracy: 2e-6 + 2e-5 * abs(expect),
+                               "twin n \(n) d \(d) dv \(dv) lane \(i)", file: file, line: line)
+                XCTAssertEqual(out[i], twin[i], accuracy: 2e-6 + 2e-5 * abs(twin[i]),
+                               "\(body) vs twin, n \(n) d \(d) dv \(dv) lane \(i)", file: file, line: line)
+            }
+        }
+    }
+
+    /// The decode path of `scaledDotProductAttention(query:cache:)` on an f16 cache gives what the
+    /// f32 cache gives on the same (already rounded) keys and values, at every level the machine has.
+    func testCachedRowsOverHalvesMatchF32CacheOfSameValues() {
+        var rng = Xorshift64(seed: 5)
+        let (t, heads, kvHeads, d) = (70, 8, 2, 64)
+        let k = rng.triangulars(t * kvHeads * d, scale: 2).map { Float(Float16($0)) }
+        let v = rng.triangulars(t * kvHeads * d, scale: 1).map { Float(Float16($0)) }
+        let q = Tensor(shape: [3, heads, d], values: rng.triangulars(3 * heads * d, scale: 2))
+        for level in KernelLevel.allCases where KernelLevel.available(upTo: level) == level {
+            var context = ExecutionContext(threads: 2)
+            context.kernelLevel = level
+            let caches = [KVCache(kvHeads: kvHeads, headDim: d, capacity: t, type: .f32),
+                          KVCache(kvHeads: kvHeads, headDim: d, capacity: t, type: .f16)]
+            let outputs = caches.map { cache in
+                cache.append(keys: Tensor(shape: [t, kvHeads, d], values: k), values: Tensor(shape: [t, kvHeads, d], values: v))
+                return Attention.scaledDotProductAttention(query: q, cache: cache, context: context)
+            }
+            XCTAssertLessThanOrEqual(relativeL2(outputs[1].values, outputs[0].values), 1e-6, "level \(level)")
+        }
+    }
+}
