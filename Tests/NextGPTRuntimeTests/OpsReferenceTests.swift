@@ -151,19 +151,9 @@ final class OpsReferenceTests: XCTestCase {
             let q = t("\(name).q"), k = t("\(name).k"), v = t("\(name).v"), expect = t("\(name).expect")
             let total = q.shape[0], prefill = cases.int(name, "prefill")
             for rowsPerStep in [1, 3] {
-                let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2)
-                var steps = [0..<prefill]
-                var at = prefill
-                while at < total { let n = min(rowsPerStep, total - at); steps.append(at..<(at + n)); at += n }
-                var outputs: [Tensor] = []
-                for step in steps {
-                    let parts = [step.lowerBound, step.count, total - step.upperBound]
-                    cache.append(keys: Shape.split(k, sizes: parts, dim: 0)[1], values: Shape.split(v, sizes: parts, dim: 0)[1])
-                    outputs.append(Attention.scaledDotProductAttention(query: Shape.split(q, sizes: parts, dim: 0)[1], cache: cache,
-                                                                       context: context))
-                }
-                XCTAssertLessThan(total - prefill, Attention.cachedRowsMaximum * steps.count)
-                assertMatches(Shape.cat(outputs, dim: 0), expect, "\(name)_rows\(rowsPerStep)")
+                let (y, _, steps) = decodeThroughCache(q: q, k: k, v: v, prefill: prefill, rowsPerStep: rowsPerStep, type: .f32)
+                XCTAssertLessThan(total - prefill, Attention.cachedRowsMaximum * steps)
+                assertMatches(y, expect, "\(name)_rows\(rowsPerStep)")
             }
         }
     }
@@ -179,25 +169,34 @@ final class OpsReferenceTests: XCTestCase {
         let f16 = OpCases.f16Cache
         for name in ["attn_causal_gqa", "attn_causal_mha", "attn_causal_long"] {
             let q = f16.tensor("\(name).q"), k = f16.tensor("\(name).k"), v = f16.tensor("\(name).v")
-            let total = q.shape[0], prefill = f16.int(name, "prefill")
+            let prefill = f16.int(name, "prefill")
             for rowsPerStep in [1, 3, 10] {
-                let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2, type: .f16)
-                var steps = [0..<prefill]
-                var at = prefill
-                while at < total { let n = min(rowsPerStep, total - at); steps.append(at..<(at + n)); at += n }
-                var outputs: [Tensor] = []
-                for step in steps {
-                    let parts = [step.lowerBound, step.count, total - step.upperBound]
-                    cache.append(keys: Shape.split(k, sizes: parts, dim: 0)[1], values: Shape.split(v, sizes: parts, dim: 0)[1])
-                    outputs.append(Attention.scaledDotProductAttention(query: Shape.split(q, sizes: parts, dim: 0)[1], cache: cache,
-                                                                       context: context))
-                }
+                let (y, cache, _) = decodeThroughCache(q: q, k: k, v: v, prefill: prefill, rowsPerStep: rowsPerStep, type: .f16)
                 XCTAssertEqual(cache.type, .f16)
-                let y = Shape.cat(outputs, dim: 0)
                 assertMatches(y, f16.tensor("\(name).expect_f16kv"), "\(name)_f16kv_rows\(rowsPerStep)")
                 assertMatches(y, f16.tensor("\(name).expect"), "\(name)_f16kv_vs_f32_rows\(rowsPerStep)", tolerance: 1e-3)
             }
         }
+    }
+
+    /// The prefill rows in one step, then `rowsPerStep` rows at a time through a fresh cache of
+    /// `type` (capacity 2, so it grows as a real decode's does); the outputs concatenated, the
+    /// cache, and how many steps ran.
+    func decodeThroughCache(q: Tensor, k: Tensor, v: Tensor, prefill: Int, rowsPerStep: Int,
+                            type: KVCacheType) -> (Tensor, KVCache, Int) {
+        let total = q.shape[0]
+        let cache = KVCache(kvHeads: k.shape[1], headDim: k.shape[2], capacity: 2, type: type)
+        var steps = [0..<prefill]
+        var at = prefill
+        while at < total { let n = min(rowsPerStep, total - at); steps.append(at..<(at + n)); at += n }
+        var outputs: [Tensor] = []
+        for step in steps {
+            let parts = [step.lowerBound, step.count, total - step.upperBound]
+            cache.append(keys: Shape.split(k, sizes: parts, dim: 0)[1], values: Shape.split(v, sizes: parts, dim: 0)[1])
+            outputs.append(Attention.scaledDotProductAttention(query: Shape.split(q, sizes: parts, dim: 0)[1], cache: cache,
+                                                               context: context))
+        }
+        return (Shape.cat(outputs, dim: 0), cache, steps.count)
     }
 
     // (b) full attention in tiles, (c) cross-attention.
