@@ -135,7 +135,7 @@ let package = Package(
             name: "NextGPTServerTests",
             dependencies: ["NextGPTServer", "NextGPTSessions", "NextGPTDiffusion", "NextGPTConvert", "NextGPTMedia", "NextGPTLayers", "NextGPTKernels", "NextGPTFormats",
                            "NextGPTCore", "NextGPTTestSupport"]),
-        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "CSndfile", "NextGPTTestSupport"]),
+        .testTarget(name: "NextGPTMediaTests", dependencies: ["NextGPTMedia", "NextGPTKernels", "NextGPTFormats", "CImageShims", "CSndfile", "CFFmpeg", "NextGPTTestSupport"]),
         .testTarget(
             name: "NextGPTRuntimeTests",
             dependencies: ["NextGPTVerify", "NextGPTFuzzTargets", "NextGPTSessions", "NextGPTDiffusion", "NextGPTLlama", "NextGPTLayers", "NextGPTTokenizers", "NextGPTKernels",
