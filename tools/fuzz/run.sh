@@ -50,7 +50,12 @@ work="$fuzz/artifacts/corpus/$target"
 crashes="$fuzz/artifacts/crashes/$target"
 mkdir -p "$work" "$crashes"
 log="$fuzz/artifacts/$target.log"
-before=$(find "$crashes" -type f | wc -l)
+# Crash, timeout, OOM and leak inputs count as crashes; slow-unit files (a unit over 10 s of wall
+# time, e.g. while the fuzzer was starved of CPU) are counted apart.
+count_crashes() { find "$crashes" -type f ! -name 'slow-unit-*' | wc -l; }
+count_slow() { find "$crashes" -type f -name 'slow-unit-*' | wc -l; }
+before=$(count_crashes)
+slow_before=$(count_slow)
 start=$(date +%s.%N)
 # -rss_limit_mb: a parser that allocates without bound is a finding too. detect_leaks=0: the
 # parsers' caches and Swift's runtime metadata are not leaks worth failing on.
@@ -61,9 +66,10 @@ status=$?
 elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
 runs=$(grep -E "^stat::number_of_executed_units:" "$log" | tail -1 | awk '{print $2}')
 # Crash, timeout, OOM and leak inputs this run wrote (libFuzzer stops at the first).
-found=$(( $(find "$crashes" -type f | wc -l) - before ))
+found=$(( $(count_crashes) - before ))
+slow=$(( $(count_slow) - slow_before ))
 tail -3 "$log" | grep -vE "^stat::" >&2 || true
-line="fuzz $target: ${runs:-0} executions in $elapsed s, $found crashes (exit $status; log $log)"
+line="fuzz $target: ${runs:-0} executions in $elapsed s, $found crashes, $slow slow units (exit $status; log $log)"
 echo "$line" >>"$log"
 echo "$line"
 exit $status

@@ -31,16 +31,24 @@ if [ "$mode" = --run ] || [ "$mode" = --quick ]; then
 fi
 
 echo "== fuzzing (last run of each target; tools/fuzz/run.sh TARGET SECONDS | --runs N)"
-printf "%-17s %14s %10s %10s %8s  %s\n" target executions seconds exec/s crashes when
+printf "%-17s %14s %10s %10s %8s %6s  %s\n" target executions seconds exec/s crashes slow when
 for target in $(tools/fuzz/run.sh --list); do
   log="fuzz/artifacts/$target.log"
   if [ -f "$log" ]; then
-    # run.sh's closing line: "fuzz TARGET: N executions in S s, C crashes (exit E; log …)".
+    # run.sh's closing line: "fuzz TARGET: N executions in S s, C crashes, U slow units (exit E; log …)".
     line=$(grep -E "^fuzz $target: " "$log" | tail -1)
+    slow=-
     if [ -n "$line" ]; then
       runs=$(echo "$line" | sed -E 's/.*: ([0-9]+) executions.*/\1/')
       secs=$(echo "$line" | sed -E 's/.* in ([0-9]+) s,.*/\1/')
       crashes=$(echo "$line" | sed -E 's/.* s, ([0-9]+) crashes.*/\1/')
+      if echo "$line" | grep -q "slow units"; then
+        slow=$(echo "$line" | sed -E 's/.* ([0-9]+) slow units.*/\1/')
+      elif echo "$line" | grep -q "(exit 0;"; then
+        # Closing lines written before slow units were counted apart counted their files as
+        # crashes; libFuzzer exits 0 only when no crash, timeout or OOM stopped it.
+        slow=$crashes crashes=0
+      fi
     else  # a log from before run.sh wrote its closing line
       runs=$(grep -E "^stat::number_of_executed_units:" "$log" | tail -1 | awk '{print $2}')
       secs=$(grep -oE "Done [0-9]+ runs in [0-9]+ second" "$log" | awk '{print $5}')
@@ -48,7 +56,7 @@ for target in $(tools/fuzz/run.sh --list); do
     fi
     rate=$(awk -v r="${runs:-0}" -v s="${secs:-0}" 'BEGIN { if (s > 0) printf "%.0f", r / s; else print "-" }')
     when=$(date -u -r "$log" +%FT%TZ)
-    printf "%-17s %14s %10s %10s %8s  %s\n" "$target" "${runs:-?}" "${secs:-?}" "$rate" "${crashes:-?}" "$when"
+    printf "%-17s %14s %10s %10s %8s %6s  %s\n" "$target" "${runs:-?}" "${secs:-?}" "$rate" "${crashes:-?}" "$slow" "$when"
     [ "${crashes:-1}" = 0 ] || status=1
   else
     printf "%-17s %14s %10s %10s %8s\n" "$target" "not run" "-" "-" "-"
