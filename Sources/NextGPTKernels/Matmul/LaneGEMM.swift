@@ -49,7 +49,7 @@ extension Matmul {
         defer { table.deallocate() }
         let rows = w.rows, columns = w.columns, data = w.data, groupBytes = w.groupBytes
         let tableBytes = columns / 32 * Int(NGK_LANES_TABLE_BYTES)
-        let (xs, ys) = (UnsafeSendable(x), SendablePointer(y))
+        let (xs, ys) = (SendableReadPointer(x), SendablePointer(y))
         LaneWork(samples: 1, positions: batch, columns: columns, rows: rows, threads: pool.threads).run(pool: pool) { item, scratch in
             let source = xs.pointer + item.first * columns
             if reference {

@@ -19,7 +19,7 @@ extension Kernels {
         let extent = byRows ? m : n
         let step = max(16, (extent / parts + 15) / 16 * 16)
         let pieces = (extent + step - 1) / step
-        let (aBase, bBase, cBase) = (UnsafeSendable(a), UnsafeSendable(b), UnsafeSendable(UnsafePointer(c)))
+        let (aBase, bBase, cBase) = (SendableReadPointer(a), SendableReadPointer(b), SendableReadPointer(UnsafePointer(c)))
         pool.parallelFor(each: pieces) { piece in
             let start = piece * step, count = min(step, extent - start)
             let out = UnsafeMutablePointer(mutating: cBase.pointer)
@@ -36,9 +36,3 @@ extension Kernels {
     }
 }
 
-/// A read pointer that may cross into the pool's closures.
-// @unchecked: only a pointer; the caller keeps the memory alive and unmodified for the call.
-struct UnsafeSendable: @unchecked Sendable {
-    let pointer: UnsafePointer<Float>
-    init(_ pointer: UnsafePointer<Float>) { self.pointer = pointer }
-}

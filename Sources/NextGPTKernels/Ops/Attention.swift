@@ -142,11 +142,11 @@ public enum Attention {
         precondition(heads % cache.kvHeads == 0, "attention: \(heads) query heads over \(cache.kvHeads) key/value heads")
         let group = heads / cache.kvHeads, ld = cache.kvHeads * d
         let alpha = scale ?? 1 / Float(d).squareRoot()
-        let (k, v) = (UnsafeSendable(cache.keys), UnsafeSendable(cache.values))
+        let (k, v) = (SendableReadPointer(cache.keys), SendableReadPointer(cache.values))
         return Tensor(shape: [tq, heads, d]) { out in
             let dst = SendablePointer(out.baseAddress!)
             query.readPointer { q in
-                let src = UnsafeSendable(q)
+                let src = SendableReadPointer(q)
                 OpParallel.forEach(tq * heads, costPerItem: tk * d * 2, context: context) { range in
                     let scores = UnsafeMutablePointer<Float>.allocate(capacity: tk)
                     defer { scores.deallocate() }

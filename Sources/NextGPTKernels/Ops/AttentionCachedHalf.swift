@@ -35,11 +35,11 @@ extension Attention {
         let group = heads / cache.kvHeads, ld = cache.kvHeads * d
         let alpha = scale ?? 1 / Float(d).squareRoot()
         let body = HalfRowBody(context.kernelLevel)
-        let rows = CachedHalves(keys: cache.keyHalves, values: cache.valueHalves)
+        let keys = SendableReadPointer(cache.keyHalves), values = SendableReadPointer(cache.valueHalves)
         return Tensor(shape: [tq, heads, d]) { out in
             let dst = SendablePointer(out.baseAddress!)
             query.readPointer { q in
-                let src = UnsafeSendable(q)
+                let src = SendableReadPointer(q)
                 OpParallel.forEach(tq * heads, costPerItem: tk * d * 2, context: context) { range in
                     let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(tk, 1))
                     defer { scores.deallocate() }
@@ -47,7 +47,7 @@ extension Attention {
                         let i = item / heads, h = item % heads, kvh = h / group
                         // Row i of the newest tq sees the cache up to its own position.
                         let visible = tk - tq + i + 1
-                        body(src.pointer + (i * heads + h) * d, keys: rows.keys + kvh * d, ldk: ld, values: rows.values + kvh * d,
+                        body(src.pointer + (i * heads + h) * d, keys: keys.pointer + kvh * d, ldk: ld, values: values.pointer + kvh * d,
                              ldv: ld, count: visible, headDim: d, valueDim: d, alpha: alpha, scores: scores,
                              out: dst.base + (i * heads + h) * d)
                     }
@@ -55,11 +55,4 @@ extension Attention {
             }
         }
     }
-}
-
-/// An f16 cache's rows, only read by the pool's threads while the attention call that holds the
-/// cache waits for them.
-private struct CachedHalves: @unchecked Sendable {
-    let keys: UnsafePointer<UInt16>
-    let values: UnsafePointer<UInt16>
 }

@@ -22,7 +22,7 @@ extension Convolution {
         return Tensor(shape: [n, o, oh, ow]) { out in
             let y = SendablePointer(out.baseAddress!)
             x.readPointer { src in
-                let input = UnsafeSendable(src)
+                let input = SendableReadPointer(src)
                 biasValues.withOptionalBaseAddress { biasPointer in
                     work.run(pool: context.pool) { item, scratch in
                         withUnsafePointer(to: geometry) { g in

@@ -98,12 +98,12 @@ public final class KVCache {
         let n = count * rowElements
         let widened = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 2 * n))
         defer { widened.deallocate() }
-        let dst = SendablePointer(widened), source = StoredHalves(keys: keyHalves, values: valueHalves)
+        let dst = SendablePointer(widened), keyHalves = SendableReadPointer(self.keyHalves), valueHalves = SendableReadPointer(self.valueHalves)
         let row = rowElements
         OpParallel.forEach(2 * count, costPerItem: row, context: context) { range in
             for item in range {
                 let offset = (item >> 1) * row
-                let from = item & 1 == 0 ? source.keys : source.values
+                let from = item & 1 == 0 ? keyHalves.pointer : valueHalves.pointer
                 ngk_fp16_to_fp32_row(from + offset, dst.base + (item & 1) * n + offset, row)
             }
         }
@@ -112,11 +112,4 @@ public final class KVCache {
 
     /// Bytes the stored positions take (keys and values).
     public var storedBytes: Int { 2 * count * rowElements * type.bytesPerElement }
-}
-
-/// The cache's f16 rows, read (never written) by the pool's threads while `withFloatRows` waits
-/// for them, so no one can append meanwhile.
-private struct StoredHalves: @unchecked Sendable {
-    let keys: UnsafePointer<UInt16>
-    let values: UnsafePointer<UInt16>
 }

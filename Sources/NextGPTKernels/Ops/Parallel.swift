@@ -12,12 +12,20 @@ enum OpParallel {
     }
 }
 
-/// Raw pointer wrapper that can cross into concurrent closures.
+/// A pointer that can cross into the pool's closures, which write through it.
 // @unchecked: only a pointer; each parallel op writes disjoint ranges through it and the memory
 // outlives the call.
 struct SendablePointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
     init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}
+
+/// A pointer that can cross into the pool's closures, which only read through it.
+// @unchecked: only a pointer; the caller keeps the memory alive and unmodified until the parallel
+// call returns.
+struct SendableReadPointer<T>: @unchecked Sendable {
+    let pointer: UnsafePointer<T>
+    init(_ pointer: UnsafePointer<T>) { self.pointer = pointer }
 }
 
 extension Tensor {
