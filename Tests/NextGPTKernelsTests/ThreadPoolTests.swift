@@ -109,4 +109,35 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ExecutionContext.default.threads, 1)
         XCTAssertEqual(ExecutionContext.default.pool.threads, ExecutionContext.default.threads)
     }
+
+    /// Past `spinLimit` idle workers sleep, except inside `keepingWorkersAwake`; jobs still run
+    /// either way, and the scopes nest.
+    func testWorkersStayAwakeOnlyInsideTheScope() {
+        let pool = ThreadPool(threads: 3, spinLimit: 50)
+        func settle() { usleep(50_000) }
+        // Falling asleep needs the worker to be scheduled: on a loaded machine allow seconds.
+        func asleep() -> Int {
+            for _ in 0..<200 where pool.sleepingWorkers < 2 { usleep(25_000) }
+            return pool.sleepingWorkers
+        }
+        func sum() -> Int {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+            hits.initialize(repeating: 0, count: 3)
+            defer { hits.deallocate() }
+            pool.parallelFor(3) { range in for i in range { hits[i] += i + 1 } }
+            return hits[0] + hits[1] + hits[2]
+        }
+        XCTAssertEqual(sum(), 6)
+        XCTAssertEqual(asleep(), 2)
+        pool.keepingWorkersAwake {
+            XCTAssertEqual(sum(), 6)  // wakes the sleepers
+            settle()
+            XCTAssertEqual(pool.sleepingWorkers, 0)
+            pool.keepingWorkersAwake { XCTAssertEqual(sum(), 6) }
+            settle()
+            XCTAssertEqual(pool.sleepingWorkers, 0)
+        }
+        XCTAssertEqual(sum(), 6)
+        XCTAssertEqual(asleep(), 2)
+    }
 }

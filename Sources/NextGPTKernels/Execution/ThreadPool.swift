@@ -20,6 +20,8 @@ public final class ThreadPool: @unchecked Sendable {
     private let busy = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
+    /// Open `keepingWorkersAwake` scopes: while > 0 idle workers spin past `spinLimit`.
+    private let awake = Atomic<Int>(0)
     // Allocated, not stored inline: `&property` of a class gives no stable address to hand to pthreads.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -75,7 +77,7 @@ public final class ThreadPool: @unchecked Sendable {
         while true {
             var current = generation.load(ordering: .acquiring)
             var spins = 0
-            while current == seen && spins < spinLimit {
+            while current == seen && (spins < spinLimit || awake.load(ordering: .relaxed) > 0) {
                 ngk_cpu_relax()
                 spins += 1
                 current = generation.load(ordering: .acquiring)
@@ -94,6 +96,20 @@ public final class ThreadPool: @unchecked Sendable {
             pending.subtract(1, ordering: .releasing)
         }
     }
+
+    /// Runs `body` with the idle workers spinning instead of sleeping between jobs, as llama.cpp's
+    /// workers poll through one token's graph. A decoded token is a few hundred short jobs separated
+    /// by serial work (norms, RoPE, quantizing the activation) that often outlasts `spinLimit`; each
+    /// job then starts with a condition-variable wake-up. Scope it to one forward pass: spinning
+    /// holds the cores the pool's threads run on.
+    public func keepingWorkersAwake<R>(_ body: () throws -> R) rethrows -> R {
+        awake.add(1, ordering: .relaxed)
+        defer { awake.subtract(1, ordering: .relaxed) }
+        return try body()
+    }
+
+    /// Workers asleep on the condition variable now (tests).
+    var sleepingWorkers: Int { sleepers.load(ordering: .sequentiallyConsistent) }
 
     /// Runs `body(participant)` once for every participant in `0..<participants` (≤ threads)
     /// and returns when all are done.
