@@ -201,7 +201,7 @@ public final class LlamaForCausalLM: Sendable {
 
     /// Hidden states after the final norm [T, hidden] for the inputs, continuing `cache`.
     public func hiddenStates(_ inputs: [LlamaInput], cache: LlamaCache, context: ExecutionContext) -> Tensor {
-        context.pool.keepingWorkersAwake { model(inputsEmbeds: model.embed(inputs), cache: cache, context: context) }
+        context.forwardPass { model(inputsEmbeds: model.embed(inputs), cache: cache, context: context) }
     }
 
     /// Logits [T, vocab] of hidden states [T, hidden].

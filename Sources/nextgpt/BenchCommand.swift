@@ -21,6 +21,7 @@ struct BenchCommand: ParsableCommand {
           nextgpt bench -m llama-q4_0.gguf
           nextgpt bench -m llama-q4_0.gguf --prompt 64,512 --generate 32 --repetitions 3 --threads 2 --json
           nextgpt bench -m llama-q4_0.gguf --prompt 512 --cache-type f16   # llama.cpp's default cache
+          nextgpt bench -m llama-q4_0.gguf --prompt 16 --generate 64 --repetitions 5 --poll --json
         """)
 
     @Option(name: .shortAndLong, help: ArgumentHelp("Container with a LLaMA component.", valueName: "file.gguf"))
@@ -50,11 +51,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("How the KV cache stores past keys and values: f32, or f16 (half the bytes a decoded token reads; llama.cpp's default).", valueName: "f32|f16"))
     var cacheType = LlamaCache.defaultType
 
+    @Flag(help: "Idle worker threads spin through each forward pass instead of sleeping between kernels (as llama.cpp's --poll).")
+    var poll = false
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func run() throws {
         var context = ExecutionContext.command(threads: threads)
+        context.pollWorkers = poll
         switch matmul {
         case "auto": context.matmulPath = .automatic
         case "direct": context.matmulPath = .direct
@@ -94,6 +99,8 @@ struct BenchCommand: ParsableCommand {
             firstToken.append(r.stats.firstTokenSeconds)
         }
         results["tg\(generate)"] = summary(decodeRates)
+        results["decode_rates"] = decodeRates  // every repetition, to tell a run's spread from the runs'
+        results["poll"] = poll
         results["first_token_seconds"] = ["best": firstToken.min() ?? 0, "mean": firstToken.reduce(0, +) / Double(max(firstToken.count, 1))]
         let memory = MemoryReport.current()
         results["peak_rss_bytes"] = memory.peakBytes
@@ -110,7 +117,7 @@ struct BenchCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(model): \(context.threads) threads, kernels \(context.kernelLevel), \(cacheType) KV cache, load \(String(format: "%.2f", loadSeconds)) s")
+            print("\(model): \(context.threads) threads, kernels \(context.kernelLevel), \(cacheType) KV cache\(poll ? ", polling workers" : ""), load \(String(format: "%.2f", loadSeconds)) s")
             for key in results.keys.sorted() where key.hasPrefix("pp") || key.hasPrefix("tg") {
                 let s = results[key] as! [String: Double]
                 print("  \(key.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(format: "%8.2f", s["best"]!)) tok/s best, \(String(format: "%8.2f", s["mean"]!)) mean")

@@ -70,6 +70,7 @@ def main():
             token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
         decode.append((args.generate - 1) / (time.time() - decode_start))
     results[f"tg{args.generate}"] = summary(decode)
+    results["decode_rates"] = decode
     results["first_token_seconds"] = {"best": min(first), "mean": sum(first) / len(first)}
     results["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps(results, sort_keys=True))

@@ -59,6 +59,10 @@ public struct ExecutionContext: Sendable {
     /// decode, `BENCH_SECTIONS=decode nextgpt-bench`) the median token read 1.4–5.0 GB/s against
     /// 0.9–2.0 with one contiguous range per thread, at both kernel levels in two runs.
     public var rowSplit: RowSplit = .chunks
+    /// Whether the pool's idle workers spin through a whole forward pass instead of sleeping after
+    /// `ThreadPool`'s short spin (`ThreadPool.keepingWorkersAwake`; llama.cpp's `--poll`). Off by
+    /// default: spinning holds both cores, and its decode gain on a shared 2-core host is unproven.
+    public var pollWorkers = false
 
     /// A context with its own pool of `threads` participants (the calling thread included;
     /// default: the machine's active cores), at the kernel level `environment` allows
@@ -81,6 +85,12 @@ public struct ExecutionContext: Sendable {
     /// 2 cores they took the CPU from the pool's next op. Set once per process, before any context
     /// exists, so no kernel can see OpenBLAS's own threads.
     private static let openBLASPinned: Void = openblas_set_num_threads(1)
+
+    /// `body()` with the pool's idle workers spinning between its jobs when `pollWorkers` is set.
+    @inline(__always)
+    public func forwardPass<T>(_ body: () throws -> T) rethrows -> T {
+        pollWorkers ? try pool.keepingWorkersAwake(body) : try body()
+    }
 
     /// `body()`, its wall time added to `profile` under `name` when there is a profile.
     @inline(__always)

@@ -91,21 +91,14 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// Anonymous memory of a repacked matrix, asked for in transparent huge pages: the decode kernels
-/// stream it start to end, and 2 MiB pages spare the page walks of 4 KiB ones.
+/// Anonymous memory of a repacked matrix, in transparent huge pages (`HugePageMemory`): the
+/// decode kernels stream it start to end.
 // @unchecked: written once by `repacked()` before the matrix that owns it is returned; read-only after.
 final class PackedStorage: @unchecked Sendable {
-    let pointer: UnsafeMutableRawPointer
-    private let mappedBytes: Int
+    private let memory: HugePageMemory
+    var pointer: UnsafeMutableRawPointer { memory.pointer }
 
-    init(byteCount: Int) {
-        mappedBytes = max(byteCount, 1)
-        guard let p = mmap(nil, mappedBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
-            fatalError("cannot allocate \(mappedBytes) bytes for repacked weights")
-        }
-        _ = madvise(p, mappedBytes, MADV_HUGEPAGE)
-        pointer = p
-    }
+    init(byteCount: Int) { memory = HugePageMemory(byteCount: byteCount) }
 
-    deinit { munmap(pointer, mappedBytes) }
+    deinit { memory.release() }
 }

@@ -21,8 +21,13 @@ public final class KVCache {
     public let type: KVCacheType
     public private(set) var count = 0
     public private(set) var capacity: Int
-    private var keyStorage: UnsafeMutableRawPointer
-    private var valueStorage: UnsafeMutableRawPointer
+    // In huge pages: decode reads one head's slice of every position, 8 KiB apart at 7B's width
+    // (f16), so with 4 KiB pages each 256-byte read walked a new page. 7B Q4_0 decode after a
+    // 512-token prompt went from 6.99 to 8.33–8.56 tok/s (Zen 4, 2 threads, f16 cache).
+    private var keyMemory: HugePageMemory
+    private var valueMemory: HugePageMemory
+    private var keyStorage: UnsafeMutableRawPointer { keyMemory.pointer }
+    private var valueStorage: UnsafeMutableRawPointer { valueMemory.pointer }
 
     public init(kvHeads: Int, headDim: Int, capacity: Int = 256, type: KVCacheType = .f32) {
         self.kvHeads = kvHeads
@@ -30,11 +35,11 @@ public final class KVCache {
         self.type = type
         self.capacity = max(capacity, 1)
         let bytes = self.capacity * kvHeads * headDim * type.bytesPerElement
-        keyStorage = .allocate(byteCount: bytes, alignment: 64)
-        valueStorage = .allocate(byteCount: bytes, alignment: 64)
+        keyMemory = HugePageMemory(byteCount: bytes)
+        valueMemory = HugePageMemory(byteCount: bytes)
     }
 
-    deinit { keyStorage.deallocate(); valueStorage.deallocate() }
+    deinit { keyMemory.release(); valueMemory.release() }
 
     /// Elements per position (all key/value heads).
     var rowElements: Int { kvHeads * headDim }
@@ -65,14 +70,14 @@ public final class KVCache {
             var newCapacity = capacity
             while count + t > newCapacity { newCapacity *= 2 }
             let used = count * row * size
-            func grow(_ p: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-                let grown = UnsafeMutableRawPointer.allocate(byteCount: newCapacity * row * size, alignment: 64)
-                grown.copyMemory(from: p, byteCount: used)
-                p.deallocate()
+            func grow(_ memory: HugePageMemory) -> HugePageMemory {
+                let grown = HugePageMemory(byteCount: newCapacity * row * size)
+                grown.pointer.copyMemory(from: memory.pointer, byteCount: used)
+                memory.release()
                 return grown
             }
-            keyStorage = grow(keyStorage)
-            valueStorage = grow(valueStorage)
+            keyMemory = grow(keyMemory)
+            valueMemory = grow(valueMemory)
             capacity = newCapacity
         }
         for (source, storage) in [(keys, keyStorage), (values, valueStorage)] {
