@@ -124,6 +124,51 @@ NGA_AVX512 static void attend_row_f16_avx512(const float *q, const uint16_t *k, 
     for (size_t c = 0; c < dv; c += 128)
         weighted_sum_f16_avx512(scores, v + c, ldv, n, dv - c < 128 ? dv - c : 128, out + c);
 }
+
+// The heads of one decode row that a thread takes, read position by position (see
+// ngo_attend_heads_f16). Per head the same dot, softmax and fused multiply-adds over j ascending
+// as attend_row_f16_*, so each head's output is bit-identical to the row kernel's.
+NGA_AVX2 static void axpy_f16_avx2(float p, const uint16_t *row, size_t w, float *out) {
+    __m256 pj = _mm256_set1_ps(p);
+    size_t i = 0;
+    for (; i + 8 <= w; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pj, load8_f16(row + i), _mm256_loadu_ps(out + i)));
+    for (; i < w; i++) out[i] += p * ngk_fp16_to_fp32(row[i]);
+}
+
+NGA_AVX2 static void attend_heads_f16_avx2(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k,
+                                           size_t ldk, const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv,
+                                           float alpha, float *scores, float *out) {
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++)
+            scores[h * n + j] = alpha * dot_f16_avx2(q + h * d, k + j * ldk + (first + h) / group * d, d);
+    for (size_t i = 0; i < heads * dv; i++) out[i] = 0;
+    if (n == 0) return;
+    for (size_t h = 0; h < heads; h++) ngo_softmax_row(scores + h * n, n);
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++)
+            axpy_f16_avx2(scores[h * n + j], v + j * ldv + (first + h) / group * dv, dv, out + h * dv);
+}
+
+NGA_AVX512 static void axpy_f16_avx512(float p, const uint16_t *row, size_t w, float *out) {
+    __m512 pj = _mm512_set1_ps(p);
+    size_t i = 0;
+    for (; i + 16 <= w; i += 16) _mm512_storeu_ps(out + i, _mm512_fmadd_ps(pj, load16_f16(row + i), _mm512_loadu_ps(out + i)));
+    if (i < w) axpy_f16_avx2(p, row + i, w - i, out + i);
+}
+
+NGA_AVX512 static void attend_heads_f16_avx512(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k,
+                                               size_t ldk, const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv,
+                                               float alpha, float *scores, float *out) {
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++)
+            scores[h * n + j] = alpha * dot_f16_avx512(q + h * d, k + j * ldk + (first + h) / group * d, d);
+    for (size_t i = 0; i < heads * dv; i++) out[i] = 0;
+    if (n == 0) return;
+    for (size_t h = 0; h < heads; h++) ngo_softmax_row(scores + h * n, n);
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++)
+            axpy_f16_avx512(scores[h * n + j], v + j * ldv + (first + h) / group * dv, dv, out + h * dv);
+}
 #endif
 
 void ngo_attend_row_f16(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
@@ -141,4 +186,31 @@ void ngo_attend_row_f16_avx512(const float *q, const uint16_t *k, size_t ldk, co
     if (ngk_use_avx512vnni()) { attend_row_f16_avx512(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
 #endif
     ngo_attend_row_f16(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
+}
+
+void ngo_attend_heads_f16_ref(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
+                              const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                              float *out) {
+    for (size_t h = 0; h < heads; h++) {
+        size_t kv = (first + h) / group;
+        ngo_attend_row_f16_ref(q + h * d, k + kv * d, ldk, v + kv * dv, ldv, n, d, dv, alpha, scores + h * n, out + h * dv);
+    }
+}
+
+void ngo_attend_heads_f16(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
+                          const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                          float *out) {
+#if NGA_X86
+    if (ngk_use_avx2()) { attend_heads_f16_avx2(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
+#endif
+    ngo_attend_heads_f16_ref(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
+}
+
+void ngo_attend_heads_f16_avx512(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
+                                 const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                                 float *out) {
+#if NGA_X86
+    if (ngk_use_avx512vnni()) { attend_heads_f16_avx512(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
+#endif
+    ngo_attend_heads_f16(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
 }

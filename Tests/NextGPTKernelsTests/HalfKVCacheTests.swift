@@ -8,7 +8,7 @@ import NextGPTTestSupport
 /// The f16 KV cache (`KVCacheType.f16`): rows rounded exactly as Swift's `Float16(x)` rounds
 /// (IEEE round-to-nearest-even) by the F16C and scalar conversions, and the decode kernel's
 /// bodies (`ngo_attend_row_f16*`) against the scalar twin and a Double-precision attention over
-/// the same halves.
+/// the same halves; the several-heads bodies (`ngo_attend_heads_f16*`) against the row bodies.
 final class HalfKVCacheTests: XCTestCase {
     /// Ties, subnormals, the overflow edge, signed zeros, infinities and a spread of exponents.
     static func edgeValues() -> [Float] {
@@ -115,6 +115,54 @@ final class HalfKVCacheTests: XCTestCase {
                                "twin n \(n) d \(d) dv \(dv) lane \(i)", file: file, line: line)
                 XCTAssertEqual(out[i], twin[i], accuracy: 2e-6 + 2e-5 * abs(twin[i]),
                                "\(body) vs twin, n \(n) d \(d) dv \(dv) lane \(i)", file: file, line: line)
+            }
+        }
+    }
+
+    /// The several-heads kernel (`ngo_attend_heads_f16*`, the cache read position by position)
+    /// gives every head bit for bit what the row kernel of the same level gives it: runs that start
+    /// inside a kv-head group, GQA and plain heads, widths with tails, a value width above 128.
+    func testHeadsBodiesMatchRowBodiesBitForBit() {
+        var rng = Xorshift64(seed: 41)
+        let bodies = Attention.HalfRowBody.allCases.filter { body in
+            switch body {
+            case .avx512: return KernelLevel.machine == .avx512VNNI
+            case .avx2: return KernelLevel.available(upTo: .avx2) == .avx2
+            case .reference: return true
+            }
+        }
+        // (positions, d, dv, kv heads, group, first head, heads in the run)
+        for (n, d, dv, kvHeads, group, first, run) in [(577, 128, 128, 4, 8, 5, 19), (513, 128, 128, 32, 1, 16, 16), (33, 40, 40, 2, 2, 1, 3),
+                                                       (9, 20, 12, 3, 1, 0, 3), (17, 24, 160, 2, 3, 2, 4), (1, 64, 64, 2, 1, 1, 1)] {
+            let ldk = kvHeads * d, ldv = kvHeads * dv, heads = kvHeads * group
+            XCTAssertLessThanOrEqual(first + run, heads)
+            let q = rng.triangulars(run * d, scale: 2)
+            let k = rng.triangulars(n * ldk, scale: 2).map { Float16($0).bitPattern }
+            let v = rng.triangulars(n * ldv, scale: 1).map { Float16($0).bitPattern }
+            let alpha = 1 / Float(d).squareRoot()
+            for body in bodies {
+                var scores = [Float](repeating: .nan, count: n * run), together = [Float](repeating: .nan, count: run * dv)
+                var alone = together
+                k.withUnsafeBufferPointer { kp in
+                    v.withUnsafeBufferPointer { vp in
+                        q.withUnsafeBufferPointer { qp in
+                            body.heads(qp.baseAddress!, heads: run, first: first, group: group, keys: kp.baseAddress!, ldk: ldk,
+                                       values: vp.baseAddress!, ldv: ldv, count: n, headDim: d, valueDim: dv, alpha: alpha,
+                                       scores: &scores, out: &together)
+                            alone.withUnsafeMutableBufferPointer { out in
+                                for h in 0..<run {
+                                    let kv = (first + h) / group
+                                    body(qp.baseAddress! + h * d, keys: kp.baseAddress! + kv * d, ldk: ldk, values: vp.baseAddress! + kv * dv,
+                                         ldv: ldv, count: n, headDim: d, valueDim: dv, alpha: alpha, scores: &scores,
+                                         out: out.baseAddress! + h * dv)
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertFalse(alone.contains { $0.isNaN }, "\(body) row kernel n \(n)")
+                XCTAssertEqual(together.map(\.bitPattern), alone.map(\.bitPattern),
+                               "\(body): n \(n) d \(d) dv \(dv) kv \(kvHeads) group \(group) heads \(first)..<\(first + run)")
             }
         }
     }

@@ -45,6 +45,20 @@ void ngo_attend_row_f16_avx512(const float *q, const uint16_t *k, size_t ldk, co
                                size_t d, size_t dv, float alpha, float *scores, float *out);
 void ngo_attend_row_f16_ref(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
                             size_t d, size_t dv, float alpha, float *scores, float *out);
+// `heads` consecutive query heads of one row (q [heads, d], out [heads, dv], scores heads * n
+// floats), head i over kv head (first + i) / group (k, v point at kv head 0 of position 0). The
+// cache is read position by position: one position's slices for these heads are contiguous, so
+// it streams front to back instead of one head's 256 bytes per 8 KiB row (7B). Each head's output
+// is bit-identical to ngo_attend_row_f16* of the same level.
+void ngo_attend_heads_f16(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
+                          const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                          float *out);
+void ngo_attend_heads_f16_avx512(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
+                                 const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                                 float *out);
+void ngo_attend_heads_f16_ref(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
+                              const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                              float *out);
 
 // Elementwise activations, y may equal x.
 void ngo_silu_row(const float *x, float *y, size_t n);                 // x * sigmoid(x)

@@ -25,10 +25,24 @@ extension Attention {
             case .reference: ngo_attend_row_f16_ref(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out)
             }
         }
+
+        /// `heads` consecutive query heads of one row, the first being head `first` (its kv head
+        /// `first / group`); `keys`/`values` point at kv head 0 and `scores` holds heads × count.
+        package func heads(_ q: UnsafePointer<Float>, heads: Int, first: Int, group: Int, keys k: UnsafePointer<UInt16>, ldk: Int,
+                           values v: UnsafePointer<UInt16>, ldv: Int, count n: Int, headDim d: Int, valueDim dv: Int,
+                           alpha: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+            switch self {
+            case .avx512: ngo_attend_heads_f16_avx512(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out)
+            case .avx2: ngo_attend_heads_f16(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out)
+            case .reference: ngo_attend_heads_f16_ref(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out)
+            }
+        }
     }
 
     /// `attendCachedRows` over an f16 cache: the same (query row, head) items, each reading half
-    /// the bytes of the f32 cache.
+    /// the bytes of the f32 cache. A thread's consecutive heads of a row go to the kernel together,
+    /// which reads the cache position by position (7B Q4_0 decode after 512 tokens: see
+    /// `ngo_attend_heads_f16`).
     static func attendCachedHalfRows(query: Tensor, cache: KVCache, scale: Float?, context: ExecutionContext) -> Tensor {
         let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], tk = cache.count
         precondition(heads % cache.kvHeads == 0, "attention: \(heads) query heads over \(cache.kvHeads) key/value heads")
@@ -41,15 +55,17 @@ extension Attention {
             query.readPointer { q in
                 let src = SendableReadPointer(q)
                 OpParallel.forEach(tq * heads, costPerItem: tk * d * 2, context: context) { range in
-                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(tk, 1))
+                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(tk, 1) * min(range.count, heads))
                     defer { scores.deallocate() }
-                    for item in range {
-                        let i = item / heads, h = item % heads, kvh = h / group
+                    var item = range.lowerBound
+                    while item < range.upperBound {
+                        let i = item / heads, h = item % heads, run = min(range.upperBound - item, heads - h)
                         // Row i of the newest tq sees the cache up to its own position.
                         let visible = tk - tq + i + 1
-                        body(src.pointer + (i * heads + h) * d, keys: keys.pointer + kvh * d, ldk: ld, values: values.pointer + kvh * d,
-                             ldv: ld, count: visible, headDim: d, valueDim: d, alpha: alpha, scores: scores,
-                             out: dst.base + (i * heads + h) * d)
+                        body.heads(src.pointer + item * d, heads: run, first: h, group: group, keys: keys.pointer, ldk: ld,
+                                   values: values.pointer, ldv: ld, count: visible, headDim: d, valueDim: d, alpha: alpha,
+                                   scores: scores, out: dst.base + item * d)
+                        item += run
                     }
                 }
             }
