@@ -10,10 +10,10 @@ public enum FFmpegImageDecoder {
         var format: UnsafeMutablePointer<AVFormatContext>?
         _ = FFmpegLog.quiet
         var status = avformat_open_input(&format, path, nil, nil)
-        guard status >= 0, format != nil else { throw ImageError.corrupt(path: path, reason: message(status)) }
+        guard status >= 0, format != nil else { throw ImageError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
         defer { avformat_close_input(&format) }
         status = avformat_find_stream_info(format, nil)
-        guard status >= 0 else { throw ImageError.corrupt(path: path, reason: message(status)) }
+        guard status >= 0 else { throw ImageError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
         let streamIndex = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
         guard streamIndex >= 0, let stream = format!.pointee.streams[Int(streamIndex)],
               let parameters = stream.pointee.codecpar
@@ -29,7 +29,7 @@ public enum FFmpegImageDecoder {
             throw ImageError.corrupt(path: path, reason: "bad codec parameters")
         }
         status = avcodec_open2(context, codec, nil)
-        guard status >= 0 else { throw ImageError.corrupt(path: path, reason: message(status)) }
+        guard status >= 0 else { throw ImageError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
 
         var packet = av_packet_alloc()
         var frame = av_frame_alloc()
@@ -45,7 +45,7 @@ public enum FFmpegImageDecoder {
                 // End of input: drain the decoder.
                 avcodec_send_packet(context, nil)
                 guard avcodec_receive_frame(context, frame) >= 0 else {
-                    throw ImageError.corrupt(path: path, reason: "no decodable picture (\(message(status)))")
+                    throw ImageError.corrupt(path: path, reason: "no decodable picture (\(FFmpegStatus.message(status)))")
                 }
                 decoded = true
                 break
@@ -53,10 +53,10 @@ public enum FFmpegImageDecoder {
             defer { av_packet_unref(packet) }
             guard packet!.pointee.stream_index == streamIndex else { continue }
             status = avcodec_send_packet(context, packet)
-            guard status >= 0 else { throw ImageError.corrupt(path: path, reason: message(status)) }
+            guard status >= 0 else { throw ImageError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
             let received = avcodec_receive_frame(context, frame)
             if received >= 0 { decoded = true } else if received != -EAGAIN {
-                throw ImageError.corrupt(path: path, reason: message(received))
+                throw ImageError.corrupt(path: path, reason: FFmpegStatus.message(received))
             }
         }
         let f = frame!.pointee
@@ -94,11 +94,5 @@ public enum FFmpegImageDecoder {
             throw ImageError.corrupt(path: path, reason: "colour conversion failed")
         }
         return try RGBImage(width: width, height: height, pixels: pixels)
-    }
-
-    private static func message(_ code: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 128)
-        av_strerror(code, &buffer, buffer.count)
-        return String(cString: buffer)
     }
 }

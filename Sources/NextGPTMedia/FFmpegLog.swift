@@ -17,3 +17,19 @@ enum FFmpegLog {
 
     static let maxBlockBytes = 2 * 3 * VideoFile.maxPixels
 }
+
+/// libav*'s words for a negative status code (`av_strerror`).
+enum FFmpegStatus {
+    static func message(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 128)
+        av_strerror(code, &buffer, buffer.count)
+        return String(nulTerminated: buffer)
+    }
+}
+
+extension String {
+    /// The text of a C library's message buffer, up to its first NUL.
+    init(nulTerminated buffer: [CChar]) {
+        self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

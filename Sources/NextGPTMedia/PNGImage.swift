@@ -24,7 +24,7 @@ public enum PNGImage {
             nextgpt_png_decode_rgb8(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &pixels, &width, &height,
                                     &error, error.count)
         }
-        guard ok != 0, let pixels else { throw ImageError.corrupt(path: path, reason: String(cString: error)) }
+        guard ok != 0, let pixels else { throw ImageError.corrupt(path: path, reason: String(nulTerminated: error)) }
         defer { nextgpt_free(pixels) }
         let count = Int(width) * Int(height) * 3
         return try RGBImage(width: Int(width), height: Int(height), pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
@@ -56,7 +56,7 @@ public enum PNGImage {
         }
         guard ok != 0 else {
             unlink(temporary)
-            throw ImageError.unwritable(path: path, reason: String(cString: error))
+            throw ImageError.unwritable(path: path, reason: String(nulTerminated: error))
         }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -79,7 +79,7 @@ public enum PNGImage {
             nextgpt_png_read_text(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &keys, &values, &count,
                                   &error, error.count)
         }
-        guard ok != 0, let keys, let values else { throw ImageError.corrupt(path: path, reason: String(cString: error)) }
+        guard ok != 0, let keys, let values else { throw ImageError.corrupt(path: path, reason: String(nulTerminated: error)) }
         defer {
             nextgpt_free_strings(keys, count)
             nextgpt_free_strings(values, count)

@@ -81,7 +81,7 @@ enum SwresampleResampler {
             guard got >= 0 else { produced = got; break }
             produced += got
         }
-        guard produced >= 0 else { throw AudioError.badWaveform("libswresample failed (\(FFmpegAudioDecoder.message(produced)))") }
+        guard produced >= 0 else { throw AudioError.badWaveform("libswresample failed (\(FFmpegStatus.message(produced)))") }
         var samples = [Float](repeating: 0, count: channels * target)
         for c in 0..<channels {
             for i in 0..<min(target, Int(produced)) { samples[c * target + i] = output[c * capacity + i] }

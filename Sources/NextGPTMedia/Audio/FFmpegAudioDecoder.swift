@@ -9,10 +9,10 @@ enum FFmpegAudioDecoder {
         var format: UnsafeMutablePointer<AVFormatContext>?
         _ = FFmpegLog.quiet
         var status = avformat_open_input(&format, path, nil, nil)
-        guard status >= 0, format != nil else { throw AudioError.corrupt(path: path, reason: message(status)) }
+        guard status >= 0, format != nil else { throw AudioError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
         defer { avformat_close_input(&format) }
         status = avformat_find_stream_info(format, nil)
-        guard status >= 0 else { throw AudioError.corrupt(path: path, reason: message(status)) }
+        guard status >= 0 else { throw AudioError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
         let streamIndex = av_find_best_stream(format, AVMEDIA_TYPE_AUDIO, -1, -1, nil, 0)
         guard streamIndex >= 0, let stream = format!.pointee.streams[Int(streamIndex)],
               let parameters = stream.pointee.codecpar
@@ -29,7 +29,7 @@ enum FFmpegAudioDecoder {
             throw AudioError.corrupt(path: path, reason: "bad codec parameters")
         }
         status = avcodec_open2(context, codec, nil)
-        guard status >= 0 else { throw AudioError.corrupt(path: path, reason: message(status)) }
+        guard status >= 0 else { throw AudioError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
 
         var packet = av_packet_alloc()
         var frame = av_frame_alloc()
@@ -46,7 +46,7 @@ enum FFmpegAudioDecoder {
             while true {
                 let received = avcodec_receive_frame(context, frame)
                 if received == -EAGAIN || received == AVERROR_EOF_CODE { return }
-                guard received >= 0 else { throw AudioError.corrupt(path: path, reason: message(received)) }
+                guard received >= 0 else { throw AudioError.corrupt(path: path, reason: FFmpegStatus.message(received)) }
                 defer { av_frame_unref(frame) }
                 let f = frame!.pointee
                 if f.decode_error_flags != 0 || (f.flags & AV_FRAME_FLAG_CORRUPT) != 0 {
@@ -67,10 +67,10 @@ enum FFmpegAudioDecoder {
             defer { av_packet_unref(packet) }
             guard packet!.pointee.stream_index == streamIndex else { continue }
             let sent = avcodec_send_packet(context, packet)
-            guard sent >= 0 else { throw AudioError.corrupt(path: path, reason: "undecodable data (\(message(sent)))") }
+            guard sent >= 0 else { throw AudioError.corrupt(path: path, reason: "undecodable data (\(FFmpegStatus.message(sent)))") }
             try drain()
         }
-        guard status == AVERROR_EOF_CODE else { throw AudioError.corrupt(path: path, reason: message(status)) }
+        guard status == AVERROR_EOF_CODE else { throw AudioError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
         avcodec_send_packet(context, nil)
         try drain()
 
@@ -99,12 +99,6 @@ enum FFmpegAudioDecoder {
 
     static let AVERROR_EOF_CODE: Int32 = -Int32(bitPattern: UInt32(UInt8(ascii: "E")) | UInt32(UInt8(ascii: "O")) << 8
         | UInt32(UInt8(ascii: "F")) << 16 | UInt32(UInt8(ascii: " ")) << 24)
-
-    static func message(_ code: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 128)
-        av_strerror(code, &buffer, buffer.count)
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// A frame's samples (any sample format) → planar float at the same rate and channel layout.

@@ -102,12 +102,6 @@ public struct VideoFile: Sendable {
         }
         return indices.map { kept[$0]! }
     }
-
-    static func message(_ code: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 128)
-        av_strerror(code, &buffer, buffer.count)
-        return String(cString: buffer)
-    }
 }
 
 /// One open libavformat context and its best video stream.
@@ -125,12 +119,12 @@ private final class Demuxer {
         _ = FFmpegLog.quiet
         var status = avformat_open_input(&format, path, nil, nil)
         guard status >= 0, format != nil else {
-            throw VideoError.corrupt(path: path, reason: VideoFile.message(status))
+            throw VideoError.corrupt(path: path, reason: FFmpegStatus.message(status))
         }
         status = avformat_find_stream_info(format, nil)
         guard status >= 0 else {
             avformat_close_input(&format)
-            throw VideoError.corrupt(path: path, reason: VideoFile.message(status))
+            throw VideoError.corrupt(path: path, reason: FFmpegStatus.message(status))
         }
         let index = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
         guard index >= 0, let stream = format!.pointee.streams[Int(index)], let parameters = stream.pointee.codecpar
@@ -172,7 +166,7 @@ private final class Demuxer {
         while true {
             let status = av_read_frame(format, packet)
             if status == AVERROR_EOF_CODE { return }
-            guard status >= 0 else { throw VideoError.corrupt(path: path, reason: VideoFile.message(status)) }
+            guard status >= 0 else { throw VideoError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
             defer { av_packet_unref(packet) }
             if packet!.pointee.stream_index == streamIndex, try !body(packet!) { return }
         }
@@ -201,7 +195,7 @@ private final class Decoder {
         // One thread: frame order and output never depend on scheduling.
         context!.pointee.thread_count = 1
         let status = avcodec_open2(context, codec, nil)
-        guard status >= 0 else { throw VideoError.corrupt(path: path, reason: VideoFile.message(status)) }
+        guard status >= 0 else { throw VideoError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
     }
 
     deinit {
@@ -215,12 +209,12 @@ private final class Decoder {
                 body: (UnsafeMutablePointer<AVFrame>) throws -> Bool) throws -> Bool {
         var status = avcodec_send_packet(context, packet)
         if status < 0 && status != AVERROR_EOF_CODE {
-            throw VideoError.corrupt(path: path, reason: VideoFile.message(status))
+            throw VideoError.corrupt(path: path, reason: FFmpegStatus.message(status))
         }
         while true {
             status = avcodec_receive_frame(context, frame)
             if status == -EAGAIN || status == AVERROR_EOF_CODE { return false }
-            guard status >= 0 else { throw VideoError.corrupt(path: path, reason: VideoFile.message(status)) }
+            guard status >= 0 else { throw VideoError.corrupt(path: path, reason: FFmpegStatus.message(status)) }
             defer { av_frame_unref(frame) }
             if try body(frame!) { return true }
         }

@@ -174,7 +174,7 @@ final class Encoder {
     }
 
     func failure(_ what: String, _ status: Int32? = nil) -> VideoError {
-        .badRequest(path: destination, reason: status.map { "\(what): \(VideoFile.message($0))" } ?? what)
+        .badRequest(path: destination, reason: status.map { "\(what): \(FFmpegStatus.message($0))" } ?? what)
     }
 
     /// Opens the encoder (throws if it will not open) and writes the file header.
