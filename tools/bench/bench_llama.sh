@@ -47,8 +47,10 @@ LOG="$OUT/bench_llama.jsonl"
 { grep -m1 "model name" /proc/cpuinfo; grep -m1 "^flags" /proc/cpuinfo | grep -o -w -E "avx2|fma|f16c|avx512[a-z_0-9]*" | tr '\n' ' '; echo; } >&2 || true
 round=1
 while [ "$round" -le "$REPEAT" ]; do
-    gbs=$(BENCH_SECTIONS=bandwidth "$SCRATCH/release/nextgpt-bench" | sed -n 's/^threads 2: *\([0-9.]*\) GB\/s best.*/\1/p')
-    echo "{\"runtime\":\"bandwidth\",\"round\":$round,\"gbs_best\":${gbs:-0},\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$LOG"
+    probe=$(BENCH_SECTIONS=bandwidth "$SCRATCH/release/nextgpt-bench" | grep '^threads 2:')
+    gbs=$(echo "$probe" | sed -n 's/^threads 2: *\([0-9.]*\) GB\/s best.*/\1/p')
+    pass=$(echo "$probe" | sed -n 's/.* \([0-9.]*\) GB\/s per whole pass.*/\1/p')
+    echo "{\"runtime\":\"bandwidth\",\"round\":$round,\"gbs_best\":${gbs:-0},\"gbs_pass\":${pass:-0},\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$LOG"
     for t in $TYPES; do
         for level in $LEVELS; do
             name=ours; [ "$level" = default ] || name="ours-$level"
