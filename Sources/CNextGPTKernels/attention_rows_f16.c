@@ -2,6 +2,8 @@
 // over the keys and over the values as attention_rows.c, each half widened to f32 in registers
 // (vcvtph2ps) as it is loaded. Decode streams the whole cache every token, so half the bytes is
 // the point; the arithmetic stays f32.
+#include <math.h>
+
 #include "nextgpt_ops.h"
 #include "nextgpt_kernels.h"
 
@@ -169,6 +171,36 @@ NGA_AVX512 static void attend_heads_f16_avx512(const float *q, size_t heads, siz
         for (size_t h = 0; h < heads; h++)
             axpy_f16_avx512(scores[h * n + j], v + j * ldv + (first + h) / group * dv, dv, out + h * dv);
 }
+
+// One part of a decode row's positions for all its heads (ngo_attend_part_f16): every head's
+// slice of a position is read at once, so a thread streams whole cache rows.
+NGA_AVX2 static void attend_part_f16_avx2(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk,
+                                          const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha,
+                                          float *scores, float *m, float *l, float *o) {
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++) scores[h * n + j] = alpha * dot_f16_avx2(q + h * d, k + j * ldk + h / group * d, d);
+    for (size_t h = 0; h < heads; h++) {
+        m[h] = ngo_max_row(scores + h * n, n);
+        l[h] = ngo_exp_shift_row(scores + h * n, n, m[h]);
+    }
+    for (size_t i = 0; i < heads * dv; i++) o[i] = 0;
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++) axpy_f16_avx2(scores[h * n + j], v + j * ldv + h / group * dv, dv, o + h * dv);
+}
+
+NGA_AVX512 static void attend_part_f16_avx512(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk,
+                                              const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha,
+                                              float *scores, float *m, float *l, float *o) {
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++) scores[h * n + j] = alpha * dot_f16_avx512(q + h * d, k + j * ldk + h / group * d, d);
+    for (size_t h = 0; h < heads; h++) {
+        m[h] = ngo_max_row(scores + h * n, n);
+        l[h] = ngo_exp_shift_row(scores + h * n, n, m[h]);
+    }
+    for (size_t i = 0; i < heads * dv; i++) o[i] = 0;
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++) axpy_f16_avx512(scores[h * n + j], v + j * ldv + h / group * dv, dv, o + h * dv);
+}
 #endif
 
 void ngo_attend_row_f16(const float *q, const uint16_t *k, size_t ldk, const uint16_t *v, size_t ldv, size_t n,
@@ -213,4 +245,58 @@ void ngo_attend_heads_f16_avx512(const float *q, size_t heads, size_t first, siz
     if (ngk_use_avx512vnni()) { attend_heads_f16_avx512(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
 #endif
     ngo_attend_heads_f16(q, heads, first, group, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
+}
+
+void ngo_attend_part_f16_ref(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk, const uint16_t *v,
+                             size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l,
+                             float *o) {
+    for (size_t h = 0; h < heads; h++) {
+        const uint16_t *kh = k + h / group * d, *vh = v + h / group * dv;
+        float *s = scores + h * n, *oh = o + h * dv;
+        for (size_t j = 0; j < n; j++) {
+            float dot = 0;
+            for (size_t i = 0; i < d; i++) dot += q[h * d + i] * ngk_fp16_to_fp32(kh[j * ldk + i]);
+            s[j] = alpha * dot;
+        }
+        m[h] = ngo_max_row_ref(s, n);
+        l[h] = ngo_exp_shift_row_ref(s, n, m[h]);
+        for (size_t i = 0; i < dv; i++) oh[i] = 0;
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < dv; i++) oh[i] += s[j] * ngk_fp16_to_fp32(vh[j * ldv + i]);
+    }
+}
+
+void ngo_attend_part_f16(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk, const uint16_t *v,
+                         size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l, float *o) {
+#if NGA_X86
+    if (ngk_use_avx2()) { attend_part_f16_avx2(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o); return; }
+#endif
+    ngo_attend_part_f16_ref(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o);
+}
+
+void ngo_attend_part_f16_avx512(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk,
+                                const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                                float *m, float *l, float *o) {
+#if NGA_X86
+    if (ngk_use_avx512vnni()) { attend_part_f16_avx512(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o); return; }
+#endif
+    ngo_attend_part_f16(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o);
+}
+
+void ngo_attend_merge_parts(size_t parts, size_t heads, size_t dv, const float *m, const float *l, const float *o, float *out) {
+    for (size_t h = 0; h < heads; h++) {
+        float top = -INFINITY;
+        for (size_t p = 0; p < parts; p++) top = m[p * heads + h] > top ? m[p * heads + h] : top;
+        float total = 0;
+        float *y = out + h * dv;
+        for (size_t i = 0; i < dv; i++) y[i] = 0;
+        for (size_t p = 0; p < parts; p++) {
+            float w = expf(m[p * heads + h] - top);
+            total += w * l[p * heads + h];
+            const float *op = o + (p * heads + h) * dv;
+            for (size_t i = 0; i < dv; i++) y[i] += w * op[i];
+        }
+        float scale = 1.0f / total;
+        for (size_t i = 0; i < dv; i++) y[i] *= scale;
+    }
 }

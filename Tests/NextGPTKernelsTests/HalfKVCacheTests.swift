@@ -169,9 +169,12 @@ final class HalfKVCacheTests: XCTestCase {
 
     /// The decode path of `scaledDotProductAttention(query:cache:)` on an f16 cache gives what the
     /// f32 cache gives on the same (already rounded) keys and values, at every level the machine has.
+    /// 70 positions: heads split over the threads; 600: positions split into parts (flash-decoding).
     func testCachedRowsOverHalvesMatchF32CacheOfSameValues() {
         var rng = Xorshift64(seed: 5)
-        let (t, heads, kvHeads, d) = (70, 8, 2, 64)
+        for t in [70, 600] {
+        XCTAssertEqual(t - 2 >= Attention.partsFromPositions, t == 600)
+        let (heads, kvHeads, d) = (8, 2, 64)
         let k = rng.triangulars(t * kvHeads * d, scale: 2).map { Float(Float16($0)) }
         let v = rng.triangulars(t * kvHeads * d, scale: 1).map { Float(Float16($0)) }
         let q = Tensor(shape: [3, heads, d], values: rng.triangulars(3 * heads * d, scale: 2))
@@ -184,7 +187,72 @@ final class HalfKVCacheTests: XCTestCase {
                 cache.append(keys: Tensor(shape: [t, kvHeads, d], values: k), values: Tensor(shape: [t, kvHeads, d], values: v))
                 return Attention.scaledDotProductAttention(query: q, cache: cache, context: context)
             }
-            XCTAssertLessThanOrEqual(relativeL2(outputs[1].values, outputs[0].values), 1e-6, "level \(level)")
+            XCTAssertLessThanOrEqual(relativeL2(outputs[1].values, outputs[0].values), 1e-6, "\(t) positions, level \(level)")
+        }
+        }
+    }
+
+    /// One part of a row's positions for all heads (`ngo_attend_part_f16*`), merged over parts
+    /// (`ngo_attend_merge_parts`), gives each head what the row kernel gives it; every body agrees
+    /// with the scalar twin on the maxima, sums and unnormalised outputs.
+    func testPartsMergeToTheRowKernelAndMatchTheTwin() {
+        var rng = Xorshift64(seed: 77)
+        let bodies = Attention.HalfRowBody.allCases.filter { body in
+            switch body {
+            case .avx512: return KernelLevel.machine == .avx512VNNI
+            case .avx2: return KernelLevel.available(upTo: .avx2) == .avx2
+            case .reference: return true
+            }
+        }
+        // (positions, parts, d, kv heads, group)
+        for (n, parts, d, kvHeads, group) in [(577, 8, 128, 4, 2), (300, 3, 64, 2, 1), (65, 5, 40, 1, 3), (19, 2, 20, 3, 1)] {
+            let ld = kvHeads * d, heads = kvHeads * group
+            let q = rng.triangulars(heads * d, scale: 2)
+            let k = rng.triangulars(n * ld, scale: 2).map { Float16($0).bitPattern }
+            let v = rng.triangulars(n * ld, scale: 1).map { Float16($0).bitPattern }
+            let alpha = 1 / Float(d).squareRoot()
+            var twin: (m: [Float], l: [Float], o: [Float])?
+            for body in [Attention.HalfRowBody.reference] + bodies.filter({ $0 != .reference }) {
+                var m = [Float](repeating: .nan, count: parts * heads), l = m, o = [Float](repeating: .nan, count: parts * heads * d)
+                var merged = [Float](repeating: .nan, count: heads * d), rows = merged
+                var scores = [Float](repeating: .nan, count: heads * n)
+                k.withUnsafeBufferPointer { kp in
+                    v.withUnsafeBufferPointer { vp in
+                        m.withUnsafeMutableBufferPointer { mp in
+                            l.withUnsafeMutableBufferPointer { lp in
+                                o.withUnsafeMutableBufferPointer { op in
+                                    for p in 0..<parts {
+                                        let j0 = n * p / parts, j1 = n * (p + 1) / parts
+                                        body.part(q, heads: heads, group: group, keys: kp.baseAddress! + j0 * ld, ldk: ld,
+                                                  values: vp.baseAddress! + j0 * ld, ldv: ld, count: j1 - j0, headDim: d,
+                                                  valueDim: d, alpha: alpha, scores: &scores, m: mp.baseAddress! + p * heads,
+                                                  l: lp.baseAddress! + p * heads, o: op.baseAddress! + p * heads * d)
+                                    }
+                                }
+                            }
+                        }
+                        ngo_attend_merge_parts(parts, heads, d, m, l, o, &merged)
+                        q.withUnsafeBufferPointer { qp in
+                            rows.withUnsafeMutableBufferPointer { out in
+                                for h in 0..<heads {
+                                    body(qp.baseAddress! + h * d, keys: kp.baseAddress! + h / group * d, ldk: ld,
+                                         values: vp.baseAddress! + h / group * d, ldv: ld, count: n, headDim: d, valueDim: d,
+                                         alpha: alpha, scores: &scores, out: out.baseAddress! + h * d)
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertFalse(rows.contains { $0.isNaN } || merged.contains { $0.isNaN }, "\(body) n \(n)")
+                XCTAssertLessThanOrEqual(relativeL2(merged, rows), 1e-6, "\(body): \(parts) parts of \(n) against the row kernel")
+                if let twin {
+                    XCTAssertLessThanOrEqual(relativeL2(m, twin.m), 1e-6, "\(body) maxima, n \(n)")
+                    XCTAssertLessThanOrEqual(relativeL2(l, twin.l), 1e-5, "\(body) sums, n \(n)")
+                    XCTAssertLessThanOrEqual(relativeL2(o, twin.o), 1e-5, "\(body) partial outputs, n \(n)")
+                } else {
+                    twin = (m, l, o)
+                }
+            }
         }
     }
 }

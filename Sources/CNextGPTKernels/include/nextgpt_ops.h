@@ -59,6 +59,20 @@ void ngo_attend_heads_f16_avx512(const float *q, size_t heads, size_t first, siz
 void ngo_attend_heads_f16_ref(const float *q, size_t heads, size_t first, size_t group, const uint16_t *k, size_t ldk,
                               const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
                               float *out);
+// Decode over a long cache split by positions (flash-decoding): one part of a row's positions,
+// all `heads` query heads (head h over kv head h / group; k, v at kv head 0 of the part's first
+// position), reading whole cache rows. Leaves per head the scores' max m[h], l[h] = sum of
+// exp(s - m[h]) and the unnormalised o[h][dv] = sum_j exp(s_j - m[h]) v_j; scores: heads * n.
+void ngo_attend_part_f16(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk, const uint16_t *v,
+                         size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l, float *o);
+void ngo_attend_part_f16_avx512(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk,
+                                const uint16_t *v, size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores,
+                                float *m, float *l, float *o);
+void ngo_attend_part_f16_ref(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk, const uint16_t *v,
+                             size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l,
+                             float *o);
+// out[h][dv] = sum_p e^(m_p - M) o_p / sum_p e^(m_p - M) l_p over `parts` parts ([part][head] order).
+void ngo_attend_merge_parts(size_t parts, size_t heads, size_t dv, const float *m, const float *l, const float *o, float *out);
 
 // Elementwise activations, y may equal x.
 void ngo_silu_row(const float *x, float *y, size_t n);                 // x * sigmoid(x)

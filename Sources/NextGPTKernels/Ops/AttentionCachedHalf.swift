@@ -26,6 +26,19 @@ extension Attention {
             }
         }
 
+        /// Positions `0..<count` of `keys`/`values` (a part of a row's cache) for all `heads` heads:
+        /// per head the scores' max `m`, the sum `l` of their exponentials and the unnormalised `o`.
+        package func part(_ q: UnsafePointer<Float>, heads: Int, group: Int, keys k: UnsafePointer<UInt16>, ldk: Int,
+                          values v: UnsafePointer<UInt16>, ldv: Int, count n: Int, headDim d: Int, valueDim dv: Int, alpha: Float,
+                          scores: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, l: UnsafeMutablePointer<Float>,
+                          o: UnsafeMutablePointer<Float>) {
+            switch self {
+            case .avx512: ngo_attend_part_f16_avx512(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o)
+            case .avx2: ngo_attend_part_f16(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o)
+            case .reference: ngo_attend_part_f16_ref(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o)
+            }
+        }
+
         /// `heads` consecutive query heads of one row, the first being head `first` (its kv head
         /// `first / group`); `keys`/`values` point at kv head 0 and `scores` holds heads × count.
         package func heads(_ q: UnsafePointer<Float>, heads: Int, first: Int, group: Int, keys k: UnsafePointer<UInt16>, ldk: Int,
@@ -50,6 +63,10 @@ extension Attention {
         let alpha = scale ?? 1 / Float(d).squareRoot()
         let body = HalfRowBody(context.kernelLevel)
         let keys = SendableReadPointer(cache.keyHalves), values = SendableReadPointer(cache.valueHalves)
+        if context.threads > 1 && tk - tq + 1 >= partsFromPositions {
+            return attendCachedHalfParts(query: query, keys: keys, values: values, count: tk, group: group, alpha: alpha,
+                                         body: body, context: context)
+        }
         return Tensor(shape: [tq, heads, d]) { out in
             let dst = SendablePointer(out.baseAddress!)
             query.readPointer { q in
@@ -67,6 +84,46 @@ extension Attention {
                                    scores: scores, out: dst.base + item * d)
                         item += run
                     }
+                }
+            }
+        }
+    }
+
+    /// Visible positions from which decode splits a row's positions over the pool instead of
+    /// its heads: each part then reads whole cache rows (every head's slice of a position).
+    package static let partsFromPositions = 256
+    /// Positions per part at least (parts: up to 4 per thread, taken on demand).
+    static let partMinimumPositions = 64
+
+    /// Flash-decoding over an f16 cache: each row's visible positions in parts (`ngo_attend_part_f16*`),
+    /// merged by their maxima and sums (`ngo_attend_merge_parts`).
+    static func attendCachedHalfParts(query: Tensor, keys: SendableReadPointer<UInt16>, values: SendableReadPointer<UInt16>,
+                                      count tk: Int, group: Int, alpha: Float, body: HalfRowBody,
+                                      context: ExecutionContext) -> Tensor {
+        let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], ld = heads / group * d
+        return Tensor(shape: [tq, heads, d]) { out in
+            query.readPointer { q in
+                for i in 0..<tq {
+                    let visible = tk - tq + i + 1
+                    let parts = min(4 * context.threads, max(1, visible / partMinimumPositions))
+                    let m = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads)
+                    let l = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads)
+                    let o = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads * d)
+                    defer { m.deallocate(); l.deallocate(); o.deallocate() }
+                    let (maxima, sums, partial) = (SendablePointer(m), SendablePointer(l), SendablePointer(o))
+                    let row = SendableReadPointer(q + i * heads * d)
+                    context.pool.parallelFor(parts, chunk: 1) { range in
+                        for p in range {
+                            let j0 = visible * p / parts, j1 = visible * (p + 1) / parts
+                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: heads * (j1 - j0))
+                            defer { scores.deallocate() }
+                            body.part(row.pointer, heads: heads, group: group, keys: keys.pointer + j0 * ld, ldk: ld,
+                                      values: values.pointer + j0 * ld, ldv: ld, count: j1 - j0, headDim: d, valueDim: d,
+                                      alpha: alpha, scores: scores, m: maxima.base + p * heads, l: sums.base + p * heads,
+                                      o: partial.base + p * heads * d)
+                        }
+                    }
+                    ngo_attend_merge_parts(parts, heads, d, m, l, o, out.baseAddress! + i * heads * d)
                 }
             }
         }
