@@ -77,6 +77,28 @@ NGA_AVX2 static void attend_row_avx2(const float *q, const float *k, size_t ldk,
     ngo_softmax_row(scores, n);
     for (size_t c = 0; c < dv; c += 64) weighted_sum_avx2(scores, v + c, ldv, n, dv - c < 64 ? dv - c : 64, out + c);
 }
+
+// One part of a row's positions for all its heads (ngo_attend_part): whole cache rows streamed.
+NGA_AVX2 static void attend_part_avx2(const float *q, size_t heads, size_t group, const float *k, size_t ldk, const float *v,
+                                      size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores, float *m,
+                                      float *l, float *o) {
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++) scores[h * n + j] = alpha * dot_avx2(q + h * d, k + j * ldk + h / group * d, d);
+    for (size_t h = 0; h < heads; h++) {
+        m[h] = ngo_max_row(scores + h * n, n);
+        l[h] = ngo_exp_shift_row(scores + h * n, n, m[h]);
+    }
+    for (size_t i = 0; i < heads * dv; i++) o[i] = 0;
+    for (size_t j = 0; j < n; j++)
+        for (size_t h = 0; h < heads; h++) {
+            __m256 pj = _mm256_set1_ps(scores[h * n + j]);
+            const float *row = v + j * ldv + h / group * dv;
+            float *y = o + h * dv;
+            size_t i = 0;
+            for (; i + 8 <= dv; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + i), _mm256_loadu_ps(y + i)));
+            for (; i < dv; i++) y[i] += scores[h * n + j] * row[i];
+        }
+}
 #endif
 
 void ngo_attend_row(const float *q, const float *k, size_t ldk, const float *v, size_t ldv, size_t n,
@@ -85,4 +107,30 @@ void ngo_attend_row(const float *q, const float *k, size_t ldk, const float *v, 
     if (ngk_use_avx2()) { attend_row_avx2(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out); return; }
 #endif
     ngo_attend_row_ref(q, k, ldk, v, ldv, n, d, dv, alpha, scores, out);
+}
+
+void ngo_attend_part_ref(const float *q, size_t heads, size_t group, const float *k, size_t ldk, const float *v, size_t ldv,
+                         size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l, float *o) {
+    for (size_t h = 0; h < heads; h++) {
+        const float *kh = k + h / group * d, *vh = v + h / group * dv;
+        float *s = scores + h * n, *oh = o + h * dv;
+        for (size_t j = 0; j < n; j++) {
+            float dot = 0;
+            for (size_t i = 0; i < d; i++) dot += q[h * d + i] * kh[j * ldk + i];
+            s[j] = alpha * dot;
+        }
+        m[h] = ngo_max_row_ref(s, n);
+        l[h] = ngo_exp_shift_row_ref(s, n, m[h]);
+        for (size_t i = 0; i < dv; i++) oh[i] = 0;
+        for (size_t j = 0; j < n; j++)
+            for (size_t i = 0; i < dv; i++) oh[i] += s[j] * vh[j * ldv + i];
+    }
+}
+
+void ngo_attend_part(const float *q, size_t heads, size_t group, const float *k, size_t ldk, const float *v, size_t ldv,
+                     size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l, float *o) {
+#if NGA_X86
+    if (ngk_use_avx2()) { attend_part_avx2(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o); return; }
+#endif
+    ngo_attend_part_ref(q, heads, group, k, ldk, v, ldv, n, d, dv, alpha, scores, m, l, o);
 }

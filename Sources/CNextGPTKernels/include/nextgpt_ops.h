@@ -71,6 +71,11 @@ void ngo_attend_part_f16_avx512(const float *q, size_t heads, size_t group, cons
 void ngo_attend_part_f16_ref(const float *q, size_t heads, size_t group, const uint16_t *k, size_t ldk, const uint16_t *v,
                              size_t ldv, size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l,
                              float *o);
+// The same over an f32 cache (AVX2 body and scalar twin; attention_rows.c).
+void ngo_attend_part(const float *q, size_t heads, size_t group, const float *k, size_t ldk, const float *v, size_t ldv,
+                     size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l, float *o);
+void ngo_attend_part_ref(const float *q, size_t heads, size_t group, const float *k, size_t ldk, const float *v, size_t ldv,
+                         size_t n, size_t d, size_t dv, float alpha, float *scores, float *m, float *l, float *o);
 // out[h][dv] = sum_p e^(m_p - M) o_p / sum_p e^(m_p - M) l_p over `parts` parts ([part][head] order).
 void ngo_attend_merge_parts(size_t parts, size_t heads, size_t dv, const float *m, const float *l, const float *o, float *out);
 

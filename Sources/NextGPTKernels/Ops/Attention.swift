@@ -135,7 +135,8 @@ public enum Attention {
 
     /// Decode: each (query row, head) reads its keys and values straight from the cache rows
     /// (`ngo_attend_row`, `ngo_attend_row_f16*` for an f16 cache), so the cache streams once per
-    /// token instead of being packed tile by tile.
+    /// token instead of being packed tile by tile; from `partsFromPositions` visible positions on
+    /// the positions are split instead (`attendCachedParts`).
     static func attendCachedRows(query: Tensor, cache: KVCache, scale: Float?, context: ExecutionContext) -> Tensor {
         if cache.type == .f16 { return attendCachedHalfRows(query: query, cache: cache, scale: scale, context: context) }
         let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], tk = cache.count
@@ -143,6 +144,13 @@ public enum Attention {
         let group = heads / cache.kvHeads, ld = cache.kvHeads * d
         let alpha = scale ?? 1 / Float(d).squareRoot()
         let (k, v) = (SendableReadPointer(cache.keys), SendableReadPointer(cache.values))
+        if context.threads > 1 && tk - tq + 1 >= partsFromPositions {
+            let reference = context.kernelLevel == .scalar || context.kernelLevel == .neon
+            return attendCachedParts(query: query, count: tk, context: context) { q, j0, n, scores, m, l, o in
+                (reference ? ngo_attend_part_ref : ngo_attend_part)(q, heads, group, k.pointer + j0 * ld, ld, v.pointer + j0 * ld, ld,
+                                                                      n, d, d, alpha, scores, m, l, o)
+            }
+        }
         return Tensor(shape: [tq, heads, d]) { out in
             let dst = SendablePointer(out.baseAddress!)
             query.readPointer { q in

@@ -64,8 +64,10 @@ extension Attention {
         let body = HalfRowBody(context.kernelLevel)
         let keys = SendableReadPointer(cache.keyHalves), values = SendableReadPointer(cache.valueHalves)
         if context.threads > 1 && tk - tq + 1 >= partsFromPositions {
-            return attendCachedHalfParts(query: query, keys: keys, values: values, count: tk, group: group, alpha: alpha,
-                                         body: body, context: context)
+            return attendCachedParts(query: query, count: tk, context: context) { q, j0, n, scores, m, l, o in
+                body.part(q, heads: heads, group: group, keys: keys.pointer + j0 * ld, ldk: ld, values: values.pointer + j0 * ld,
+                          ldv: ld, count: n, headDim: d, valueDim: d, alpha: alpha, scores: scores, m: m, l: l, o: o)
+            }
         }
         return Tensor(shape: [tq, heads, d]) { out in
             let dst = SendablePointer(out.baseAddress!)
@@ -84,46 +86,6 @@ extension Attention {
                                    scores: scores, out: dst.base + item * d)
                         item += run
                     }
-                }
-            }
-        }
-    }
-
-    /// Visible positions from which decode splits a row's positions over the pool instead of
-    /// its heads: each part then reads whole cache rows (every head's slice of a position).
-    package static let partsFromPositions = 256
-    /// Positions per part at least (parts: up to 4 per thread, taken on demand).
-    static let partMinimumPositions = 64
-
-    /// Flash-decoding over an f16 cache: each row's visible positions in parts (`ngo_attend_part_f16*`),
-    /// merged by their maxima and sums (`ngo_attend_merge_parts`).
-    static func attendCachedHalfParts(query: Tensor, keys: SendableReadPointer<UInt16>, values: SendableReadPointer<UInt16>,
-                                      count tk: Int, group: Int, alpha: Float, body: HalfRowBody,
-                                      context: ExecutionContext) -> Tensor {
-        let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], ld = heads / group * d
-        return Tensor(shape: [tq, heads, d]) { out in
-            query.readPointer { q in
-                for i in 0..<tq {
-                    let visible = tk - tq + i + 1
-                    let parts = min(4 * context.threads, max(1, visible / partMinimumPositions))
-                    let m = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads)
-                    let l = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads)
-                    let o = UnsafeMutablePointer<Float>.allocate(capacity: parts * heads * d)
-                    defer { m.deallocate(); l.deallocate(); o.deallocate() }
-                    let (maxima, sums, partial) = (SendablePointer(m), SendablePointer(l), SendablePointer(o))
-                    let row = SendableReadPointer(q + i * heads * d)
-                    context.pool.parallelFor(parts, chunk: 1) { range in
-                        for p in range {
-                            let j0 = visible * p / parts, j1 = visible * (p + 1) / parts
-                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: heads * (j1 - j0))
-                            defer { scores.deallocate() }
-                            body.part(row.pointer, heads: heads, group: group, keys: keys.pointer + j0 * ld, ldk: ld,
-                                      values: values.pointer + j0 * ld, ldv: ld, count: j1 - j0, headDim: d, valueDim: d,
-                                      alpha: alpha, scores: scores, m: maxima.base + p * heads, l: sums.base + p * heads,
-                                      o: partial.base + p * heads * d)
-                        }
-                    }
-                    ngo_attend_merge_parts(parts, heads, d, m, l, o, out.baseAddress! + i * heads * d)
                 }
             }
         }
