@@ -54,8 +54,8 @@ extension Attention {
 
     /// `attendCachedRows` over an f16 cache: the same (query row, head) items, each reading half
     /// the bytes of the f32 cache. A thread's consecutive heads of a row go to the kernel together,
-    /// which reads the cache position by position (7B Q4_0 decode after 512 tokens: see
-    /// `ngo_attend_heads_f16`).
+    /// which reads the cache position by position; from `partsFromPositions` visible positions
+    /// on (and 2+ threads) the positions are split instead (`attendCachedParts`).
     static func attendCachedHalfRows(query: Tensor, cache: KVCache, scale: Float?, context: ExecutionContext) -> Tensor {
         let tq = query.shape[0], heads = query.shape[1], d = query.shape[2], tk = cache.count
         precondition(heads % cache.kvHeads == 0, "attention: \(heads) query heads over \(cache.kvHeads) key/value heads")
