@@ -61,6 +61,15 @@ final class HalfKVCacheTests: XCTestCase {
         }
     }
 
+    /// The bodies this CPU can run (the scalar twin always).
+    static let bodiesOfThisMachine = Attention.HalfRowBody.allCases.filter { body in
+        switch body {
+        case .avx512: return KernelLevel.machine == .avx512VNNI
+        case .avx2: return KernelLevel.available(upTo: .avx2) == .avx2
+        case .reference: return true
+        }
+    }
+
     func requireAVX512() throws {
         guard KernelLevel.machine == .avx512VNNI else { throw XCTSkip("skipped: no AVX-512") }
     }
@@ -124,13 +133,7 @@ final class HalfKVCacheTests: XCTestCase {
     /// inside a kv-head group, GQA and plain heads, widths with tails, a value width above 128.
     func testHeadsBodiesMatchRowBodiesBitForBit() {
         var rng = Xorshift64(seed: 41)
-        let bodies = Attention.HalfRowBody.allCases.filter { body in
-            switch body {
-            case .avx512: return KernelLevel.machine == .avx512VNNI
-            case .avx2: return KernelLevel.available(upTo: .avx2) == .avx2
-            case .reference: return true
-            }
-        }
+        let bodies = Self.bodiesOfThisMachine
         // (positions, d, dv, kv heads, group, first head, heads in the run)
         for (n, d, dv, kvHeads, group, first, run) in [(577, 128, 128, 4, 8, 5, 19), (513, 128, 128, 32, 1, 16, 16), (33, 40, 40, 2, 2, 1, 3),
                                                        (9, 20, 12, 3, 1, 0, 3), (17, 24, 160, 2, 3, 2, 4), (1, 64, 64, 2, 1, 1, 1)] {
@@ -197,13 +200,7 @@ final class HalfKVCacheTests: XCTestCase {
     /// with the scalar twin on the maxima, sums and unnormalised outputs.
     func testPartsMergeToTheRowKernelAndMatchTheTwin() {
         var rng = Xorshift64(seed: 77)
-        let bodies = Attention.HalfRowBody.allCases.filter { body in
-            switch body {
-            case .avx512: return KernelLevel.machine == .avx512VNNI
-            case .avx2: return KernelLevel.available(upTo: .avx2) == .avx2
-            case .reference: return true
-            }
-        }
+        let bodies = Self.bodiesOfThisMachine
         // (positions, parts, d, kv heads, group)
         for (n, parts, d, kvHeads, group) in [(577, 8, 128, 4, 2), (300, 3, 64, 2, 1), (65, 5, 40, 1, 3), (19, 2, 20, 3, 1)] {
             let ld = kvHeads * d, heads = kvHeads * group
