@@ -2,7 +2,7 @@
 # Stable Diffusion 1.5 benchmark (issue 5 §9): full-size SD-1.5-shaped random weights; ours at several
 # container types beside stable-diffusion.cpp (same weights, 2 threads) and diffusers fp32 on CPU.
 #   tools/bench/bench_sd.sh [--sizes 256,512] [--steps 3] [--types f16,q8_0,q4_0,q8_0-convf16]
-#                           [--skip-peers] [--skip-ours] [--peer-flash] [--repeat N]
+#                           [--skip-peers] [--skip-sdcpp] [--skip-ours] [--peer-flash] [--repeat N]
 # 1. tools/bench/make_sd15_full.py (once): out/bench/sd15-full/diffusers (diffusers folder) and
 #    out/bench/sd15-full/sd15-full.safetensors (the same fp16 tensors as an original LDM single file,
 #    what stable-diffusion.cpp loads); ~4.3 GB, never committed
@@ -27,6 +27,7 @@ SIZES=256,512
 STEPS=3
 TYPES=f16,q8_0,q4_0,q8_0-convf16
 PEERS=1
+SDCPP=1
 OURS=1
 PEER_FLASH=0
 REPEAT=1
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
         --types) TYPES=$2; shift 2 ;;
         --repeat) REPEAT=$2; shift 2 ;;
         --skip-peers) PEERS=0; shift ;;
+        --skip-sdcpp) SDCPP=0; shift ;;
         --skip-ours) OURS=0; shift ;;
         --peer-flash) PEER_FLASH=1; shift ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
@@ -56,7 +58,7 @@ mkdir -p "$OUT"
 [ -x "$PYTHON" ] || bash tools/setup-python.sh
 
 # The peer: stable-diffusion.cpp built from source on this machine, through stable-diffusion-cpp-python.
-if [ "$PEERS" = 1 ]; then
+if [ "$PEERS" = 1 ] && [ "$SDCPP" = 1 ]; then
     "$PYTHON" -c "import stable_diffusion_cpp" 2>/dev/null || {
         "$PYTHON" -m pip install cmake ninja scikit-build-core
         "$PYTHON" -m pip install --no-build-isolation --no-binary stable-diffusion-cpp-python stable-diffusion-cpp-python
@@ -108,6 +110,7 @@ while [ "$round" -le "$REPEAT" ]; do
                 "$PYTHON" tools/bench/diffusers_sd_bench.py "$WEIGHTS/diffusers" --size "$s" --steps "$STEPS" \
                 --threads "$THREADS" --cfg "$CFG" --prompt "$PROMPT" -o "$OUT/sd-diffusers-$s.png"
             for p in $PEER_TYPES; do
+                [ "$SDCPP" = 1 ] || break
                 measure --runtime sd.cpp --type "$p" --size "$s" -- \
                     "$PYTHON" tools/bench/sdcpp_sd_bench.py -m "$WEIGHTS/sd15-full.safetensors" --wtype "$p" \
                     --sample-method "$SDCPP_SAMPLER" --size "$s" --steps "$STEPS" --threads "$THREADS" --cfg "$CFG" --prompt "$PROMPT" \
