@@ -25,6 +25,25 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Quantized kernels take Winograd from 32×32 planes (64 tiles) at the AVX2 level, where the
+    /// integer kernels have no VNNI; f32 kernels, and quantized ones at other levels, from 128 tiles.
+    func testQuantizedKernelsTakeWinogradEarlierAtTheAVX2Level() {
+        func winograd(_ side: Int, quantized: Bool, level: KernelLevel) -> Bool {
+            var context = ExecutionContext.default
+            context.kernelLevel = level
+            return Convolution.useWinograd(channels: 320, kernel: [3, 3], stride: [1, 1], padding: [1, 1], height: side, width: side,
+                                           quantizedKernel: quantized, context: context)
+        }
+        XCTAssertTrue(winograd(64, quantized: false, level: .scalar))
+        XCTAssertFalse(winograd(32, quantized: false, level: .scalar))
+        XCTAssertFalse(winograd(32, quantized: true, level: .scalar))
+        guard KernelLevel.available(upTo: .avx2) == .avx2 else { return }
+        XCTAssertTrue(winograd(32, quantized: true, level: .avx2))
+        XCTAssertFalse(winograd(28, quantized: true, level: .avx2))
+        XCTAssertFalse(winograd(32, quantized: false, level: .avx2))
+        if KernelLevel.machine == .avx512VNNI { XCTAssertFalse(winograd(32, quantized: true, level: .avx512VNNI)) }
+    }
+
     /// The 8-lane transforms against their one-tile scalar twins, on a plane with partial tiles
     /// and a tile range that starts and ends mid-row.
     func testTransformsMatchScalarTwins() {

@@ -35,6 +35,12 @@ public struct ExecutionContext: Sendable {
     /// Output tiles (4×4) a plane needs before Winograd pays: 32×32 planes (64 tiles) measured no
     /// faster than im2col + sgemm; 64×64 and up, 1.5–3.6×.
     public var winogradMinimumTiles = 128
+    /// The same for quantized kernels at the AVX2 level, where the alternative is patch rows
+    /// through the integer kernels (no VNNI, so no faster than f32 per product): on an AVX2-only
+    /// Zen 1 EPYC (`BENCH_SECTIONS=winogradq8 nextgpt-bench`) Winograd on the widened kernel ran
+    /// 2×320×32×32 in 59 ms against 119 and 2×640×32×32 in 263 against 434; at 16×16 (16 tiles)
+    /// it was even (640 channels) or 2× slower (1280).
+    public var winogradMinimumTilesOverInteger = 64
     /// Positions (a linear's rows, a convolution's output positions per sample) from which
     /// `.automatic` multiplies repacked Q8_0 weights through the lane GEMM on AVX-512 VNNI contexts
     /// (`Matmul.laneGEMMThreshold`; `Int.max` keeps the tiled integer GEMM and patch rows).

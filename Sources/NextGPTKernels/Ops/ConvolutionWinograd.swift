@@ -9,10 +9,14 @@ extension Convolution {
     /// F(4×4, 3×3) does 36 multiplies per 4×4 output tile and channel pair instead of 144, at the
     /// cost of transforms that only pay on planes of many tiles (`context.winogradMinimumTiles`)
     /// and enough channels.
+    /// `quantizedKernel`: the kernel is stored quantized, so the alternative is the integer
+    /// kernels (`context.winogradMinimumTilesOverInteger` at the AVX2 level).
     package static func useWinograd(channels: Int, kernel: [Int], stride: [Int], padding: [Int], height: Int, width: Int,
-                            context: ExecutionContext) -> Bool {
-        context.winogradEnabled && kernel == [3, 3] && stride == [1, 1] && padding == [1, 1]
-            && channels >= winogradMinimumChannels && ((height + 3) / 4) * ((width + 3) / 4) >= context.winogradMinimumTiles
+                                    quantizedKernel: Bool = false, context: ExecutionContext) -> Bool {
+        let minimumTiles = quantizedKernel && context.kernelLevel == .avx2
+            ? min(context.winogradMinimumTiles, context.winogradMinimumTilesOverInteger) : context.winogradMinimumTiles
+        return context.winogradEnabled && kernel == [3, 3] && stride == [1, 1] && padding == [1, 1]
+            && channels >= winogradMinimumChannels && ((height + 3) / 4) * ((width + 3) / 4) >= minimumTiles
     }
 
     /// `F.conv2d(x, weight, bias, stride=1, padding=1)` for weight [O, C, 3, 3], by Winograd

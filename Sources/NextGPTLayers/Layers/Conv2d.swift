@@ -58,7 +58,7 @@ public final class Conv2d: Sendable {
             return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
-                                   height: x.shape[2], width: x.shape[3], context: context) {
+                                   height: x.shape[2], width: x.shape[3], quantizedKernel: weight.type.isQuantized, context: context) {
             // Winograd needs f32 kernels; widening them per call costs far less than the saved products.
             return Convolution.winogradConv3x3(x, weight: f32Kernel ?? widenedKernel(context), bias: bias, context: context)
         }
