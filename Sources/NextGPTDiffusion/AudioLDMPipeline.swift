@@ -127,12 +127,16 @@ public final class AudioLDMPipeline: Sendable {
             throw FormatError(path, "latents \(given.shape) do not fit \(seconds) s: \(latentShape) expected")
         }
         var latents = loop.initialLatents(request.latents, shape: latentShape)
-        latents = try loop.run(latents, timesteps: loop.scheduler.timesteps, onStep: { done, total, seconds in
-            stats.stepSeconds.append(seconds)
-            try onStep(done, total, stats)
-        }) { input, t in
-            stats.unetEvaluations += 1
-            return try unet(sample: input, timestep: [t], encoderHiddenStates: nil, classLabels: conditioning, context: context)
+        do {
+            // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
+            let unetContext = context.keepingWinogradKernels()
+            latents = try loop.run(latents, timesteps: loop.scheduler.timesteps, onStep: { done, total, seconds in
+                stats.stepSeconds.append(seconds)
+                try onStep(done, total, stats)
+            }) { input, t in
+                stats.unetEvaluations += 1
+                return try unet(sample: input, timestep: [t], encoderHiddenStates: nil, classLabels: conditioning, context: unetContext)
+            }
         }
 
         if let profile = context.profile {

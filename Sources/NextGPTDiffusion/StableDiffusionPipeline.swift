@@ -132,12 +132,16 @@ public final class StableDiffusionPipeline: Sendable {
             latents = loop.initialLatents(request.latents, shape: latentShape)
         }
 
-        latents = try loop.run(latents, timesteps: timesteps, onStep: { done, total, seconds in
-            stats.stepSeconds.append(seconds)
-            try onStep(done, total, stats)
-        }) { input, t in
-            stats.unetEvaluations += 1
-            return try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: context)
+        do {
+            // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
+            let unetContext = context.keepingWinogradKernels()
+            latents = try loop.run(latents, timesteps: timesteps, onStep: { done, total, seconds in
+                stats.stepSeconds.append(seconds)
+                try onStep(done, total, stats)
+            }) { input, t in
+                stats.unetEvaluations += 1
+                return try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, classLabels: nil, context: unetContext)
+            }
         }
 
         if let profile = context.profile {

@@ -130,6 +130,8 @@ public final class TextToVideoSDPipeline: Sendable {
 
         let splitGuidance = request.splitGuidanceBatch ?? (frames * h * w > 8 * 40 * 72)
         let timesteps = scheduler.timesteps
+        // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
+        var unetContext: ExecutionContext? = context.keepingWinogradKernels()
         for (index, t) in timesteps.enumerated() {
             start = Date()
             var noise: Tensor
@@ -137,13 +139,13 @@ public final class TextToVideoSDPipeline: Sendable {
                 if guided && splitGuidance {
                     let input = try scheduler.scaleModelInput(latents, timestep: t)
                     let halves = try Shape.split(conditioning, splitSize: 1, dim: 0).map {
-                        try unet(sample: input, timestep: [t], encoderHiddenStates: $0, context: context)
+                        try unet(sample: input, timestep: [t], encoderHiddenStates: $0, context: unetContext ?? context)
                     }
                     noise = Shape.cat(halves, dim: 0)
                 } else {
                     let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
                     let input = try scheduler.scaleModelInput(doubled, timestep: t)
-                    noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, context: context)
+                    noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, context: unetContext ?? context)
                 }
             } catch let error as UNetInputError {
                 throw FormatError(path, "\(pipeline).unet: \(error.description)")
@@ -157,6 +159,7 @@ public final class TextToVideoSDPipeline: Sendable {
             stats.stepSeconds.append(Date().timeIntervalSince(start))
             try onStep(index + 1, timesteps.count, stats)
         }
+        unetContext = nil
 
         if let profile = context.profile {
             FileHandle.standardError.write(Data(("denoising:\n" + profile.report() + "\nVAE decode:\n").utf8))

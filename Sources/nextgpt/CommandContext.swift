@@ -4,10 +4,15 @@ import NextGPTLayers
 
 extension ExecutionContext {
     /// The context a command runs in: `threads` workers (default: all cores) and, under
-    /// `NEXTGPT_PROFILE=1`, a profile of the layers' wall time for the command to print.
+    /// `NEXTGPT_PROFILE=1`, a profile of the layers' wall time for the command to print;
+    /// `NEXTGPT_WINOGRAD_CACHE_MB` sets the denoising loops' `winogradKernelBudget` (0: none).
     static func command(threads: Int?) -> ExecutionContext {
         var context = ExecutionContext(threads: threads)
-        if ProcessInfo.processInfo.environment["NEXTGPT_PROFILE"] == "1" { context.profile = OpProfile() }
+        let environment = ProcessInfo.processInfo.environment
+        if environment["NEXTGPT_PROFILE"] == "1" { context.profile = OpProfile() }
+        if let megabytes = environment["NEXTGPT_WINOGRAD_CACHE_MB"].flatMap(Int.init), megabytes >= 0 {
+            context.winogradKernelBudget = megabytes << 20
+        }
         return context
     }
 }

@@ -44,6 +44,41 @@ final class WinogradTests: XCTestCase {
         if KernelLevel.machine == .avx512VNNI { XCTAssertFalse(winograd(32, quantized: true, level: .avx512VNNI)) }
     }
 
+    /// A kernel transformed once gives what the per-call transform gives (and im2col, within
+    /// rounding); the cache keeps it per owner within its budget and refuses, without
+    /// transforming, what would not fit.
+    func testKeptKernelsMatchAndStayWithinBudget() {
+        let (n, c, o, h, w) = (2, 24, 20, 13, 17)
+        let x = lcgThousandths([n, c, h, w], state: 7), weight = lcgThousandths([o, c, 3, 3], state: 8), bias = lcgThousandths([o], state: 9)
+        var context = ExecutionContext.default
+        context.winogradEnabled = false
+        let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
+        let perCall = Convolution.winogradConv3x3(x, weight: weight, bias: bias, context: context)
+        let bytes = 36 * o * c * 4
+        let cache = WinogradKernelCache(budgetBytes: 8 * bytes + bytes / 2)
+        XCTAssertEqual(cache.largestKernelBytes, bytes)
+        let owner = WinogradOwner(), other = WinogradOwner()
+        guard let kept = cache.kernel(for: owner, byteCount: bytes, make: { WinogradKernel(weight, context: context) }) else {
+            return XCTFail("a kernel of \(bytes) bytes should fit a budget of \(cache.budgetBytes)")
+        }
+        XCTAssertEqual(kept.byteCount, bytes)
+        XCTAssertEqual(cache.byteCount, bytes)
+        let again = cache.kernel(for: owner, byteCount: bytes, make: { XCTFail("kept kernel transformed again"); return kept })
+        XCTAssertTrue(again === kept)
+        let fromKept = Convolution.winogradConv3x3(x, kernel: kept, bias: bias, context: context)
+        XCTAssertEqual(fromKept.values, perCall.values)
+        XCTAssertLessThan(relativeL2(fromKept, direct), 2e-6)
+        XCTAssertNil(cache.kernel(for: other, byteCount: bytes + 4, make: { XCTFail("too large a kernel transformed"); return kept }))
+        for _ in 0..<7 { XCTAssertNotNil(cache.kernel(for: WinogradOwner(), byteCount: bytes, make: { WinogradKernel(weight, context: context) })) }
+        XCTAssertEqual(cache.byteCount, 8 * bytes)
+        XCTAssertNil(cache.kernel(for: other, byteCount: bytes, make: { XCTFail("kernel past the budget transformed"); return kept }))
+        XCTAssertNil(context.winogradKernels)
+        context.winogradKernelBudget = 0
+        XCTAssertNil(context.keepingWinogradKernels().winogradKernels)
+        context.winogradKernelBudget = 1 << 20
+        XCTAssertEqual(context.keepingWinogradKernels().winogradKernels?.budgetBytes, 1 << 20)
+    }
+
     /// The 8-lane transforms against their one-tile scalar twins, on a plane with partial tiles
     /// and a tile range that starts and ends mid-row.
     func testTransformsMatchScalarTwins() {
@@ -63,3 +98,5 @@ final class WinogradTests: XCTestCase {
         XCTAssertGreaterThan(outTwin.filter { $0 != 0 }.count, c * h * w / 2)
     }
 }
+
+private final class WinogradOwner: Sendable {}

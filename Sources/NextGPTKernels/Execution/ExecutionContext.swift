@@ -41,6 +41,14 @@ public struct ExecutionContext: Sendable {
     /// 2×320×32×32 in 59 ms against 119 and 2×640×32×32 in 263 against 434; at 16×16 (16 tiles)
     /// it was even (640 channels) or 2× slower (1280).
     public var winogradMinimumTilesOverInteger = 64
+    /// Where quantized 3×3 kernels keep their Winograd transforms between calls: set by the loops
+    /// that run one UNet many times, for their length (`winogradKernelBudget`); nil transforms per call.
+    public var winogradKernels: WinogradKernelCache?
+    /// Bytes a denoising loop may spend on `winogradKernels`; 0 keeps none.
+    public var winogradKernelBudget = 1 << 30
+    /// Output tiles per sample from which a kept (or keepable) Winograd kernel is used: 8×8 planes
+    /// (4 tiles) ran 2–3.7× faster than the integer kernels on the Zen 1 (see `WinogradKernelCache`).
+    public var winogradMinimumTilesKept = 4
     /// Positions (a linear's rows, a convolution's output positions per sample) from which
     /// `.automatic` multiplies repacked Q8_0 weights through the lane GEMM on AVX-512 VNNI contexts
     /// (`Matmul.laneGEMMThreshold`; `Int.max` keeps the tiled integer GEMM and patch rows).

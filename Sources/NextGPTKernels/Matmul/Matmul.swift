@@ -24,8 +24,14 @@ public enum Matmul {
     /// The batch from which `.automatic` takes the BLAS path (measured per type: `GGMLTypeTraits`).
     public static func blasThreshold(for type: GGMLType) -> Int { type.traits.blasThreshold }
 
-    /// The batch from which `.automatic` dequantizes repacked weights for sgemm.
-    public static let packedBLASThreshold = 4096
+    /// The batch from which `.automatic` dequantizes repacked weights for sgemm: 4096, and 1024
+    /// for Q8_0 at the AVX2 level, whose integer products (no VNNI: `pmaddubsw` + `pmaddwd`) cost
+    /// what an f32 FMA does. On an AVX2-only Zen 1 EPYC, 2 threads, median of 5 alternating rounds
+    /// (`BENCH_SECTIONS=blasq8 nextgpt-bench`), sgemm ran 1024×1280→320 1.22× and 2048×320→2560
+    /// 1.15× as fast as the integer kernels, 512×640→5120 0.93×.
+    public static func packedBLASThreshold(for type: GGMLType, level: KernelLevel) -> Int {
+        type == .q8_0 && level == .avx2 ? 1024 : 4096
+    }
 
     /// The whole matrix as f32 values [rows, columns], whatever its layout (row-parallel on the pool).
     public static func dequantized(_ w: WeightMatrix, into out: UnsafeMutablePointer<Float>, context: ExecutionContext) {
@@ -58,7 +64,8 @@ public enum Matmul {
         // tok/s, 512 tokens 12.2 vs 9.3).
         // Very large batches (SD's 4096-position layers ×2) still go to sgemm on dequantized
         // panels: the UNet's linears at 8192 rows ran 7.6 s that way against 8.2 s direct.
-        case .automatic, .integerGEMM, .laneGEMM: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type) : packedBLASThreshold)
+        case .automatic, .integerGEMM, .laneGEMM: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type)
+                                                                         : packedBLASThreshold(for: w.type, level: context.kernelLevel))
         case .direct: useBLAS = false
         case .blas: useBLAS = true
         }

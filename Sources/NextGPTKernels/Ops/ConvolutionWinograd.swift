@@ -3,7 +3,7 @@ import COpenBLAS
 import Foundation
 
 extension Convolution {
-    static let winogradMinimumChannels = 16
+    package static let winogradMinimumChannels = 16
 
     /// Whether `conv2d` takes the Winograd path for a 3×3 kernel on an H×W input. Winograd
     /// F(4×4, 3×3) does 36 multiplies per 4×4 output tile and channel pair instead of 144, at the
@@ -23,19 +23,17 @@ extension Convolution {
     /// F(4×4, 3×3): the tiles of all samples are taken a bounded chunk at a time (transformed
     /// input and products stay below `context.convolutionColumnBudget` floats each), with 36 sgemm per chunk.
     public static func winogradConv3x3(_ x: Tensor, weight: Tensor, bias: Tensor?, context: ExecutionContext) -> Tensor {
-        precondition(x.rank == 4 && weight.shape.count == 4 && weight.shape[1] == x.shape[1] && weight.shape[2] == 3 && weight.shape[3] == 3,
-                     "winogradConv3x3: input \(x.shape), weight \(weight.shape)")
+        winogradConv3x3(x, kernel: WinogradKernel(weight, context: context), bias: bias, context: context)
+    }
+
+    /// The same product on a kernel transformed beforehand, so a caller that runs one convolution
+    /// many times (the UNet's steps) pays the transform once.
+    public static func winogradConv3x3(_ x: Tensor, kernel: WinogradKernel, bias: Tensor?, context: ExecutionContext) -> Tensor {
+        precondition(x.rank == 4 && kernel.inChannels == x.shape[1],
+                     "winogradConv3x3: input \(x.shape), kernel for \(kernel.inChannels) channels")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let o = weight.shape[0]
+        let o = kernel.outChannels
         if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
-        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * o * c)
-        defer { transformed.deallocate() }
-        let target = SendablePointer(transformed)
-        weight.readPointer { w in
-            OpParallel.forEach(o * c, costPerItem: 200, context: context) { range in
-                ngk_winograd43_weights(w, o, c, range.lowerBound, range.upperBound, target.base)
-            }
-        }
         // Tiles of every sample form one sequence, so small planes still give the GEMMs wide panels.
         let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
         // The 36 GEMMs run at full speed only with a few hundred columns: 4× the im2col budget.
@@ -68,11 +66,14 @@ extension Convolution {
                         }
                     }
                     // 36 independent products: one single-threaded sgemm each, spread over the pool.
-                    let (u, vIn, mOut) = (SendablePointer(transformed), vs, ms)
+                    let (vIn, mOut) = (vs, ms)
+                    kernel.values.readPointer { transformed in
+                    let u = SendablePointer(UnsafeMutablePointer(mutating: transformed))
                     context.pool.parallelFor(each: 36) { k in
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
                                     u.base + k * o * c, Int32(c), vIn.base + k * c * count, Int32(count), 0,
                                     mOut.base + k * o * count, Int32(count))
+                    }
                     }
                     biasValues.withOptionalBaseAddress { biasPointer in
                         let shared = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
@@ -88,6 +89,32 @@ extension Convolution {
             }
         }
     }
+}
+
+/// A 3×3 kernel [O, C, 3, 3] in the Winograd F(4×4, 3×3) domain: 36 matrices [O, C], G g Gᵀ
+/// of every output/input channel pair, 4× the kernel's f32 size.
+public final class WinogradKernel: Sendable {
+    public let outChannels: Int
+    public let inChannels: Int
+    /// [36, O, C]
+    let values: Tensor
+
+    public init(_ weight: Tensor, context: ExecutionContext) {
+        precondition(weight.shape.count == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "WinogradKernel: weight \(weight.shape)")
+        let (o, c) = (weight.shape[0], weight.shape[1])
+        (outChannels, inChannels) = (o, c)
+        values = Tensor(shape: [36, o, c]) { out in
+            let target = SendablePointer(out.baseAddress!)
+            weight.readPointer { w in
+                OpParallel.forEach(o * c, costPerItem: 200, context: context) { range in
+                    ngk_winograd43_weights(w, o, c, range.lowerBound, range.upperBound, target.base)
+                }
+            }
+        }
+    }
+
+    /// Bytes the transformed kernel holds.
+    public var byteCount: Int { values.count * MemoryLayout<Float>.size }
 }
 
 extension Optional where Wrapped == [Float] {

@@ -38,6 +38,17 @@ public final class Conv2d: Sendable {
         return Tensor(shape: weight.shape) { Matmul.dequantized(packed, into: $0.baseAddress!, context: context) }
     }
 
+    /// The Winograd transform of a quantized kernel from the context's cache (made and kept on
+    /// first use when it fits), where the plane is Winograd's; nil otherwise.
+    func keptWinogradKernel(height: Int, width: Int, _ context: ExecutionContext) -> WinogradKernel? {
+        guard let cache = context.winogradKernels, weight.type.isQuantized, context.winogradEnabled,
+              kernel == [3, 3], stride == [1, 1], padding == [1, 1], inChannels >= Convolution.winogradMinimumChannels,
+              ((height + 3) / 4) * ((width + 3) / 4) >= context.winogradMinimumTilesKept else { return nil }
+        return cache.kernel(for: self, byteCount: 36 * outChannels * inChannels * MemoryLayout<Float>.size) {
+            WinogradKernel(widenedKernel(context), context: context)
+        }
+    }
+
     public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
         context.measure("conv\(kernel[0])x\(kernel[1]) \(weight.type) \(x.shape[2] * x.shape[3] >= 4096 ? "≥64²" : "<64²")") {
             forward(x, context)
@@ -56,6 +67,9 @@ public final class Conv2d: Sendable {
         if let packed, context.laneGEMMOverWinograd, kernel[0] * kernel[1] <= 64,
            Matmul.prefersLaneGEMM(packed, batch: x.shape[2] * x.shape[3], context: context) {
             return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
+        }
+        if let kept = keptWinogradKernel(height: x.shape[2], width: x.shape[3], context) {
+            return Convolution.winogradConv3x3(x, kernel: kept, bias: bias, context: context)
         }
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
                                    height: x.shape[2], width: x.shape[3], quantizedKernel: weight.type.isQuantized, context: context) {
