@@ -55,7 +55,7 @@ final class WinogradTests: XCTestCase {
         let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
         let perCall = Convolution.winogradConv3x3(x, weight: weight, bias: bias, context: context)
         let bytes = 36 * o * c * 4
-        let cache = WinogradKernelCache(budgetBytes: 8 * bytes + bytes / 2)
+        let cache = WinogradKernelCache(budgetBytes: 8 * bytes)
         XCTAssertEqual(cache.largestKernelBytes, bytes)
         let owner = WinogradOwner(), other = WinogradOwner()
         guard let kept = cache.kernel(for: owner, byteCount: bytes, make: { WinogradKernel(weight, context: context) }) else {
