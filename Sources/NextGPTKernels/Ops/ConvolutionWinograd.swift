@@ -114,7 +114,10 @@ public final class WinogradKernel: Sendable {
     }
 
     /// Bytes the transformed kernel holds.
-    public var byteCount: Int { values.count * MemoryLayout<Float>.size }
+    public var byteCount: Int { Self.byteCount(outChannels: outChannels, inChannels: inChannels) }
+
+    /// Bytes the transform of an [O, C, 3, 3] kernel takes, before making it.
+    public static func byteCount(outChannels: Int, inChannels: Int) -> Int { 36 * outChannels * inChannels * MemoryLayout<Float>.size }
 }
 
 extension Optional where Wrapped == [Float] {

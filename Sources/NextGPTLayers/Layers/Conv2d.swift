@@ -44,7 +44,7 @@ public final class Conv2d: Sendable {
         guard let cache = context.winogradKernels, weight.type.isQuantized, context.winogradEnabled,
               kernel == [3, 3], stride == [1, 1], padding == [1, 1], inChannels >= Convolution.winogradMinimumChannels,
               ((height + 3) / 4) * ((width + 3) / 4) >= context.winogradMinimumTilesKept else { return nil }
-        return cache.kernel(for: self, byteCount: 36 * outChannels * inChannels * MemoryLayout<Float>.size) {
+        return cache.kernel(for: self, byteCount: WinogradKernel.byteCount(outChannels: outChannels, inChannels: inChannels)) {
             WinogradKernel(widenedKernel(context), context: context)
         }
     }
