@@ -30,6 +30,34 @@ void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_chann
     }
 }
 
+// G applied to 3 taps: the same arithmetic in the per-pair twin and the lanes body.
+#define NGW_KERNEL_1D(a, b, c, o0, o1, o2, o3, o4, o5)                  \
+    do {                                                                  \
+        const float ac_ = (a) + (c), b_ = (b);                            \
+        const float outer_ = (a) * (1.0f / 24) + (c) * (1.0f / 6);        \
+        const float inner_ = b_ * (1.0f / 12);                            \
+        o0 = (a) * (1.0f / 4);                                            \
+        o1 = (ac_ + b_) * (-1.0f / 6);                                    \
+        o2 = (ac_ - b_) * (-1.0f / 6);                                    \
+        o3 = outer_ + inner_;                                             \
+        o4 = outer_ - inner_;                                             \
+        o5 = (c);                                                         \
+    } while (0)
+
+void ngk_winograd43_weight_rows_ref(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < in_channels; c++) {
+            const float *g = w + (r * in_channels + c) * 9;
+            float t[6][3];  // G g
+            for (int j = 0; j < 3; j++)
+                NGW_KERNEL_1D(g[j], g[3 + j], g[6 + j], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
+            for (int i = 0; i < 6; i++) {  // (G g) Gᵀ, row i
+                float *o = u + (size_t)(i * 6) * ld_k + r * ld_r + c;
+                NGW_KERNEL_1D(t[i][0], t[i][1], t[i][2], o[0], o[ld_k], o[2 * ld_k], o[3 * ld_k], o[4 * ld_k], o[5 * ld_k]);
+            }
+        }
+}
+
 // Bᵀ applied to 6 values spaced by `s` (a column or a row of the patch).
 static inline void input_1d(const float *d, size_t s, float *o, size_t os) {
     const float d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
@@ -44,7 +72,7 @@ static inline void input_1d(const float *d, size_t s, float *o, size_t os) {
 void ngk_winograd43_input_ref(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
                               size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
     const size_t tiles_wide = (width + 3) / 4;
-    const size_t stride_k = channels * ld;
+    const size_t stride_k = ngk_winograd43_plane(channels, ld);
     for (size_t c = channel_begin; c < channel_end; c++) {
         const float *plane = x + c * height * width;
         for (size_t t = 0; t < tile_count; t++) {
@@ -80,7 +108,7 @@ void ngk_winograd43_output_ref(const float *m, size_t ld, size_t channel_begin, 
                                size_t tile_begin, size_t tile_count, size_t height, size_t width,
                                const float *bias, float *y) {
     const size_t tiles_wide = (width + 3) / 4;
-    const size_t stride_k = channels * ld;
+    const size_t stride_k = ngk_winograd43_plane(channels, ld);
     for (size_t o = channel_begin; o < channel_end; o++) {
         float *plane = y + o * height * width;
         const float shift = bias ? bias[o] : 0.0f;
@@ -157,7 +185,7 @@ static inline __attribute__((always_inline)) void input_body(const float *x, siz
     for (size_t c = channel_begin; c < channel_end; c++)
         for (size_t t = 0; t < tile_count; t += LANES) {
             const size_t lanes = tile_count - t < LANES ? tile_count - t : LANES;
-            input_lanes(x + c * height * width, height, width, tiles_wide, tile_begin + t, lanes, v + c * ld + t, channels * ld);
+            input_lanes(x + c * height * width, height, width, tiles_wide, tile_begin + t, lanes, v + c * ld + t, ngk_winograd43_plane(channels, ld));
         }
 }
 
@@ -202,7 +230,7 @@ static inline __attribute__((always_inline)) void output_body(const float *m, si
     for (size_t o = channel_begin; o < channel_end; o++)
         for (size_t t = 0; t < tile_count; t += LANES) {
             const size_t lanes = tile_count - t < LANES ? tile_count - t : LANES;
-            output_lanes(m + o * ld + t, channels * ld, lanes, tiles_wide, tile_begin + t, height, width,
+            output_lanes(m + o * ld + t, ngk_winograd43_plane(channels, ld), lanes, tiles_wide, tile_begin + t, height, width,
                          bias ? bias[o] : 0.0f, y + o * height * width);
         }
 }
@@ -233,4 +261,67 @@ void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size
     if (ngk_use_avx2()) { output_avx2(m, ld, channel_begin, channel_end, channels, tile_begin, tile_count, height, width, bias, y); return; }
 #endif
     output_body(m, ld, channel_begin, channel_end, channels, tile_begin, tile_count, height, width, bias, y);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+NGW_AVX2 static inline void kernel_1d_avx2(__m256 a, __m256 b, __m256 c, __m256 o[6]) {
+    const __m256 ac = _mm256_add_ps(a, c);
+    const __m256 outer = _mm256_fmadd_ps(a, _mm256_set1_ps(1.0f / 24), _mm256_mul_ps(c, _mm256_set1_ps(1.0f / 6)));
+    const __m256 inner = _mm256_mul_ps(b, _mm256_set1_ps(1.0f / 12));
+    o[0] = _mm256_mul_ps(a, _mm256_set1_ps(1.0f / 4));
+    o[1] = _mm256_mul_ps(_mm256_add_ps(ac, b), _mm256_set1_ps(-1.0f / 6));
+    o[2] = _mm256_mul_ps(_mm256_sub_ps(ac, b), _mm256_set1_ps(-1.0f / 6));
+    o[3] = _mm256_add_ps(outer, inner);
+    o[4] = _mm256_sub_ps(outer, inner);
+    o[5] = c;
+}
+
+// Taps k..k+3 (from g + k) of 8 channel pairs 9 floats apart, one vector per tap: pairs l and
+// l + 4 share a row, and a 4×4 transpose in each 128-bit half puts pair l in lane l.
+NGW_AVX2 static inline void four_taps_avx2(const float *g, __m256 out[4]) {
+    __m256 r[4];
+    for (int l = 0; l < 4; l++)
+        r[l] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(g + 9 * l)), _mm_loadu_ps(g + 9 * (l + 4)), 1);
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpacklo_ps(r[2], r[3]);
+    const __m256 t2 = _mm256_unpackhi_ps(r[0], r[1]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    out[0] = _mm256_shuffle_ps(t0, t1, 0x44);
+    out[1] = _mm256_shuffle_ps(t0, t1, 0xEE);
+    out[2] = _mm256_shuffle_ps(t2, t3, 0x44);
+    out[3] = _mm256_shuffle_ps(t2, t3, 0xEE);
+}
+
+// Eight input channels of a row at a time (their 72 taps are contiguous); the 36 results go to
+// 36 planes, 8 contiguous floats each. A last partial group takes the per-pair twin.
+NGW_AVX2 static void weight_rows_avx2(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r) {
+    for (size_t r = 0; r < rows; r++) {
+        size_t c0 = 0;
+        for (; c0 + 8 <= in_channels; c0 += 8) {
+            const float *g = w + (r * in_channels + c0) * 9;
+            __m256 tap[9], last[4];
+            four_taps_avx2(g, tap);
+            four_taps_avx2(g + 4, tap + 4);
+            four_taps_avx2(g + 5, last);  // taps 5–8: stays inside the 72 floats
+            tap[8] = last[3];
+            __m256 t[3][6];  // column j of G g
+            for (int j = 0; j < 3; j++) kernel_1d_avx2(tap[j], tap[3 + j], tap[6 + j], t[j]);
+            float *dst = u + r * ld_r + c0;
+            for (int i = 0; i < 6; i++) {
+                __m256 o[6];
+                kernel_1d_avx2(t[0][i], t[1][i], t[2][i], o);
+                for (int j = 0; j < 6; j++) _mm256_storeu_ps(dst + (size_t)(i * 6 + j) * ld_k, o[j]);
+            }
+        }
+        if (c0 < in_channels)
+            ngk_winograd43_weight_rows_ref(w + (r * in_channels + c0) * 9, 1, in_channels - c0, u + r * ld_r + c0, ld_k, ld_r);
+    }
+}
+#endif
+
+void ngk_winograd43_weight_rows(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r) {
+#if defined(__x86_64__)
+    if (ngk_use_avx2()) { weight_rows_avx2(w, rows, in_channels, u, ld_k, ld_r); return; }
+#endif
+    ngk_winograd43_weight_rows_ref(w, rows, in_channels, u, ld_k, ld_r);
 }

@@ -14,26 +14,33 @@ import NextGPTKernels
     integer.winogradEnabled = false
     integer.laneGEMMOverWinograd = true
     print("\n== Q8_0 conv2d 3×3 pad 1, 2 threads, level \(winograd.kernelLevel): ms per call (Winograd includes widening the kernel)")
-    print("shape (tiles per sample)            winograd   cached    integer   integer/winograd  integer/cached")
+    print("shape (tiles per sample)            winograd   cached  cached-BLAS  streamed   integer   integer/winograd  integer/cached  integer/streamed")
     for (n, c, o, h, w) in [(2, 320, 320, 32, 32), (2, 640, 640, 16, 16), (2, 1280, 1280, 8, 8), (2, 320, 320, 64, 64),
-                            (2, 640, 640, 32, 32), (2, 1280, 1280, 16, 16), (2, 640, 640, 8, 8)] {
+                            (2, 640, 640, 32, 32), (2, 1280, 1280, 16, 16), (2, 640, 640, 8, 8), (2, 2560, 1280, 8, 8), (2, 2560, 1280, 16, 16),
+                            (2, 1280, 1280, 32, 32), (2, 1280, 1280, 4, 4), (1, 512, 512, 64, 64), (1, 256, 256, 128, 128)] {
         let x = Tensor(shape: [n, c, h, w]) { randomFloats($0.baseAddress!, $0.count) }
         let wq = randomWeights(.q8_0, rows: o, columns: c * 9)
         let packed = WeightMatrix(type: .q8_0, rows: o, columns: c * 9, data: wq).repacked(context: winograd)
         let tWino = timeBest(budget: 1.0, minRuns: 2) {
-            let weight = Tensor(shape: [o, c, 3, 3]) { Matmul.dequantized(packed, into: $0.baseAddress!, context: winograd) }
-            _ = NextGPTKernels.Convolution.winogradConv3x3(x, weight: weight, bias: nil, context: winograd)
+            _ = NextGPTKernels.Convolution.winogradConv3x3(x, kernel: WinogradKernel(matrix: packed, context: winograd), bias: nil, context: winograd)
         }
-        let kernel = WinogradKernel(Tensor(shape: [o, c, 3, 3]) { Matmul.dequantized(packed, into: $0.baseAddress!, context: winograd) },
-                                    context: winograd)
+        let kernel = WinogradKernel(matrix: packed, context: winograd)
         let tCached = timeBest(budget: 1.0, minRuns: 2) {
             _ = NextGPTKernels.Convolution.winogradConv3x3(x, kernel: kernel, bias: nil, context: winograd)
+        }
+        var blasProducts = winograd
+        blasProducts.winogradInPlaceProductTiles = 0
+        let tCachedBLAS = timeBest(budget: 1.0, minRuns: 2) {
+            _ = NextGPTKernels.Convolution.winogradConv3x3(x, kernel: kernel, bias: nil, context: blasProducts)
+        }
+        let tStreamed = timeBest(budget: 1.0, minRuns: 2) {
+            _ = NextGPTKernels.Convolution.winogradConv3x3(x, streaming: packed, bias: nil, context: winograd)
         }
         let tInt = timeBest(budget: 1.0, minRuns: 2) {
             _ = NextGPTKernels.Convolution.conv2d(x, matrix: packed, kernel: [3, 3], bias: nil, padding: [1, 1], context: integer)
         }
         let label = "\(n)×\(c)×\(h)×\(w) → \(o) (\(((h + 3) / 4) * ((w + 3) / 4)))".padding(toLength: 34, withPad: " ", startingAt: 0)
-        print("\(label) \(fmt(tWino * 1e3))  \(fmt(tCached * 1e3))  \(fmt(tInt * 1e3))   \(fmt(tInt / tWino, 2))×   \(fmt(tInt / tCached, 2))×")
+        print("\(label) \(fmt(tWino * 1e3))  \(fmt(tCached * 1e3))  \(fmt(tCachedBLAS * 1e3))  \(fmt(tStreamed * 1e3))  \(fmt(tInt * 1e3))   \(fmt(tInt / tWino, 2))×   \(fmt(tInt / tCached, 2))×   \(fmt(tInt / tStreamed, 2))×")
         wq.deallocate()
     }
 }

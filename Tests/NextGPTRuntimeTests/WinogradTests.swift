@@ -54,7 +54,8 @@ final class WinogradTests: XCTestCase {
         context.winogradEnabled = false
         let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
         let perCall = Convolution.winogradConv3x3(x, weight: weight, bias: bias, context: context)
-        let bytes = 36 * o * c * 4
+        let bytes = WinogradKernel.byteCount(outChannels: o, inChannels: c)
+        XCTAssertEqual(bytes, 36 * (o * c + 16) * 4)
         let cache = WinogradKernelCache(budgetBytes: 8 * bytes)
         XCTAssertEqual(cache.largestKernelBytes, bytes)
         let owner = WinogradOwner(), other = WinogradOwner()
@@ -79,6 +80,72 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(context.keepingWinogradKernels().winogradKernels?.budgetBytes, 1 << 20)
     }
 
+    /// The kernel transform of a block of rows, 8 input channels at a time (a partial group at
+    /// the end), against its per-pair twin and the whole-kernel transform's layout.
+    func testKernelRowTransformMatchesScalarTwins() {
+        let (o, c) = (5, 19)
+        let w = lcgThousandths([o, c, 3, 3], state: 11).values
+        var whole = [Float](repeating: 0, count: 36 * o * c)
+        ngk_winograd43_weights(w, o, c, 0, o * c, &whole)
+        var fast = [Float](repeating: 0, count: 36 * o * c), twin = fast
+        ngk_winograd43_weight_rows(w, o, c, &fast, o * c, c)
+        ngk_winograd43_weight_rows_ref(w, o, c, &twin, o * c, c)
+        for i in whole.indices {
+            XCTAssertEqual(fast[i], twin[i], accuracy: 1e-6 * max(1, abs(twin[i])))
+            XCTAssertEqual(twin[i], whole[i], accuracy: 1e-6 * max(1, abs(whole[i])))
+        }
+        XCTAssertGreaterThan(whole.filter { $0 != 0 }.count, whole.count * 9 / 10)
+        // Rows 2..<4 into a block of their own: ld_k = 2·C.
+        var block = [Float](repeating: 0, count: 36 * 2 * c)
+        w.withUnsafeBufferPointer { ngk_winograd43_weight_rows($0.baseAddress! + 2 * c * 9, 2, c, &block, 2 * c, c) }
+        for k in 0..<36 {
+            for r in 0..<2 { for i in 0..<c { XCTAssertEqual(block[k * 2 * c + r * c + i], fast[k * o * c + (2 + r) * c + i]) } }
+        }
+    }
+
+    /// A Q8_0 kernel transformed a block of output channels at a time per call, row-major and
+    /// repacked, with a last block shorter than the others, against im2col on its f32 values; and
+    /// the whole transform from the stored matrix against the one from the widened tensor.
+    func testStreamedKernelMatchesIm2col() {
+        let (n, c, o, h, w) = (2, 32, 40, 9, 14)
+        var rng = Xorshift64(seed: 21)
+        var bytes = [UInt8](repeating: 0, count: o * c * 9 / 32 * 34)
+        for block in 0..<(bytes.count / 34) {
+            let scale = ngk_fp32_to_fp16(0.002 + rng.triangular(0.01))
+            bytes[block * 34] = UInt8(scale & 0xff)
+            bytes[block * 34 + 1] = UInt8(scale >> 8)
+            for i in 0..<32 { bytes[block * 34 + 2 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+        }
+        let x = lcgThousandths([n, c, h, w], state: 12), bias = lcgThousandths([o], state: 13)
+        var context = ExecutionContext.default
+        context.convolutionColumnBudget = 1 << 16
+        bytes.withUnsafeBytes { raw in
+            let matrix = WeightMatrix(type: .q8_0, rows: o, columns: c * 9, data: raw.baseAddress!)
+            let weight = Tensor(shape: [o, c, 3, 3]) { Matmul.dequantized(matrix, into: $0.baseAddress!, context: context) }
+            context.winogradEnabled = false
+            let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
+            context.winogradEnabled = true
+            for stored in [matrix, matrix.repacked(context: context)] {
+                let streamed = Convolution.winogradConv3x3(x, streaming: stored, bias: bias, context: context)
+                XCTAssertEqual(streamed.shape, direct.shape)
+                XCTAssertLessThan(relativeL2(streamed, direct), 2e-6, "\(stored.layout)")
+                let fromMatrix = WinogradKernel(matrix: stored, context: context), fromTensor = WinogradKernel(weight, context: context)
+                let a = Convolution.winogradConv3x3(x, kernel: fromMatrix, bias: bias, context: context)
+                let b = Convolution.winogradConv3x3(x, kernel: fromTensor, bias: bias, context: context)
+                XCTAssertEqual(a.values, b.values, "\(stored.layout)")
+            }
+        }
+        func streams(_ batch: Int, _ side: Int, channels: Int = 1280) -> Bool {
+            Convolution.streamsWinogradKernel(channels: channels, outChannels: 1280, kernel: [3, 3], stride: [1, 1], padding: [1, 1],
+                                              batch: batch, height: side, width: side, context: .default)
+        }
+        XCTAssertTrue(streams(2, 16))
+        XCTAssertFalse(streams(1, 16))
+        XCTAssertFalse(streams(2, 8))
+        XCTAssertFalse(streams(2, 64), "the tiles of a 64² batch do not fit one chunk")
+        XCTAssertFalse(streams(2, 16, channels: 8))
+    }
+
     /// The 8-lane transforms against their one-tile scalar twins, on a plane with partial tiles
     /// and a tile range that starts and ends mid-row.
     func testTransformsMatchScalarTwins() {
@@ -86,11 +153,11 @@ final class WinogradTests: XCTestCase {
         let tilesWide = (w + 3) / 4, tiles = ((h + 3) / 4) * tilesWide
         let x = lcgThousandths([c, h, w], state: 3).values
         let (first, count) = (5, tiles - 7)
-        var fast = [Float](repeating: 0, count: 36 * c * count), twin = fast
+        var fast = [Float](repeating: 0, count: 36 * ngk_winograd43_plane(c, count)), twin = fast
         ngk_winograd43_input(x, h, w, 0, c, c, first, count, &fast, count)
         ngk_winograd43_input_ref(x, h, w, 0, c, c, first, count, &twin, count)
         for (a, b) in zip(fast, twin) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
-        let products = lcgThousandths([36, c, count], state: 4).values, bias: [Float] = [0.5, -1, 2]
+        let products = lcgThousandths([36, ngk_winograd43_plane(c, count)], state: 4).values, bias: [Float] = [0.5, -1, 2]
         var outFast = [Float](repeating: 0, count: c * h * w), outTwin = outFast
         ngk_winograd43_output(products, count, 0, c, c, first, count, h, w, bias, &outFast)
         ngk_winograd43_output_ref(products, count, 0, c, c, first, count, h, w, bias, &outTwin)

@@ -95,13 +95,23 @@ void ngo_mean_var_ref(const float *x, size_t n, double *mean, double *variance);
 
 // Winograd F(4x4, 3x3) transforms for stride-1, padding-1 3x3 convolutions (winograd.c).
 // Tiles are the 4x4 output blocks of an H x W plane, row-major, ceil(H/4) x ceil(W/4) of them.
+// Floats from one of the 36 planes of transformed tiles or products ([channels][ld] each) to the
+// next: a cache line more than the plane, so the 36 stores of one tile group do not all land in
+// one cache set (planes of 2^k bytes would, and 36 lines thrash an 8-way L1 and L2).
+static inline size_t ngk_winograd43_plane(size_t channels, size_t ld) { return channels * ld + 16; }
 // Weights [O][C][3][3] -> u [36][O][C], for the (o, c) pairs begin..<end of the O*C (row-major).
 void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, size_t begin, size_t end, float *u);
+// Rows of a kernel f32 [rows][in_channels][3][3] into the Winograd domain u[k * ld_k + r * ld_r + c]
+// (k = 6i + j): a whole kernel ([36, O, C]: ld_k = O·C, ld_r = C) or a block of output channels
+// into scratch. _ref is the per-pair twin.
+void ngk_winograd43_weight_rows(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r);
+void ngk_winograd43_weight_rows_ref(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r);
 // Input planes [C][H][W] (channels channel_begin..<channel_end of `channels`), tiles
-// tile_begin..<tile_begin+tile_count -> columns 0..<tile_count of v [36][channels][ld].
+// tile_begin..<tile_begin+tile_count -> columns 0..<tile_count of v: 36 planes [channels][ld],
+// ngk_winograd43_plane(channels, ld) floats apart.
 void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
                           size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld);
-// Columns 0..<tile_count of products m [36][channels][ld] -> output planes y [channels][H][W]
+// Columns 0..<tile_count of products m (36 planes [channels][ld], laid out as v) -> output planes y [channels][H][W]
 // (+ bias[o], may be NULL).
 void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
                            size_t tile_begin, size_t tile_count, size_t height, size_t width,

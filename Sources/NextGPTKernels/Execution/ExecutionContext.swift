@@ -49,6 +49,14 @@ public struct ExecutionContext: Sendable {
     /// Output tiles per sample from which a kept (or keepable) Winograd kernel is used: 8×8 planes
     /// (4 tiles) ran 2–3.7× faster than the integer kernels on the Zen 1 (see `WinogradKernelCache`).
     public var winogradMinimumTilesKept = 4
+    /// Output tiles over the whole batch from which a quantized 3×3 kernel that is not kept runs
+    /// Winograd with its transform streamed a block of output channels at a time
+    /// (`Convolution.winogradConv3x3(_:streaming:bias:context:)`) rather than the integer kernels.
+    public var winogradMinimumTilesStreamed = 32
+    /// Tiles per chunk up to which Winograd's 36 products run on their operands in place
+    /// (`ngs_sgemm_nn`) instead of through BLAS, whose packing of them costs as much as the product
+    /// when the tiles are few (`BENCH_SECTIONS=winogradq8`).
+    public var winogradInPlaceProductTiles = 512
     /// Positions (a linear's rows, a convolution's output positions per sample) from which
     /// `.automatic` multiplies repacked Q8_0 weights through the lane GEMM on AVX-512 VNNI contexts
     /// (`Matmul.laneGEMMThreshold`; `Int.max` keeps the tiled integer GEMM and patch rows).

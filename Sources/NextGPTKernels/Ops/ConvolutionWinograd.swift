@@ -27,7 +27,10 @@ extension Convolution {
     }
 
     /// The same product on a kernel transformed beforehand, so a caller that runs one convolution
-    /// many times (the UNet's steps) pays the transform once.
+    /// many times (the UNet's steps) pays the transform once. From 16 to
+    /// `context.winogradInPlaceProductTiles` tiles a chunk, the 36 products run the register-tiled
+    /// sgemm on the operands in place (`ngs_sgemm_nn`); BLAS would spend as much packing them.
+    /// (Below 16, its half-empty 16-wide tiles lose to BLAS.)
     public static func winogradConv3x3(_ x: Tensor, kernel: WinogradKernel, bias: Tensor?, context: ExecutionContext) -> Tensor {
         precondition(x.rank == 4 && kernel.inChannels == x.shape[1],
                      "winogradConv3x3: input \(x.shape), kernel for \(kernel.inChannels) channels")
@@ -38,8 +41,8 @@ extension Convolution {
         let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
         // The 36 GEMMs run at full speed only with a few hundred columns: 4× the im2col budget.
         let chunk = max(8, min(tiles, 4 * context.convolutionColumnBudget / (36 * max(c, o))))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * c * chunk)
-        let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * o * chunk)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(c, chunk))
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(o, chunk))
         defer { v.deallocate(); m.deallocate() }
         let (vs, ms) = (SendablePointer(v), SendablePointer(m))
         let biasValues = bias?.values
@@ -69,10 +72,17 @@ extension Convolution {
                     let (vIn, mOut) = (vs, ms)
                     kernel.values.readPointer { transformed in
                     let u = SendablePointer(UnsafeMutablePointer(mutating: transformed))
+                    let (kernelPlane, tilePlane, productPlane) = (kernel.planeStride, ngk_winograd43_plane(c, count), ngk_winograd43_plane(o, count))
+                    let inPlace = count >= 16 && count <= context.winogradInPlaceProductTiles
                     context.pool.parallelFor(each: 36) { k in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
-                                    u.base + k * o * c, Int32(c), vIn.base + k * c * count, Int32(count), 0,
-                                    mOut.base + k * o * count, Int32(count))
+                        if inPlace {
+                            ngs_sgemm_nn(o, count, c, 1, u.base + k * kernelPlane, c, vIn.base + k * tilePlane, count, 0,
+                                         mOut.base + k * productPlane, count)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
+                                        u.base + k * kernelPlane, Int32(c), vIn.base + k * tilePlane, Int32(count), 0,
+                                        mOut.base + k * productPlane, Int32(count))
+                        }
                     }
                     }
                     biasValues.withOptionalBaseAddress { biasPointer in
@@ -96,18 +106,46 @@ extension Convolution {
 public final class WinogradKernel: Sendable {
     public let outChannels: Int
     public let inChannels: Int
-    /// [36, O, C]
+    /// Floats from one of the 36 matrices to the next: O·C and a cache line, so the transform's
+    /// 36 stores per channel group do not share a cache set.
+    let planeStride: Int
+    /// 36 matrices [O, C], `planeStride` floats apart
     let values: Tensor
 
     public init(_ weight: Tensor, context: ExecutionContext) {
         precondition(weight.shape.count == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "WinogradKernel: weight \(weight.shape)")
         let (o, c) = (weight.shape[0], weight.shape[1])
         (outChannels, inChannels) = (o, c)
-        values = Tensor(shape: [36, o, c]) { out in
+        let plane = Self.planeStride(outChannels: o, inChannels: c)
+        planeStride = plane
+        values = Tensor(shape: [36, plane]) { out in
             let target = SendablePointer(out.baseAddress!)
             weight.readPointer { w in
-                OpParallel.forEach(o * c, costPerItem: 200, context: context) { range in
-                    ngk_winograd43_weights(w, o, c, range.lowerBound, range.upperBound, target.base)
+                OpParallel.forEach(o, costPerItem: 200 * c, context: context) { range in
+                    ngk_winograd43_weight_rows(w + range.lowerBound * c * 9, range.count, c, target.base + range.lowerBound * c, plane, c)
+                }
+            }
+        }
+    }
+
+    /// The transform of a kernel stored as a matrix [O, C·9] of any type (quantized, repacked),
+    /// dequantized a few rows at a time, so its f32 values never exist whole.
+    public init(matrix: WeightMatrix, context: ExecutionContext) {
+        precondition(matrix.columns % 9 == 0, "WinogradKernel: matrix [\(matrix.rows), \(matrix.columns)] is not a 3×3 kernel")
+        let (o, c) = (matrix.rows, matrix.columns / 9)
+        (outChannels, inChannels) = (o, c)
+        let plane = Self.planeStride(outChannels: o, inChannels: c)
+        planeStride = plane
+        values = Tensor(shape: [36, plane]) { out in
+            let target = SendablePointer(out.baseAddress!)
+            let rowsPerStep = 16
+            OpParallel.forEach(o, costPerItem: 200 * c, context: context) { range in
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerStep * c * 9)
+                defer { rows.deallocate() }
+                for r0 in stride(from: range.lowerBound, to: range.upperBound, by: rowsPerStep) {
+                    let count = min(rowsPerStep, range.upperBound - r0)
+                    Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
+                    ngk_winograd43_weight_rows(rows, count, c, target.base + r0 * c, plane, c)
                 }
             }
         }
@@ -117,7 +155,11 @@ public final class WinogradKernel: Sendable {
     public var byteCount: Int { Self.byteCount(outChannels: outChannels, inChannels: inChannels) }
 
     /// Bytes the transform of an [O, C, 3, 3] kernel takes, before making it.
-    public static func byteCount(outChannels: Int, inChannels: Int) -> Int { 36 * outChannels * inChannels * MemoryLayout<Float>.size }
+    public static func byteCount(outChannels: Int, inChannels: Int) -> Int {
+        36 * planeStride(outChannels: outChannels, inChannels: inChannels) * MemoryLayout<Float>.size
+    }
+
+    static func planeStride(outChannels: Int, inChannels: Int) -> Int { outChannels * inChannels + 16 }
 }
 
 extension Optional where Wrapped == [Float] {

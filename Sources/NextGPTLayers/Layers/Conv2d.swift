@@ -45,8 +45,17 @@ public final class Conv2d: Sendable {
               kernel == [3, 3], stride == [1, 1], padding == [1, 1], inChannels >= Convolution.winogradMinimumChannels,
               ((height + 3) / 4) * ((width + 3) / 4) >= context.winogradMinimumTilesKept else { return nil }
         return cache.kernel(for: self, byteCount: WinogradKernel.byteCount(outChannels: outChannels, inChannels: inChannels)) {
-            WinogradKernel(widenedKernel(context), context: context)
+            withStoredMatrix { WinogradKernel(matrix: $0, context: context) }
         }
+    }
+
+    /// `body` on the kernel as a matrix [O, C·kh·kw] in its stored type: the repacked copy when
+    /// there is one, else the mapped bytes (alive for the call).
+    func withStoredMatrix<T>(_ body: (WeightMatrix) -> T) -> T {
+        if let packed { return body(packed) }
+        let matrix = WeightMatrix(type: weight.type, rows: outChannels, columns: inChannels * kernel[0] * kernel[1],
+                                  data: weight.bytes.baseAddress!)
+        return withExtendedLifetime(weight) { body(matrix) }
     }
 
     public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
@@ -71,19 +80,22 @@ public final class Conv2d: Sendable {
         if let kept = keptWinogradKernel(height: x.shape[2], width: x.shape[3], context) {
             return Convolution.winogradConv3x3(x, kernel: kept, bias: bias, context: context)
         }
+        if weight.type.isQuantized && context.kernelLevel == .avx2
+            && Convolution.streamsWinogradKernel(channels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                                 padding: padding, batch: x.shape[0], height: x.shape[2], width: x.shape[3],
+                                                 context: context) {
+            // Too large to keep (or nothing keeps kernels): each block of output channels is
+            // transformed into scratch as its products need it.
+            return withStoredMatrix { Convolution.winogradConv3x3(x, streaming: $0, bias: bias, context: context) }
+        }
         if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
                                    height: x.shape[2], width: x.shape[3], quantizedKernel: weight.type.isQuantized, context: context) {
-            // Winograd needs f32 kernels; widening them per call costs far less than the saved products.
-            return Convolution.winogradConv3x3(x, weight: f32Kernel ?? widenedKernel(context), bias: bias, context: context)
+            // Winograd needs f32 kernels; transforming them per call costs far less than the saved products.
+            let transformed = withStoredMatrix { WinogradKernel(matrix: $0, context: context) }
+            return Convolution.winogradConv3x3(x, kernel: transformed, bias: bias, context: context)
         }
-        if let packed {
-            return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding,
-                                      context: context)
-        }
-        let matrix = WeightMatrix(type: weight.type, rows: outChannels, columns: inChannels * kernel[0] * kernel[1],
-                                  data: weight.bytes.baseAddress!)
-        return withExtendedLifetime(weight) {
-            Convolution.conv2d(x, matrix: matrix, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
+        return withStoredMatrix {
+            Convolution.conv2d(x, matrix: $0, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
     }
 }

@@ -1,0 +1,80 @@
+import CNextGPTKernels
+import Foundation
+
+extension Convolution {
+    /// Whether `winogradConv3x3(_:streaming:bias:context:)` takes an N×C×H×W input for a 3×3,
+    /// stride-1, padding-1 kernel: the transformed tiles of every sample must fit the Winograd
+    /// chunk (so the kernel is transformed once per call), and there must be enough of them
+    /// (`context.winogradMinimumTilesStreamed`, counted over the batch) for the products to pay
+    /// for transforming the kernel.
+    package static func streamsWinogradKernel(channels: Int, outChannels: Int, kernel: [Int], stride: [Int], padding: [Int],
+                                              batch: Int, height: Int, width: Int, context: ExecutionContext) -> Bool {
+        let tiles = batch * ((height + 3) / 4) * ((width + 3) / 4)
+        return context.winogradEnabled && kernel == [3, 3] && stride == [1, 1] && padding == [1, 1]
+            && channels >= winogradMinimumChannels && tiles >= context.winogradMinimumTilesStreamed
+            && 36 * max(channels, outChannels) * tiles <= 4 * context.convolutionColumnBudget
+    }
+
+    /// `F.conv2d(x, weight, bias, stride=1, padding=1)` by Winograd F(4×4, 3×3) on a kernel kept
+    /// in its stored bytes (`matrix` [O, C·9], any type the matrix product takes), for kernels too
+    /// large to keep transformed (SD's 1280-channel convolutions: 236 MB each). Every tile of
+    /// every sample is transformed once; then each participant dequantizes and transforms a block
+    /// of output channels into scratch it reuses, runs that block's 36 products over all tiles
+    /// and writes its output planes. Nothing of the kernel's size is allocated, and no thread waits
+    /// for another between blocks.
+    public static func winogradConv3x3(_ x: Tensor, streaming matrix: WeightMatrix, bias: Tensor?, context: ExecutionContext) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        precondition(x.rank == 4 && matrix.columns == c * 9,
+                     "winogradConv3x3: input \(x.shape), kernel matrix [\(matrix.rows), \(matrix.columns)]")
+        let o = matrix.rows
+        if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
+        let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
+        let tilePlane = ngk_winograd43_plane(c, tiles)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * tilePlane)
+        defer { v.deallocate() }
+        let transformed = SendablePointer(v)
+        x.readPointer { src in
+            let input = SendablePointer(UnsafeMutablePointer(mutating: src))
+            OpParallel.forEach(c, costPerItem: tiles * 400, context: context) { range in
+                for sample in 0..<n {
+                    ngk_winograd43_input(input.base + sample * c * h * w, h, w, range.lowerBound, range.upperBound, c,
+                                         0, perImage, transformed.base + sample * perImage, tiles)
+                }
+            }
+        }
+        // Blocks of ~1 M floats (4 MB) of transformed kernel: wide enough for sgemm's panels, and
+        // enough of them to share between the participants.
+        let block = max(16, min(o, (1 << 20) / (36 * c) / 16 * 16))
+        let blocks = (o + block - 1) / block
+        let biasValues = bias?.values
+        return Tensor(shape: [n, o, h, w]) { out in
+            let y = SendablePointer(out.baseAddress!)
+            biasValues.withOptionalBaseAddress { biasPointer in
+                let shift = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+                context.pool.parallelFor(blocks) { range in
+                    let rows = UnsafeMutablePointer<Float>.allocate(capacity: block * c * 9)
+                    // Planes a cache line longer than they hold, as the transforms' (ngk_winograd43_plane).
+                    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * (block * c + 16))
+                    let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(block, tiles))
+                    defer { rows.deallocate(); u.deallocate(); m.deallocate() }
+                    for b in range {
+                        let r0 = b * block, count = min(block, o - r0)
+                        Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
+                        let (kernelPlane, productPlane) = (count * c + 16, ngk_winograd43_plane(count, tiles))
+                        ngk_winograd43_weight_rows(rows, count, c, u, kernelPlane, c)
+                        // Few tiles: the register-tiled product on the operands in place, as BLAS
+                        // would spend more on packing them than on the products.
+                        for k in 0..<36 {
+                            ngs_sgemm_nn(count, tiles, c, 1, u + k * kernelPlane, c, transformed.base + k * tilePlane, tiles, 0,
+                                         m + k * productPlane, tiles)
+                        }
+                        for sample in 0..<n {
+                            ngk_winograd43_output(m + sample * perImage, tiles, 0, count, count, 0, perImage, h, w,
+                                                  shift.map { $0.base + r0 }, y.base + (sample * o + r0) * h * w)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
