@@ -159,7 +159,7 @@ public final class WinogradKernel: Sendable {
         36 * planeStride(outChannels: outChannels, inChannels: inChannels) * MemoryLayout<Float>.size
     }
 
-    static func planeStride(outChannels: Int, inChannels: Int) -> Int { outChannels * inChannels + 16 }
+    static func planeStride(outChannels: Int, inChannels: Int) -> Int { ngk_winograd43_plane(outChannels, inChannels) }
 }
 
 extension Optional where Wrapped == [Float] {

@@ -53,14 +53,13 @@ extension Convolution {
                 let shift = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
                 context.pool.parallelFor(blocks) { range in
                     let rows = UnsafeMutablePointer<Float>.allocate(capacity: block * c * 9)
-                    // Planes a cache line longer than they hold, as the transforms' (ngk_winograd43_plane).
-                    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * (block * c + 16))
+                    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * WinogradKernel.planeStride(outChannels: block, inChannels: c))
                     let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(block, tiles))
                     defer { rows.deallocate(); u.deallocate(); m.deallocate() }
                     for b in range {
                         let r0 = b * block, count = min(block, o - r0)
                         Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
-                        let (kernelPlane, productPlane) = (count * c + 16, ngk_winograd43_plane(count, tiles))
+                        let (kernelPlane, productPlane) = (WinogradKernel.planeStride(outChannels: count, inChannels: c), ngk_winograd43_plane(count, tiles))
                         ngk_winograd43_weight_rows(rows, count, c, u, kernelPlane, c)
                         // Few tiles: the register-tiled product on the operands in place, as BLAS
                         // would spend more on packing them than on the products.
