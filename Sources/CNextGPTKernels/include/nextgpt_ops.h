@@ -99,7 +99,8 @@ void ngo_mean_var_ref(const float *x, size_t n, double *mean, double *variance);
 // next: a cache line more than the plane, so the 36 stores of one tile group do not all land in
 // one cache set (planes of 2^k bytes would, and 36 lines thrash an 8-way L1 and L2).
 static inline size_t ngk_winograd43_plane(size_t channels, size_t ld) { return channels * ld + 16; }
-// Weights [O][C][3][3] -> u [36][O][C], for the (o, c) pairs begin..<end of the O*C (row-major).
+// Weights [O][C][3][3] -> u [36][O][C], for the (o, c) pairs begin..<end of the O*C (row-major):
+// the G-matrix form, kept as the tests' independent reference for ngk_winograd43_weight_rows.
 void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, size_t begin, size_t end, float *u);
 // Rows of a kernel f32 [rows][in_channels][3][3] into the Winograd domain u[k * ld_k + r * ld_r + c]
 // (k = 6i + j): a whole kernel ([36, O, C]: ld_k = O·C, ld_r = C) or a block of output channels
