@@ -41,6 +41,8 @@ void ngs_sgemm_nt_ref(size_t m, size_t n, size_t k, float alpha, const float *a,
 #if NGS_X86
 #define NGS_AVX2 __attribute__((target("avx2,fma")))
 #define NGS_INLINE __attribute__((always_inline)) inline
+// Register arrays indexed by constant loops stay in registers only when those loops unroll.
+#define NGS_UNROLL _Pragma("unroll")
 
 // One tile of up to 6 rows × 16 columns (12 accumulators, 2 B loads and 6 broadcasts per 12
 // FMAs). `mr` is a literal at every call site so the row branches fold away; `masked` covers the
@@ -116,6 +118,82 @@ NGS_AVX2 static void sgemm_nn_avx2(size_t m, size_t n, size_t k, float alpha, co
         }
     }
 }
+
+// Dot products of R rows of A × C columns of B (rows of B[n×k]) in 8-lane partial sums: 3 × 4
+// accumulators, 3 + 4 loads per 12 FMAs. The k tail (k mod 8) is loaded masked.
+NGS_AVX2 static NGS_INLINE void dots_tile(const int R, const int C, size_t k, const float *a, size_t lda,
+                                          const float *b, size_t ldb, int accumulate, float *c, size_t ldc) {
+    __m256 acc[3][4];
+    NGS_UNROLL
+    for (int r = 0; r < 3; r++)
+        NGS_UNROLL
+        for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();
+    size_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 x[3];
+        NGS_UNROLL
+        for (int r = 0; r < 3; r++)
+            if (r < R) x[r] = _mm256_loadu_ps(a + r * lda + p);
+        NGS_UNROLL
+        for (int j = 0; j < 4; j++) {
+            if (j < C) {
+                __m256 y = _mm256_loadu_ps(b + j * ldb + p);
+                NGS_UNROLL
+                for (int r = 0; r < 3; r++)
+                    if (r < R) acc[r][j] = _mm256_fmadd_ps(x[r], y, acc[r][j]);
+            }
+        }
+    }
+    if (p < k) {
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(k - p)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 x[3];
+        NGS_UNROLL
+        for (int r = 0; r < 3; r++)
+            if (r < R) x[r] = _mm256_maskload_ps(a + r * lda + p, mask);
+        NGS_UNROLL
+        for (int j = 0; j < 4; j++) {
+            if (j < C) {
+                __m256 y = _mm256_maskload_ps(b + j * ldb + p, mask);
+                NGS_UNROLL
+                for (int r = 0; r < 3; r++)
+                    if (r < R) acc[r][j] = _mm256_fmadd_ps(x[r], y, acc[r][j]);
+            }
+        }
+    }
+    NGS_UNROLL
+    for (int r = 0; r < 3; r++) {
+        if (r >= R) continue;
+        // Four 8-lane sums to four floats: two horizontal adds, then the halves added.
+        __m256 s01 = _mm256_hadd_ps(acc[r][0], acc[r][1]), s23 = _mm256_hadd_ps(acc[r][2], acc[r][3]);
+        __m256 s = _mm256_hadd_ps(s01, s23);
+        __m128 sums = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+        float out[4];
+        _mm_storeu_ps(out, sums);
+        for (int j = 0; j < C; j++) c[r * ldc + j] = accumulate ? c[r * ldc + j] + out[j] : out[j];
+    }
+}
+
+#define NGS_DOTS_ROWS(R)                                                                              \
+    switch (cols) {                                                                                   \
+    case 4: dots_tile(R, 4, k, a + i * lda, lda, b + j * ldb, ldb, accumulate, c + i * ldc + j, ldc); break;      \
+    case 3: dots_tile(R, 3, k, a + i * lda, lda, b + j * ldb, ldb, accumulate, c + i * ldc + j, ldc); break;      \
+    case 2: dots_tile(R, 2, k, a + i * lda, lda, b + j * ldb, ldb, accumulate, c + i * ldc + j, ldc); break;      \
+    default: dots_tile(R, 1, k, a + i * lda, lda, b + j * ldb, ldb, accumulate, c + i * ldc + j, ldc); break;     \
+    }
+
+NGS_AVX2 static void sgemm_nt_dots_avx2(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                                        size_t ldb, int accumulate, float *c, size_t ldc) {
+    // Rows outer: a group's 3 rows of A stream once per 4 columns of B, which stay in L1/L2.
+    for (size_t i = 0; i < m; i += 3) {
+        const size_t rows = m - i < 3 ? m - i : 3;
+        for (size_t j = 0; j < n; j += 4) {
+            const size_t cols = n - j < 4 ? n - j : 4;
+            if (rows == 3) { NGS_DOTS_ROWS(3) }
+            else if (rows == 2) { NGS_DOTS_ROWS(2) }
+            else { NGS_DOTS_ROWS(1) }
+        }
+    }
+}
 #endif
 
 void ngs_sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
@@ -141,4 +219,12 @@ void ngs_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *a, siz
 #endif
     (void)scratch;
     ngs_sgemm_nt_ref(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void ngs_sgemm_nt_dots(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                       int accumulate, float *c, size_t ldc) {
+#if NGS_X86
+    if (ngk_use_avx2()) { sgemm_nt_dots_avx2(m, n, k, a, lda, b, ldb, accumulate, c, ldc); return; }
+#endif
+    ngs_sgemm_nt_ref(m, n, k, 1, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc);
 }

@@ -44,10 +44,11 @@ void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_chann
         o5 = (c);                                                         \
     } while (0)
 
-void ngk_winograd43_weight_rows_ref(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r) {
+void ngk_winograd43_weight_rows_ref(const float *w, size_t ld_w, size_t rows, size_t in_channels, float *u, size_t ld_k,
+                                    size_t ld_r) {
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < in_channels; c++) {
-            const float *g = w + (r * in_channels + c) * 9;
+            const float *g = w + r * ld_w + c * 9;
             float t[6][3];  // G g
             for (int j = 0; j < 3; j++)
                 NGW_KERNEL_1D(g[j], g[3 + j], g[6 + j], t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
@@ -294,11 +295,12 @@ NGW_AVX2 static inline void four_taps_avx2(const float *g, __m256 out[4]) {
 
 // Eight input channels of a row at a time (their 72 taps are contiguous); the 36 results go to
 // 36 planes, 8 contiguous floats each. A last partial group takes the per-pair twin.
-NGW_AVX2 static void weight_rows_avx2(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r) {
+NGW_AVX2 static void weight_rows_avx2(const float *w, size_t ld_w, size_t rows, size_t in_channels, float *u, size_t ld_k,
+                                      size_t ld_r) {
     for (size_t r = 0; r < rows; r++) {
         size_t c0 = 0;
         for (; c0 + 8 <= in_channels; c0 += 8) {
-            const float *g = w + (r * in_channels + c0) * 9;
+            const float *g = w + r * ld_w + c0 * 9;
             __m256 tap[9], last[4];
             four_taps_avx2(g, tap);
             four_taps_avx2(g + 4, tap + 4);
@@ -314,14 +316,15 @@ NGW_AVX2 static void weight_rows_avx2(const float *w, size_t rows, size_t in_cha
             }
         }
         if (c0 < in_channels)
-            ngk_winograd43_weight_rows_ref(w + (r * in_channels + c0) * 9, 1, in_channels - c0, u + r * ld_r + c0, ld_k, ld_r);
+            ngk_winograd43_weight_rows_ref(w + r * ld_w + c0 * 9, ld_w, 1, in_channels - c0, u + r * ld_r + c0, ld_k, ld_r);
     }
 }
 #endif
 
-void ngk_winograd43_weight_rows(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r) {
+void ngk_winograd43_weight_rows(const float *w, size_t ld_w, size_t rows, size_t in_channels, float *u, size_t ld_k,
+                                size_t ld_r) {
 #if defined(__x86_64__)
-    if (ngk_use_avx2()) { weight_rows_avx2(w, rows, in_channels, u, ld_k, ld_r); return; }
+    if (ngk_use_avx2()) { weight_rows_avx2(w, ld_w, rows, in_channels, u, ld_k, ld_r); return; }
 #endif
-    ngk_winograd43_weight_rows_ref(w, rows, in_channels, u, ld_k, ld_r);
+    ngk_winograd43_weight_rows_ref(w, ld_w, rows, in_channels, u, ld_k, ld_r);
 }

@@ -142,4 +142,27 @@ final class SingleThreadSgemmTwinTests: XCTestCase {
         }
         print("OPCASE sgemm1t path \(String(cString: ngk_cpu_path()))")
     }
+
+    /// The dot-product form for few columns: every row group (3, 2, 1 rows), column group (4..1)
+    /// and k tail (k mod 8), written and accumulated, against the nt twin.
+    func testDotProductsAgainstScalarTwin() {
+        for (m, n, k) in [(1, 1, 1), (3, 4, 8), (5, 7, 19), (12, 8, 128), (13, 15, 131), (2, 3, 7)] {
+            let (lda, ldb, ldc) = (k + 5, k + 3, n + 2)
+            let a = xorshiftUniform(m * lda, seed: UInt64(m * 11 + k)), b = xorshiftUniform(n * ldb, seed: UInt64(n * 5 + k))
+            let c0 = xorshiftUniform(m * ldc, seed: UInt64(m * n + 3))
+            for accumulate: Int32 in [0, 1] {
+                var fast = accumulate == 0 ? [Float](repeating: .nan, count: m * ldc) : c0, slow = fast
+                ngs_sgemm_nt_dots(m, n, k, a, lda, b, ldb, accumulate, &fast, ldc)
+                ngs_sgemm_nt_ref(m, n, k, 1, a, lda, b, ldb, Float(accumulate), &slow, ldc)
+                let label = "dots \(m)x\(n)x\(k) accumulate \(accumulate)"
+                for i in 0..<m {
+                    for j in 0..<ldc {
+                        let (x, y) = (fast[i * ldc + j], slow[i * ldc + j])
+                        if j >= n { XCTAssertTrue(x.bitPattern == y.bitPattern, "\(label): column \(j) past n written"); continue }
+                        XCTAssertEqual(Double(x), Double(y), accuracy: 2e-6 * Double(k).squareRoot() * 4, "\(label) [\(i), \(j)]")
+                    }
+                }
+            }
+        }
+    }
 }

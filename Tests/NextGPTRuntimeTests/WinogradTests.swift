@@ -88,8 +88,8 @@ final class WinogradTests: XCTestCase {
         var whole = [Float](repeating: 0, count: 36 * o * c)
         ngk_winograd43_weights(w, o, c, 0, o * c, &whole)
         var fast = [Float](repeating: 0, count: 36 * o * c), twin = fast
-        ngk_winograd43_weight_rows(w, o, c, &fast, o * c, c)
-        ngk_winograd43_weight_rows_ref(w, o, c, &twin, o * c, c)
+        ngk_winograd43_weight_rows(w, c * 9, o, c, &fast, o * c, c)
+        ngk_winograd43_weight_rows_ref(w, c * 9, o, c, &twin, o * c, c)
         for i in whole.indices {
             XCTAssertEqual(fast[i], twin[i], accuracy: 1e-6 * max(1, abs(twin[i])))
             XCTAssertEqual(twin[i], whole[i], accuracy: 1e-6 * max(1, abs(whole[i])))
@@ -97,9 +97,15 @@ final class WinogradTests: XCTestCase {
         XCTAssertGreaterThan(whole.filter { $0 != 0 }.count, whole.count * 9 / 10)
         // Rows 2..<4 into a block of their own: ld_k = 2·C.
         var block = [Float](repeating: 0, count: 36 * 2 * c)
-        w.withUnsafeBufferPointer { ngk_winograd43_weight_rows($0.baseAddress! + 2 * c * 9, 2, c, &block, 2 * c, c) }
+        w.withUnsafeBufferPointer { ngk_winograd43_weight_rows($0.baseAddress! + 2 * c * 9, c * 9, 2, c, &block, 2 * c, c) }
         for k in 0..<36 {
             for r in 0..<2 { for i in 0..<c { XCTAssertEqual(block[k * 2 * c + r * c + i], fast[k * o * c + (2 + r) * c + i]) } }
+        }
+        // Input channels 8..<19 of rows 1..<4 (a slice: rows stay 9·C apart): ld_r = 11.
+        var slice = [Float](repeating: 0, count: 36 * 3 * 11)
+        w.withUnsafeBufferPointer { ngk_winograd43_weight_rows($0.baseAddress! + (c + 8) * 9, c * 9, 3, 11, &slice, 3 * 11, 11) }
+        for k in 0..<36 {
+            for r in 0..<3 { for i in 0..<11 { XCTAssertEqual(slice[k * 33 + r * 11 + i], fast[k * o * c + (1 + r) * c + 8 + i]) } }
         }
     }
 
@@ -135,13 +141,36 @@ final class WinogradTests: XCTestCase {
                 XCTAssertEqual(a.values, b.values, "\(stored.layout)")
             }
         }
+        // Few tiles (4: the dot products), input channels in two slices (128 + 32) and output
+        // channels in two blocks (12 + 2).
+        let (c2, o2) = (160, 14)
+        var fewBytes = [UInt8](repeating: 0, count: o2 * c2 * 9 / 32 * 34)
+        for block in 0..<(fewBytes.count / 34) {
+            let scale = ngk_fp32_to_fp16(0.002 + rng.triangular(0.01))
+            fewBytes[block * 34] = UInt8(scale & 0xff)
+            fewBytes[block * 34 + 1] = UInt8(scale >> 8)
+            for i in 0..<32 { fewBytes[block * 34 + 2 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+        }
+        let small = lcgThousandths([1, c2, 7, 6], state: 14), smallBias = lcgThousandths([o2], state: 15)
+        fewBytes.withUnsafeBytes { raw in
+            let matrix = WeightMatrix(type: .q8_0, rows: o2, columns: c2 * 9, data: raw.baseAddress!)
+            let weight = Tensor(shape: [o2, c2, 3, 3]) { Matmul.dequantized(matrix, into: $0.baseAddress!, context: context) }
+            context.winogradEnabled = false
+            let direct = Convolution.conv2d(small, weight: weight, bias: smallBias, padding: [1, 1], context: context)
+            context.winogradEnabled = true
+            for stored in [matrix, matrix.repacked(context: context)] {
+                let streamed = Convolution.winogradConv3x3(small, streaming: stored, bias: smallBias, context: context)
+                XCTAssertLessThan(relativeL2(streamed, direct), 2e-6, "few tiles, \(stored.layout)")
+            }
+        }
         func streams(_ batch: Int, _ side: Int, channels: Int = 1280) -> Bool {
             Convolution.streamsWinogradKernel(channels: channels, outChannels: 1280, kernel: [3, 3], stride: [1, 1], padding: [1, 1],
                                               batch: batch, height: side, width: side, context: .default)
         }
         XCTAssertTrue(streams(2, 16))
-        XCTAssertFalse(streams(1, 16))
-        XCTAssertFalse(streams(2, 8))
+        XCTAssertTrue(streams(1, 16))
+        XCTAssertTrue(streams(2, 8))
+        XCTAssertFalse(streams(1, 8))
         XCTAssertFalse(streams(2, 64), "the tiles of a 64² batch do not fit one chunk")
         XCTAssertFalse(streams(2, 16, channels: 8))
     }

@@ -102,11 +102,14 @@ static inline size_t ngk_winograd43_plane(size_t channels, size_t ld) { return c
 // Weights [O][C][3][3] -> u [36][O][C], for the (o, c) pairs begin..<end of the O*C (row-major):
 // the G-matrix form, kept as the tests' independent reference for ngk_winograd43_weight_rows.
 void ngk_winograd43_weights(const float *w, size_t out_channels, size_t in_channels, size_t begin, size_t end, float *u);
-// Rows of a kernel f32 [rows][in_channels][3][3] into the Winograd domain u[k * ld_k + r * ld_r + c]
-// (k = 6i + j): a whole kernel ([36, O, C]: ld_k = O·C, ld_r = C) or a block of output channels
-// into scratch. _ref is the per-pair twin.
-void ngk_winograd43_weight_rows(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r);
-void ngk_winograd43_weight_rows_ref(const float *w, size_t rows, size_t in_channels, float *u, size_t ld_k, size_t ld_r);
+// Rows of a kernel f32 [rows][in_channels][3][3], row r at w + r·ld_w, into the Winograd domain
+// u[k * ld_k + r * ld_r + c] (k = 6i + j): a whole kernel ([36, O, C]: ld_w = 9·C, ld_k = O·C,
+// ld_r = C), a block of output channels into scratch, or a slice of their input channels
+// (w advanced to the slice's first channel, ld_w still 9·C). _ref is the per-pair twin.
+void ngk_winograd43_weight_rows(const float *w, size_t ld_w, size_t rows, size_t in_channels, float *u, size_t ld_k,
+                                size_t ld_r);
+void ngk_winograd43_weight_rows_ref(const float *w, size_t ld_w, size_t rows, size_t in_channels, float *u, size_t ld_k,
+                                    size_t ld_r);
 // Input planes [C][H][W] (channels channel_begin..<channel_end of `channels`), tiles
 // tile_begin..<tile_begin+tile_count -> columns 0..<tile_count of v: 36 planes [channels][ld],
 // ngk_winograd43_plane(channels, ld) floats apart.

@@ -24,6 +24,12 @@ void ngs_sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float *a, siz
 void ngs_sgemm_nt_ref(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                       const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
+// C[m×n] = A[m×k] · B[n×k]ᵀ (+ C when `accumulate`) by dot products along k: for few columns (n
+// below one 16-wide tile of ngs_sgemm_nn, e.g. Winograd products over a handful of tiles), where
+// a column tile would be mostly padding. Scalar twin: ngs_sgemm_nt_ref with alpha 1, beta 0 or 1.
+void ngs_sgemm_nt_dots(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+                       int accumulate, float *c, size_t ldc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,7 +52,9 @@ public struct ExecutionContext: Sendable {
     /// Output tiles over the whole batch from which a quantized 3×3 kernel that is not kept runs
     /// Winograd with its transform streamed a block of output channels at a time
     /// (`Convolution.winogradConv3x3(_:streaming:bias:context:)`) rather than the integer kernels.
-    public var winogradMinimumTilesStreamed = 32
+    /// At 8 tiles (SD's 8×8 planes at 256², batch 2) a 1280² Q8_0 kernel ran 32 ms streamed
+    /// against 62 ms on the integer kernels (Zen 1, 2 threads); at 2 tiles streaming was 2× slower.
+    public var winogradMinimumTilesStreamed = 8
     /// Tiles per chunk up to which Winograd's 36 products run on their operands in place
     /// (`ngs_sgemm_nn`) instead of through BLAS, whose packing of them costs as much as the product
     /// when the tiles are few (`BENCH_SECTIONS=winogradq8`).

@@ -122,7 +122,7 @@ public final class WinogradKernel: Sendable {
             let target = SendablePointer(out.baseAddress!)
             weight.readPointer { w in
                 OpParallel.forEach(o, costPerItem: 200 * c, context: context) { range in
-                    ngk_winograd43_weight_rows(w + range.lowerBound * c * 9, range.count, c, target.base + range.lowerBound * c, plane, c)
+                    ngk_winograd43_weight_rows(w + range.lowerBound * c * 9, c * 9, range.count, c, target.base + range.lowerBound * c, plane, c)
                 }
             }
         }
@@ -145,7 +145,7 @@ public final class WinogradKernel: Sendable {
                 for r0 in stride(from: range.lowerBound, to: range.upperBound, by: rowsPerStep) {
                     let count = min(rowsPerStep, range.upperBound - r0)
                     Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
-                    ngk_winograd43_weight_rows(rows, count, c, target.base + r0 * c, plane, c)
+                    ngk_winograd43_weight_rows(rows, c * 9, count, c, target.base + r0 * c, plane, c)
                 }
             }
         }

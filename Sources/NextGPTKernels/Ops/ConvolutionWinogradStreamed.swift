@@ -18,10 +18,11 @@ extension Convolution {
     /// `F.conv2d(x, weight, bias, stride=1, padding=1)` by Winograd F(4×4, 3×3) on a kernel kept
     /// in its stored bytes (`matrix` [O, C·9], any type the matrix product takes), for kernels too
     /// large to keep transformed (SD's 1280-channel convolutions: 236 MB each). Every tile of
-    /// every sample is transformed once; then each participant dequantizes and transforms a block
-    /// of output channels into scratch it reuses, runs that block's 36 products over all tiles
-    /// and writes its output planes. Nothing of the kernel's size is allocated, and no thread waits
-    /// for another between blocks.
+    /// every sample is transformed once; then each participant dequantizes a block of output
+    /// channels, transforms it into scratch it reuses (with few tiles, a slice of input channels at
+    /// a time, so the slice is still in L2 when its products read it), runs that block's 36
+    /// products over all tiles and writes its output planes. Nothing of the kernel's size is
+    /// allocated, and no thread waits for another between blocks.
     public static func winogradConv3x3(_ x: Tensor, streaming matrix: WeightMatrix, bias: Tensor?, context: ExecutionContext) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(x.rank == 4 && matrix.columns == c * 9,
@@ -42,30 +43,58 @@ extension Convolution {
                 }
             }
         }
-        // Blocks of ~1 M floats (4 MB) of transformed kernel: wide enough for sgemm's panels, and
-        // enough of them to share between the participants.
-        let block = max(16, min(o, (1 << 20) / (36 * c) / 16 * 16))
+        // Fewer tiles than one 16-wide column tile of `ngs_sgemm_nn`: the products run as dot
+        // products along the channels, on the tiles transposed (each tile's channels contiguous).
+        let dots = tiles < 16
+        let vt = dots ? UnsafeMutablePointer<Float>.allocate(capacity: 36 * tiles * c) : nil
+        defer { vt?.deallocate() }
+        if let vt {
+            let target = SendablePointer(vt)
+            OpParallel.forEach(36, costPerItem: tiles * c, context: context) { range in
+                for k in range {
+                    for t in 0..<tiles {
+                        for ch in 0..<c { target.base[(k * tiles + t) * c + ch] = transformed.base[k * tilePlane + ch * tiles + t] }
+                    }
+                }
+            }
+        }
+        // With few tiles each transformed weight takes part in too few products to be worth a trip
+        // to memory and back (8 tiles: 2 FLOP per byte moved), so blocks of 12 output channels are
+        // transformed a slice of 128 input channels at a time (36 × 12 × 128 floats, 221 KB) that
+        // the dot products read from L2: 1280² kernels at 8 tiles ran 1.25–1.4× faster than with
+        // 16 × 64, whose dots were too short. From 16 tiles the products' own blocking wins: blocks
+        // of ~1 M floats (4 MB) of transformed kernel, wide enough for their row tiles, one slice.
+        let block = dots ? min(o, 12) : max(16, min(o, (1 << 20) / (36 * c) / 16 * 16))
+        let slice = dots ? min(c, 128) : c
         let blocks = (o + block - 1) / block
+        let kernelPlane = WinogradKernel.planeStride(outChannels: block, inChannels: slice)
         let biasValues = bias?.values
         return Tensor(shape: [n, o, h, w]) { out in
             let y = SendablePointer(out.baseAddress!)
+            let transposed = vt.map { SendablePointer($0) }
             biasValues.withOptionalBaseAddress { biasPointer in
                 let shift = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
                 context.pool.parallelFor(blocks) { range in
                     let rows = UnsafeMutablePointer<Float>.allocate(capacity: block * c * 9)
-                    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * WinogradKernel.planeStride(outChannels: block, inChannels: c))
+                    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * kernelPlane)
                     let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(block, tiles))
                     defer { rows.deallocate(); u.deallocate(); m.deallocate() }
                     for b in range {
                         let r0 = b * block, count = min(block, o - r0)
+                        let productPlane = ngk_winograd43_plane(count, tiles)
                         Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
-                        let (kernelPlane, productPlane) = (WinogradKernel.planeStride(outChannels: count, inChannels: c), ngk_winograd43_plane(count, tiles))
-                        ngk_winograd43_weight_rows(rows, count, c, u, kernelPlane, c)
-                        // Few tiles: the register-tiled product on the operands in place, as BLAS
-                        // would spend more on packing them than on the products.
-                        for k in 0..<36 {
-                            ngs_sgemm_nn(count, tiles, c, 1, u + k * kernelPlane, c, transformed.base + k * tilePlane, tiles, 0,
-                                         m + k * productPlane, tiles)
+                        for c0 in stride(from: 0, to: c, by: slice) {
+                            let width = min(slice, c - c0)
+                            ngk_winograd43_weight_rows(rows + c0 * 9, c * 9, count, width, u, kernelPlane, slice)
+                            for k in 0..<36 {
+                                if let transposed {
+                                    ngs_sgemm_nt_dots(count, tiles, width, u + k * kernelPlane, slice, transposed.base + k * tiles * c + c0, c,
+                                                      c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+                                } else {
+                                    ngs_sgemm_nn(count, tiles, width, 1, u + k * kernelPlane, slice, transformed.base + k * tilePlane + c0 * tiles,
+                                                 tiles, c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+                                }
+                            }
                         }
                         for sample in 0..<n {
                             ngk_winograd43_output(m + sample * perImage, tiles, 0, count, count, 0, perImage, h, w,
