@@ -110,59 +110,51 @@ final class WinogradTests: XCTestCase {
     }
 
     /// A Q8_0 kernel transformed a block of output channels at a time per call, row-major and
-    /// repacked, with a last block shorter than the others, against im2col on its f32 values; and
-    /// the whole transform from the stored matrix against the one from the widened tensor.
+    /// repacked, with a last block shorter than the others, against im2col on its f32 values, on
+    /// enough tiles for the register-tiled products and on few (the dot products over input-channel
+    /// slices); and the whole transform from the stored matrix against the one from the widened tensor.
     func testStreamedKernelMatchesIm2col() {
-        let (n, c, o, h, w) = (2, 32, 40, 9, 14)
         var rng = Xorshift64(seed: 21)
-        var bytes = [UInt8](repeating: 0, count: o * c * 9 / 32 * 34)
-        for block in 0..<(bytes.count / 34) {
-            let scale = ngk_fp32_to_fp16(0.002 + rng.triangular(0.01))
-            bytes[block * 34] = UInt8(scale & 0xff)
-            bytes[block * 34 + 1] = UInt8(scale >> 8)
-            for i in 0..<32 { bytes[block * 34 + 2 + i] = UInt8(truncatingIfNeeded: rng.next()) }
-        }
-        let x = lcgThousandths([n, c, h, w], state: 12), bias = lcgThousandths([o], state: 13)
         var context = ExecutionContext.default
         context.convolutionColumnBudget = 1 << 16
-        bytes.withUnsafeBytes { raw in
-            let matrix = WeightMatrix(type: .q8_0, rows: o, columns: c * 9, data: raw.baseAddress!)
-            let weight = Tensor(shape: [o, c, 3, 3]) { Matmul.dequantized(matrix, into: $0.baseAddress!, context: context) }
-            context.winogradEnabled = false
-            let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
-            context.winogradEnabled = true
-            for stored in [matrix, matrix.repacked(context: context)] {
-                let streamed = Convolution.winogradConv3x3(x, streaming: stored, bias: bias, context: context)
-                XCTAssertEqual(streamed.shape, direct.shape)
-                XCTAssertLessThan(relativeL2(streamed, direct), 2e-6, "\(stored.layout)")
-                let fromMatrix = WinogradKernel(matrix: stored, context: context), fromTensor = WinogradKernel(weight, context: context)
-                let a = Convolution.winogradConv3x3(x, kernel: fromMatrix, bias: bias, context: context)
-                let b = Convolution.winogradConv3x3(x, kernel: fromTensor, bias: bias, context: context)
-                XCTAssertEqual(a.values, b.values, "\(stored.layout)")
+        /// A random Q8_0 kernel [o, c·9] streamed, row-major and repacked, against im2col on its
+        /// dequantized values; `body` gets each stored form and the dequantized kernel.
+        func checkStreamed(_ x: Tensor, outChannels o: Int, label: String,
+                           _ body: (WeightMatrix, Tensor, Tensor) -> Void = { _, _, _ in }) {
+            let c = x.shape[1]
+            var bytes = [UInt8](repeating: 0, count: o * c * 9 / 32 * 34)
+            for block in 0..<(bytes.count / 34) {
+                let scale = ngk_fp32_to_fp16(0.002 + rng.triangular(0.01))
+                bytes[block * 34] = UInt8(scale & 0xff)
+                bytes[block * 34 + 1] = UInt8(scale >> 8)
+                for i in 0..<32 { bytes[block * 34 + 2 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            let bias = lcgThousandths([o], state: UInt64(o))
+            bytes.withUnsafeBytes { raw in
+                let matrix = WeightMatrix(type: .q8_0, rows: o, columns: c * 9, data: raw.baseAddress!)
+                let weight = Tensor(shape: [o, c, 3, 3]) { Matmul.dequantized(matrix, into: $0.baseAddress!, context: context) }
+                context.winogradEnabled = false
+                let direct = Convolution.conv2d(x, weight: weight, bias: bias, padding: [1, 1], context: context)
+                context.winogradEnabled = true
+                for stored in [matrix, matrix.repacked(context: context)] {
+                    let streamed = Convolution.winogradConv3x3(x, streaming: stored, bias: bias, context: context)
+                    XCTAssertEqual(streamed.shape, direct.shape)
+                    XCTAssertLessThan(relativeL2(streamed, direct), 2e-6, "\(label), \(stored.layout)")
+                    body(stored, weight, bias)
+                }
             }
         }
-        // Few tiles (4: the dot products), input channels in two slices (128 + 32) and output
-        // channels in two blocks (12 + 2).
-        let (c2, o2) = (160, 14)
-        var fewBytes = [UInt8](repeating: 0, count: o2 * c2 * 9 / 32 * 34)
-        for block in 0..<(fewBytes.count / 34) {
-            let scale = ngk_fp32_to_fp16(0.002 + rng.triangular(0.01))
-            fewBytes[block * 34] = UInt8(scale & 0xff)
-            fewBytes[block * 34 + 1] = UInt8(scale >> 8)
-            for i in 0..<32 { fewBytes[block * 34 + 2 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+        // 24 tiles (the register-tiled products), output channels in blocks of 16 + 16 + 8.
+        let x = lcgThousandths([2, 32, 9, 14], state: 12)
+        checkStreamed(x, outChannels: 40, label: "24 tiles") { stored, weight, bias in
+            let fromMatrix = WinogradKernel(matrix: stored, context: context), fromTensor = WinogradKernel(weight, context: context)
+            let a = Convolution.winogradConv3x3(x, kernel: fromMatrix, bias: bias, context: context)
+            let b = Convolution.winogradConv3x3(x, kernel: fromTensor, bias: bias, context: context)
+            XCTAssertEqual(a.values, b.values, "\(stored.layout)")
         }
-        let small = lcgThousandths([1, c2, 7, 6], state: 14), smallBias = lcgThousandths([o2], state: 15)
-        fewBytes.withUnsafeBytes { raw in
-            let matrix = WeightMatrix(type: .q8_0, rows: o2, columns: c2 * 9, data: raw.baseAddress!)
-            let weight = Tensor(shape: [o2, c2, 3, 3]) { Matmul.dequantized(matrix, into: $0.baseAddress!, context: context) }
-            context.winogradEnabled = false
-            let direct = Convolution.conv2d(small, weight: weight, bias: smallBias, padding: [1, 1], context: context)
-            context.winogradEnabled = true
-            for stored in [matrix, matrix.repacked(context: context)] {
-                let streamed = Convolution.winogradConv3x3(small, streaming: stored, bias: smallBias, context: context)
-                XCTAssertLessThan(relativeL2(streamed, direct), 2e-6, "few tiles, \(stored.layout)")
-            }
-        }
+        // 4 tiles (the dot products): input channels in two slices (128 + 32), output channels in
+        // two blocks (12 + 2).
+        checkStreamed(lcgThousandths([1, 160, 7, 6], state: 14), outChannels: 14, label: "4 tiles")
         func streams(_ batch: Int, _ side: Int, channels: Int = 1280) -> Bool {
             Convolution.streamsWinogradKernel(channels: channels, outChannels: 1280, kernel: [3, 3], stride: [1, 1], padding: [1, 1],
                                               batch: batch, height: side, width: side, context: .default)
