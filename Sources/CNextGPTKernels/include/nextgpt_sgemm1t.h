@@ -1,5 +1,5 @@
 // Single-threaded f32 matrix products for callers that already run one job per thread (the
-// attention tiles): OpenBLAS 0.3.21 has no per-call thread count, and its own threads nested
+// attention tiles, Winograd's products in place): OpenBLAS 0.3.21 has no per-call thread count, and its own threads nested
 // inside ours oversubscribe the cores. AVX2+FMA body with runtime dispatch, scalar twins (_ref).
 #ifndef NEXTGPT_SGEMM1T_H
 #define NEXTGPT_SGEMM1T_H
