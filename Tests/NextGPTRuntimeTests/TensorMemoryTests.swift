@@ -1,5 +1,6 @@
 import NextGPTKernels
 import NextGPTLayers
+import NextGPTTestSupport
 import XCTest
 
 /// Activation storage goes back to the system when a tensor goes, even between long-lived small
@@ -35,5 +36,22 @@ final class TensorMemoryTests: XCTestCase {
         let after = MemoryReport.current().anonymousBytes
         XCTAssertLessThan(after - start, 24 * mib, "freed 192 MiB, RSS still \(after - start) B above the start")
         XCTAssertEqual(small.map { $0.values[0] }, (0..<48).map(Float.init))
+    }
+}
+
+extension TensorMemoryTests {
+    /// In place when the storage is the tensor's own; a shared one is left as it was.
+    func testGroupNormInPlaceWritesOnlyUnsharedStorage() {
+        let x = lcgThousandths([2, 8, 5, 7], state: 11), weight = lcgThousandths([8], state: 12), bias = lcgThousandths([8], state: 13)
+        let expected = Normalization.groupNorm(x, groups: 4, weight: weight, bias: bias, eps: 1e-6, context: .default)
+        var unique = Tensor(shape: x.shape, values: x.values)
+        let address = unique.withUnsafeBufferPointer { $0.baseAddress }
+        Normalization.groupNorm(inPlace: &unique, groups: 4, weight: weight, bias: bias, eps: 1e-6, context: .default)
+        XCTAssertEqual(unique.values, expected.values)
+        XCTAssertEqual(unique.withUnsafeBufferPointer { $0.baseAddress }, address, "unshared storage was not reused")
+        var shared = x
+        Normalization.groupNorm(inPlace: &shared, groups: 4, weight: weight, bias: bias, eps: 1e-6, context: .default)
+        XCTAssertEqual(shared.values, expected.values)
+        XCTAssertNotEqual(x.values, expected.values, "the tensor sharing the storage was written")
     }
 }

@@ -46,10 +46,15 @@ public final class ResnetBlock2D: Sendable {
     }
 
     /// x [N, C, H, W]; temb [N, temb_channels] or nil.
-    public func callAsFunction(_ input: Tensor, temb: Tensor?, _ context: ExecutionContext) -> Tensor {
+    public func callAsFunction(_ input: consuming Tensor, temb: Tensor?, _ context: ExecutionContext) -> Tensor {
         // Activations are updated in place where PyTorch makes new tensors, so a 512² VAE block
-        // holds about three activation-sized buffers at a time.
-        var hidden = norm1(input, context)
+        // holds about three activation-sized buffers at a time. With a shortcut convolution the
+        // residual is made first: the input is then needed no more, and norm1 takes its storage
+        // when the caller gave it up (the first block of a 512² VAE's last stage: 268 MB).
+        let residual: Tensor
+        if let convShortcut { residual = convShortcut(input, context) } else { residual = copy input }
+        var hidden = consume input
+        norm1.normalize(&hidden, context)
         Activations.siluInPlace(&hidden, context: context)
         hidden = conv1(hidden, context)
         let projected = timeEmbProj.flatMap { proj in temb.map { proj(Activations.silu($0, context: context), context) } }
@@ -66,7 +71,7 @@ public final class ResnetBlock2D: Sendable {
         }
         Activations.siluInPlace(&hidden, context: context)
         hidden = conv2(hidden, context)
-        Elementwise.addInPlace(&hidden, convShortcut.map { $0(input, context) } ?? input)
+        Elementwise.addInPlace(&hidden, residual)
         if outputScaleFactor != 1 { hidden = Elementwise.scale(hidden, by: 1 / outputScaleFactor) }
         return hidden
     }

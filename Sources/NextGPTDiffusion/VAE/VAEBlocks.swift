@@ -21,9 +21,9 @@ public final class DownEncoderBlock2D: Sendable {
             ? try Downsample2D(w.pp("downsamplers").pp(0), channels: outChannels, padding: downsamplePadding) : nil
     }
 
-    public func callAsFunction(_ input: Tensor, _ context: ExecutionContext) -> Tensor {
-        var hidden = input
-        for resnet in resnets { hidden = resnet(hidden, temb: nil, context) }
+    public func callAsFunction(_ input: consuming Tensor, _ context: ExecutionContext) -> Tensor {
+        var hidden = consume input
+        for resnet in resnets { hidden = resnet(consume hidden, temb: nil, context) }
         if let downsampler { hidden = downsampler(hidden, context) }
         return hidden
     }
@@ -44,9 +44,10 @@ public final class UpDecoderBlock2D: Sendable {
         upsampler = addUpsample ? try Upsample2D(w.pp("upsamplers").pp(0), channels: outChannels) : nil
     }
 
-    public func callAsFunction(_ input: Tensor, _ context: ExecutionContext) -> Tensor {
-        var hidden = input
-        for resnet in resnets { hidden = resnet(hidden, temb: nil, context) }
+    /// The caller's activation is handed down (`consuming`), so the first resnet can reuse it.
+    public func callAsFunction(_ input: consuming Tensor, _ context: ExecutionContext) -> Tensor {
+        var hidden = consume input
+        for resnet in resnets { hidden = resnet(consume hidden, temb: nil, context) }
         if let upsampler { hidden = upsampler(hidden, context) }
         return hidden
     }

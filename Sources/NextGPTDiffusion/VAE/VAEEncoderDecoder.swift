@@ -33,9 +33,10 @@ public final class VAEEncoder: Sendable {
 
     public func callAsFunction(_ image: Tensor, _ context: ExecutionContext) -> Tensor {
         var sample = convIn(image, context)
-        for block in downBlocks { sample = block(sample, context) }
+        for block in downBlocks { sample = block(consume sample, context) }
         sample = midBlock(sample, context)
-        sample = Activations.silu(convNormOut(sample, context), context: context)
+        convNormOut.normalize(&sample, context)
+        Activations.siluInPlace(&sample, context: context)
         return convOut(sample, context)
     }
 }
@@ -71,8 +72,9 @@ public final class VAEDecoder: Sendable {
     public func callAsFunction(_ latents: Tensor, _ context: ExecutionContext) -> Tensor {
         var sample = convIn(latents, context)
         sample = midBlock(sample, context)
-        for block in upBlocks { sample = block(sample, context) }
-        sample = Activations.silu(convNormOut(sample, context), context: context)
+        for block in upBlocks { sample = block(consume sample, context) }
+        convNormOut.normalize(&sample, context)
+        Activations.siluInPlace(&sample, context: context)
         return convOut(sample, context)
     }
 }

@@ -24,6 +24,13 @@ public struct GroupNorm: Sendable {
             Normalization.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, context: context)
         }
     }
+
+    /// The same, over x's own storage when nothing else holds it (`Normalization.groupNorm(inPlace:)`).
+    public func normalize(_ x: inout Tensor, _ context: ExecutionContext) {
+        context.measure("group_norm") {
+            Normalization.groupNorm(inPlace: &x, groups: groups, weight: weight, bias: bias, eps: eps, context: context)
+        }
+    }
 }
 
 /// `nn.LayerNorm(dim, eps)` over the last dimension.
