@@ -72,10 +72,17 @@ static inline void input_1d(const float *d, size_t s, float *o, size_t os) {
 
 void ngk_winograd43_input_ref(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
                               size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
+    ngk_winograd43_input_nearest_ref(x, 0, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+}
+
+void ngk_winograd43_input_nearest_ref(const float *x, size_t up, size_t height, size_t width, size_t channel_begin,
+                                      size_t channel_end, size_t channels, size_t tile_begin, size_t tile_count, float *v,
+                                      size_t ld) {
     const size_t tiles_wide = (width + 3) / 4;
     const size_t stride_k = ngk_winograd43_plane(channels, ld);
+    const size_t source_width = width >> up;
     for (size_t c = channel_begin; c < channel_end; c++) {
-        const float *plane = x + c * height * width;
+        const float *plane = x + c * (height >> up) * source_width;
         for (size_t t = 0; t < tile_count; t++) {
             const size_t tile = tile_begin + t;
             const long y0 = (long)(tile / tiles_wide) * 4 - 1, x0 = (long)(tile % tiles_wide) * 4 - 1;
@@ -84,7 +91,8 @@ void ngk_winograd43_input_ref(const float *x, size_t height, size_t width, size_
                 const long yy = y0 + i;
                 for (int j = 0; j < 6; j++) {
                     const long xx = x0 + j;
-                    d[i * 6 + j] = (yy >= 0 && yy < (long)height && xx >= 0 && xx < (long)width) ? plane[yy * (long)width + xx] : 0.0f;
+                    d[i * 6 + j] = (yy >= 0 && yy < (long)height && xx >= 0 && xx < (long)width)
+                        ? plane[(size_t)(yy >> up) * source_width + (size_t)(xx >> up)] : 0.0f;
                 }
             }
             for (int j = 0; j < 6; j++) input_1d(d + j, 6, tmp + j, 6);          // Bᵀ d (columns)
@@ -134,9 +142,12 @@ void ngk_winograd43_output_ref(const float *m, size_t ld, size_t channel_begin, 
 // scalar twins the tests compare with.
 #define LANES 8
 
-static inline __attribute__((always_inline)) void input_lanes(const float *plane, size_t height, size_t width,
+// `up`: the plane is read as its nearest ×2^up upsampling (height, width are the upsampled
+// plane's), a constant at every call so the plain case compiles as if it were not there.
+static inline __attribute__((always_inline)) void input_lanes(const float *plane, size_t up, size_t height, size_t width,
                                                               size_t tiles_wide, size_t tile, size_t lanes,
                                                               float *dst, size_t stride_k) {
+    const size_t source_width = width >> up;
     float d[36][LANES], t[36][LANES], o[36][LANES];
     for (size_t l = 0; l < LANES; l++) {
         const size_t tl = tile + (l < lanes ? l : 0);
@@ -144,10 +155,10 @@ static inline __attribute__((always_inline)) void input_lanes(const float *plane
         const int inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= (long)height && x0 + 6 <= (long)width;
         for (int i = 0; i < 6; i++) {
             const long yy = y0 + i;
-            const float *line = plane + yy * (long)width;
+            const float *line = plane + (yy >> up) * (long)source_width;
             for (int j = 0; j < 6; j++) {
                 const long xx = x0 + j;
-                d[i * 6 + j][l] = inside || (yy >= 0 && yy < (long)height && xx >= 0 && xx < (long)width) ? line[xx] : 0.0f;
+                d[i * 6 + j][l] = inside || (yy >= 0 && yy < (long)height && xx >= 0 && xx < (long)width) ? line[xx >> up] : 0.0f;
             }
         }
     }
@@ -179,14 +190,16 @@ static inline __attribute__((always_inline)) void input_lanes(const float *plane
         for (size_t l = 0; l < lanes; l++) dst[k * stride_k + l] = o[k][l];
 }
 
-static inline __attribute__((always_inline)) void input_body(const float *x, size_t height, size_t width, size_t channel_begin,
-                                                             size_t channel_end, size_t channels, size_t tile_begin,
-                                                             size_t tile_count, float *v, size_t ld) {
+static inline __attribute__((always_inline)) void input_body(const float *x, size_t up, size_t height, size_t width,
+                                                             size_t channel_begin, size_t channel_end, size_t channels,
+                                                             size_t tile_begin, size_t tile_count, float *v, size_t ld) {
     const size_t tiles_wide = (width + 3) / 4;
+    const size_t source_plane = (height >> up) * (width >> up);
     for (size_t c = channel_begin; c < channel_end; c++)
         for (size_t t = 0; t < tile_count; t += LANES) {
             const size_t lanes = tile_count - t < LANES ? tile_count - t : LANES;
-            input_lanes(x + c * height * width, height, width, tiles_wide, tile_begin + t, lanes, v + c * ld + t, ngk_winograd43_plane(channels, ld));
+            input_lanes(x + c * source_plane, up, height, width, tiles_wide, tile_begin + t, lanes, v + c * ld + t,
+                        ngk_winograd43_plane(channels, ld));
         }
 }
 
@@ -240,7 +253,12 @@ static inline __attribute__((always_inline)) void output_body(const float *m, si
 
 NGW_AVX2 static void input_avx2(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
                                 size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
-    input_body(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+    input_body(x, 0, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+}
+
+NGW_AVX2 static void input_up1_avx2(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
+                                    size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld) {
+    input_body(x, 1, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
 }
 
 NGW_AVX2 static void output_avx2(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
@@ -253,7 +271,23 @@ void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t ch
 #if defined(__x86_64__)
     if (ngk_use_avx2()) { input_avx2(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld); return; }
 #endif
-    input_body(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+    input_body(x, 0, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+}
+
+void ngk_winograd43_input_nearest(const float *x, size_t up, size_t height, size_t width, size_t channel_begin,
+                                  size_t channel_end, size_t channels, size_t tile_begin, size_t tile_count, float *v,
+                                  size_t ld) {
+    if (up == 0) {
+        ngk_winograd43_input(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+        return;
+    }
+#if defined(__x86_64__)
+    if (up == 1 && ngk_use_avx2()) {
+        input_up1_avx2(x, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
+        return;
+    }
+#endif
+    input_body(x, up, height, width, channel_begin, channel_end, channels, tile_begin, tile_count, v, ld);
 }
 
 void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,

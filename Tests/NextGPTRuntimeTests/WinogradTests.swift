@@ -185,6 +185,46 @@ final class WinogradTests: XCTestCase {
         for (a, b) in zip(outFast, outTwin) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
         XCTAssertGreaterThan(outTwin.filter { $0 != 0 }.count, c * h * w / 2)
     }
+
+    /// The input transform of a plane read as its nearest ×2 upsampling equals the transform of
+    /// the upsampled plane made whole, for the 8-lane body and its twin; ×4 through the twin's
+    /// general path.
+    func testNearestUpsampledInputMatchesTheMadePlane() {
+        let (c, sh, sw) = (3, 10, 13)
+        let source = lcgThousandths([1, c, sh, sw], state: 8)
+        for up in [1, 2] {
+            let (h, w) = (sh << up, sw << up)
+            let made = Convolution.upsampleNearest2d(source, scaleFactor: Float(1 << up), context: .default).values
+            let tiles = ((h + 3) / 4) * ((w + 3) / 4), (first, count) = (3, tiles - 5)
+            var fromMade = [Float](repeating: 0, count: 36 * ngk_winograd43_plane(c, count))
+            var fast = fromMade, twin = fromMade, twinFromMade = fromMade
+            ngk_winograd43_input(made, h, w, 0, c, c, first, count, &fromMade, count)
+            ngk_winograd43_input_ref(made, h, w, 0, c, c, first, count, &twinFromMade, count)
+            ngk_winograd43_input_nearest(source.values, up, h, w, 0, c, c, first, count, &fast, count)
+            ngk_winograd43_input_nearest_ref(source.values, up, h, w, 0, c, c, first, count, &twin, count)
+            XCTAssertEqual(fast, fromMade, "×\(1 << up): 8-lane body")
+            XCTAssertEqual(twin, twinFromMade, "×\(1 << up): scalar twin")
+            XCTAssertGreaterThan(fast.filter { $0 != 0 }.count, fast.count / 8, "×\(1 << up): transforms all but vanish")
+        }
+    }
+
+    /// The whole convolution of an upsampled input without making it, against im2col on the
+    /// made plane, with a chunked tile loop and a batch of 2.
+    func testConvolutionOfNearestUpsampledInput() {
+        let (n, c, o, sh, sw) = (2, 16, 12, 11, 9)
+        let x = lcgThousandths([n, c, sh, sw], state: 21), weight = lcgThousandths([o, c, 3, 3], state: 22)
+        let bias = lcgThousandths([o], state: 23)
+        var context = ExecutionContext.default
+        context.convolutionColumnBudget = 36 * 32 * 10 / 4
+        let fused = Convolution.winogradConv3x3(x, kernel: WinogradKernel(weight, context: context), bias: bias,
+                                                nearestUpsampling: 1, context: context)
+        context.winogradEnabled = false
+        let made = Convolution.upsampleNearest2d(x, scaleFactor: 2, context: context)
+        let direct = Convolution.conv2d(made, weight: weight, bias: bias, padding: [1, 1], context: context)
+        XCTAssertEqual(fused.shape, [n, o, 2 * sh, 2 * sw])
+        let rel = relativeL2(fused, direct)
+        XCTAssertLessThan(rel, 2e-6, "rel L2 \(rel)")
+    }
 }
 
 private final class WinogradOwner: Sendable {}

@@ -115,6 +115,12 @@ void ngk_winograd43_weight_rows_ref(const float *w, size_t ld_w, size_t rows, si
 // ngk_winograd43_plane(channels, ld) floats apart.
 void ngk_winograd43_input(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
                           size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld);
+// The same for the plane a nearest x2^up upsampling of x gives (F.interpolate(x, scale_factor=2^up,
+// mode="nearest"), never made): x is [C][H >> up][W >> up]; height, width are the upsampled
+// plane's, multiples of 2^up. up = 0 is ngk_winograd43_input.
+void ngk_winograd43_input_nearest(const float *x, size_t up, size_t height, size_t width, size_t channel_begin,
+                                  size_t channel_end, size_t channels, size_t tile_begin, size_t tile_count, float *v,
+                                  size_t ld);
 // Columns 0..<tile_count of products m (36 planes [channels][ld], laid out as v) -> output planes y [channels][H][W]
 // (+ bias[o], may be NULL).
 void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
@@ -123,6 +129,9 @@ void ngk_winograd43_output(const float *m, size_t ld, size_t channel_begin, size
 // Scalar twins (one tile at a time).
 void ngk_winograd43_input_ref(const float *x, size_t height, size_t width, size_t channel_begin, size_t channel_end,
                               size_t channels, size_t tile_begin, size_t tile_count, float *v, size_t ld);
+void ngk_winograd43_input_nearest_ref(const float *x, size_t up, size_t height, size_t width, size_t channel_begin,
+                                      size_t channel_end, size_t channels, size_t tile_begin, size_t tile_count, float *v,
+                                      size_t ld);
 void ngk_winograd43_output_ref(const float *m, size_t ld, size_t channel_begin, size_t channel_end, size_t channels,
                                size_t tile_begin, size_t tile_count, size_t height, size_t width,
                                const float *bias, float *y);

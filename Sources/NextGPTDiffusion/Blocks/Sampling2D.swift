@@ -46,8 +46,9 @@ public final class Upsample2D: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, outputSize: [Int]? = nil, _ context: ExecutionContext) -> Tensor {
-        let upsampled = outputSize.map { Convolution.upsampleNearest2d(x, size: $0, context: context) }
-            ?? Convolution.upsampleNearest2d(x, scaleFactor: 2, context: context)
-        return conv(upsampled, context)
+        if let outputSize, outputSize != [2 * x.shape[2], 2 * x.shape[3]] {
+            return conv(Convolution.upsampleNearest2d(x, size: outputSize, context: context), context)
+        }
+        return conv.upsamplingNearest2x(x, context)
     }
 }

@@ -31,10 +31,14 @@ extension Convolution {
     /// `context.winogradInPlaceProductTiles` tiles a chunk, the 36 products run the register-tiled
     /// sgemm on the operands in place (`ngs_sgemm_nn`); BLAS would spend as much packing them.
     /// (Below 16, its half-empty 16-wide tiles lose to BLAS.)
-    public static func winogradConv3x3(_ x: Tensor, kernel: WinogradKernel, bias: Tensor?, context: ExecutionContext) -> Tensor {
-        precondition(x.rank == 4 && kernel.inChannels == x.shape[1],
-                     "winogradConv3x3: input \(x.shape), kernel for \(kernel.inChannels) channels")
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    /// `nearestUpsampling` u > 0: the convolution of `F.interpolate(x, scale_factor=2^u, mode="nearest")`,
+    /// which the input transform reads from x without making it.
+    public static func winogradConv3x3(_ x: Tensor, kernel: WinogradKernel, bias: Tensor?, nearestUpsampling up: Int = 0,
+                                       context: ExecutionContext) -> Tensor {
+        precondition(x.rank == 4 && kernel.inChannels == x.shape[1] && (0...4).contains(up),
+                     "winogradConv3x3: input \(x.shape), kernel for \(kernel.inChannels) channels, upsampling 2^\(up)")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2] << up, x.shape[3] << up)
+        let sourcePlane = x.shape[2] * x.shape[3]
         let o = kernel.outChannels
         if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
         // Tiles of every sample form one sequence, so small planes still give the GEMMs wide panels.
@@ -64,8 +68,8 @@ extension Convolution {
                     }
                     OpParallel.forEach(c, costPerItem: count * 400, context: context) { range in
                         for (sample, first, length, column) in runs {
-                            ngk_winograd43_input(input.base + sample * c * h * w, h, w, range.lowerBound, range.upperBound, c,
-                                                 first, length, vs.base + column, count)
+                            ngk_winograd43_input_nearest(input.base + sample * c * sourcePlane, up, h, w, range.lowerBound,
+                                                         range.upperBound, c, first, length, vs.base + column, count)
                         }
                     }
                     // 36 independent products: one single-threaded sgemm each, spread over the pool.

@@ -59,43 +59,80 @@ public final class Conv2d: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
-        context.measure("conv\(kernel[0])x\(kernel[1]) \(weight.type) \(x.shape[2] * x.shape[3] >= 4096 ? "≥64²" : "<64²")") {
-            forward(x, context)
+        context.measure(profileLabel(height: x.shape[2], width: x.shape[3])) { forward(x, context) }
+    }
+
+    /// `self(F.interpolate(x, scale_factor=2, mode="nearest"))`. Where the convolution goes
+    /// through a Winograd kernel of the whole plane, the transform reads x as its upsampling and
+    /// the upsampled plane is never made (at a 512² VAE's last upsampler, 268 MB at the decode's
+    /// peak); elsewhere it is made first.
+    public func upsamplingNearest2x(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d(\(weight.name)): input \(x.shape), \(inChannels) channels expected")
+        let (height, width) = (2 * x.shape[2], 2 * x.shape[3])
+        return context.measure(profileLabel(height: height, width: width)) {
+            if let transformed = planeWinogradKernel(batch: x.shape[0], height: height, width: width, context) {
+                return Convolution.winogradConv3x3(x, kernel: transformed, bias: bias, nearestUpsampling: 1, context: context)
+            }
+            return forward(Convolution.upsampleNearest2d(x, scaleFactor: 2, context: context), context)
         }
+    }
+
+    func profileLabel(height: Int, width: Int) -> String {
+        "conv\(kernel[0])x\(kernel[1]) \(weight.type) \(height * width >= 4096 ? "≥64²" : "<64²")"
     }
 
     func forward(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "Conv2d(\(weight.name)): input \(x.shape), \(inChannels) channels expected")
+        if f32Kernel == nil && kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] && x.shape[2] * x.shape[3] >= 4096 {
+            // Pointwise over a large plane: one sgemm on the input as it lies beats gathering rows.
+            return Convolution.conv2d(x, weight: widenedKernel(context), bias: bias, context: context)
+        }
+        if let transformed = planeWinogradKernel(batch: x.shape[0], height: x.shape[2], width: x.shape[3], context) {
+            return Convolution.winogradConv3x3(x, kernel: transformed, bias: bias, context: context)
+        }
         if let f32Kernel {
             return Convolution.conv2d(x, weight: f32Kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
-        if kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] && x.shape[2] * x.shape[3] >= 4096 {
-            // Pointwise over a large plane: one sgemm on the input as it lies beats gathering rows.
-            return Convolution.conv2d(x, weight: f32Kernel ?? widenedKernel(context), bias: bias, context: context)
-        }
-        if let packed, context.laneGEMMOverWinograd, kernel[0] * kernel[1] <= 64,
-           Matmul.prefersLaneGEMM(packed, batch: x.shape[2] * x.shape[3], context: context) {
+        if let packed, prefersLaneGEMM(packed, height: x.shape[2], width: x.shape[3], context) {
             return Convolution.conv2d(x, matrix: packed, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
-        if let kept = keptWinogradKernel(height: x.shape[2], width: x.shape[3], context) {
-            return Convolution.winogradConv3x3(x, kernel: kept, bias: bias, context: context)
-        }
-        if weight.type.isQuantized && context.kernelLevel == .avx2
-            && Convolution.streamsWinogradKernel(channels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
-                                                 padding: padding, batch: x.shape[0], height: x.shape[2], width: x.shape[3],
-                                                 context: context) {
+        if streamsWinograd(batch: x.shape[0], height: x.shape[2], width: x.shape[3], context) {
             // Too large to keep (or nothing keeps kernels): each block of output channels is
             // transformed into scratch as its products need it.
             return withStoredMatrix { Convolution.winogradConv3x3(x, streaming: $0, bias: bias, context: context) }
         }
-        if Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
-                                   height: x.shape[2], width: x.shape[3], quantizedKernel: weight.type.isQuantized, context: context) {
-            // Winograd needs f32 kernels; transforming them per call costs far less than the saved products.
-            let transformed = withStoredMatrix { WinogradKernel(matrix: $0, context: context) }
-            return Convolution.winogradConv3x3(x, kernel: transformed, bias: bias, context: context)
-        }
         return withStoredMatrix {
             Convolution.conv2d(x, matrix: $0, kernel: kernel, bias: bias, stride: stride, padding: padding, context: context)
         }
+    }
+
+    /// The Winograd-domain kernel an N×C×H×W input is multiplied with when `forward` takes a
+    /// Winograd path over the whole plane: kept in the context's cache, or transformed for this
+    /// call (Winograd needs f32 kernels; transforming them per call costs far less than the
+    /// saved products). Nil when another path serves the plane better.
+    func planeWinogradKernel(batch: Int, height: Int, width: Int, _ context: ExecutionContext) -> WinogradKernel? {
+        guard kernel == [3, 3] else { return nil }
+        if let f32Kernel {
+            return Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding,
+                                           height: height, width: width, context: context)
+                ? WinogradKernel(f32Kernel, context: context) : nil
+        }
+        if let packed, prefersLaneGEMM(packed, height: height, width: width, context) { return nil }
+        if let kept = keptWinogradKernel(height: height, width: width, context) { return kept }
+        if streamsWinograd(batch: batch, height: height, width: width, context) { return nil }
+        guard Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding, height: height,
+                                      width: width, quantizedKernel: weight.type.isQuantized, context: context) else { return nil }
+        return withStoredMatrix { WinogradKernel(matrix: $0, context: context) }
+    }
+
+    func prefersLaneGEMM(_ packed: WeightMatrix, height: Int, width: Int, _ context: ExecutionContext) -> Bool {
+        context.laneGEMMOverWinograd && kernel[0] * kernel[1] <= 64
+            && Matmul.prefersLaneGEMM(packed, batch: height * width, context: context)
+    }
+
+    func streamsWinograd(batch: Int, height: Int, width: Int, _ context: ExecutionContext) -> Bool {
+        weight.type.isQuantized && context.kernelLevel == .avx2
+            && Convolution.streamsWinogradKernel(channels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                                 padding: padding, batch: batch, height: height, width: width, context: context)
     }
 }
