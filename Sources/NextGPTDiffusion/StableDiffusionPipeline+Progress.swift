@@ -7,10 +7,12 @@ extension StableDiffusionPipeline {
     /// `progress.isCancelled` turns true, with `CancellationError`.
     public func generate(_ request: StableDiffusionRequest, context: ExecutionContext, progress: any ProgressReporter) throws
         -> (decoded: Tensor, stats: StableDiffusionStats) {
-        try generate(request, context: context) { done, total, stats in
+        try generate(request, context: context, onStep: { done, total, stats in
             progress.report(ProgressUpdate(phase: "denoising", completed: done, total: total, unit: "step",
                                            elapsedSeconds: stats.stepSeconds.reduce(0, +)))
             try progress.checkCancellation()
-        }
+        }, onDecode: { _ in
+            progress.report(ProgressUpdate(phase: "decoding", completed: 0, total: 1, unit: "image", elapsedSeconds: 0))
+        })
     }
 }

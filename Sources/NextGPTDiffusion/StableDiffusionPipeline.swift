@@ -83,12 +83,14 @@ public final class StableDiffusionPipeline: Sendable {
 
     public var defaultSize: Int { sampleSize * vaeScaleFactor }
 
-    /// Runs the request; `onStep(done, total, stats)` after every denoising step (it may throw to stop). Returns the
+    /// Runs the request; `onStep(done, total, stats)` after every denoising step (it may throw to stop),
+    /// `onDecode(stats)` when the loop and its kept kernels are done and the VAE decode begins. Returns the
     /// decoded sample [1, 3, H, W] in about [-1, 1] (`vae.decode(latents / scaling_factor).sample`);
     /// `imageFromDecoded` makes diffusers' `output_type="np"` image of it. Every component runs
     /// in `context`.
     public func generate(_ request: StableDiffusionRequest, context: ExecutionContext,
-                         onStep: (Int, Int, StableDiffusionStats) throws -> Void = { _, _, _ in }) throws -> (decoded: Tensor, stats: StableDiffusionStats) {
+                         onStep: (Int, Int, StableDiffusionStats) throws -> Void = { _, _, _ in },
+                         onDecode: (StableDiffusionStats) throws -> Void = { _ in }) throws -> (decoded: Tensor, stats: StableDiffusionStats) {
         // img2img keeps the init image's size unless told otherwise, as diffusers does.
         let height = request.height ?? request.initImage.map { $0.shape[2] } ?? defaultSize
         let width = request.width ?? request.initImage.map { $0.shape[3] } ?? defaultSize
@@ -147,6 +149,7 @@ public final class StableDiffusionPipeline: Sendable {
         if let profile = context.profile {
             FileHandle.standardError.write(Data(("denoising:\n" + profile.report() + "\nVAE decode:\n").utf8))
         }
+        try onDecode(stats)
         start = Date()
         let z = Elementwise.scale(latents, by: Float(1 / vae.config.scalingFactor))
         let decoded = request.vaeTiling ? vae.decodeTiled(z, context: context) : vae.decode(z, context: context)

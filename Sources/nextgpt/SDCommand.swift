@@ -74,7 +74,7 @@ struct SDCommand: ParsableCommand {
     @Flag(help: "Keep Q8_0/Q4_0 weights mapped instead of copying them into the integer kernels' interleaved layout (slower; large batches then use f32 activations).")
     var noRepack = false
 
-    @Option(help: "Write timings (s/step, text encode, VAE decode, peak RSS) as JSON to this file.")
+    @Option(help: "Write timings (s/step, text encode, VAE decode), the run's peak RSS and the VAE decode's own as JSON to this file.")
     var statsJson: String?
 
     @Option(name: .shortAndLong, help: "Output PNG.")
@@ -110,7 +110,8 @@ struct SDCommand: ParsableCommand {
             request.height = image.height
         }
         let started = Date()
-        let (decoded, stats) = try sd.generate(request, context: context, progress: ProgressBar())
+        let tracker = DecodePeakTracker(forwarding: ProgressBar())
+        let (decoded, stats) = try sd.generate(request, context: context, progress: tracker)
         let image = try VaeImageProcessor.images(from: decoded)[0]
         let (w, h) = (image.width, image.height)
         try PNGImage.write(image, to: output, text: [
@@ -118,19 +119,20 @@ struct SDCommand: ParsableCommand {
             ("cfg", String(cfg)), ("scheduler", scheduler ?? "default"), ("size", "\(w)x\(h)"),
             ("model", (model as NSString).lastPathComponent), ("software", "nextgpt sd"),
         ])
-        let memory = MemoryReport.current()
+        let (memory, decodePeak) = tracker.peaks(.current())
         let steps = stats.stepSeconds
         let mean = steps.isEmpty ? 0 : steps.reduce(0, +) / Double(steps.count)
         FileHandle.standardError.write(Data(String(
-            format: "%@: %d×%d, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s, total %.1f s; %@\n",
+            format: "%@: %d×%d, %d denoising iterations %.2f s each (%d UNet evaluations), text %.2f s, VAE decode %.2f s%@, total %.1f s; %@\n",
             output, w, h, steps.count, mean, stats.unetEvaluations, stats.textEncodeSeconds, stats.vaeDecodeSeconds,
+            decodePeak.map { String(format: " (peak RSS %.1f MB)", Double($0) / 1e6) } ?? "",
             Date().timeIntervalSince(started), closingTail(context, memory)).utf8))
         if let profile = context.profile { FileHandle.standardError.write(Data((profile.report() + "\n").utf8)) }
         if let statsJson {
             let record: [String: Any] = [
                 "step_seconds": steps, "text_encode_seconds": stats.textEncodeSeconds, "vae_encode_seconds": stats.vaeEncodeSeconds,
                 "vae_decode_seconds": stats.vaeDecodeSeconds, "unet_evaluations": stats.unetEvaluations,
-                "peak_rss_bytes": memory.peakBytes, "width": w, "height": h, "total_seconds": Date().timeIntervalSince(started),
+                "peak_rss_bytes": memory.peakBytes, "vae_decode_peak_rss_bytes": decodePeak ?? -1, "width": w, "height": h, "total_seconds": Date().timeIntervalSince(started),
             ]
             try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]).write(to: URL(fileURLWithPath: statsJson))
         }

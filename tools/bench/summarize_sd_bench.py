@@ -31,6 +31,8 @@ def load(path):
             "vae": r.get("vae_decode_seconds"),
             "rss": max([v for v in (r.get("peak_rss_bytes"), r.get("time_peak_rss_bytes")) if v] or [0]) / 1e9 or None,
             "evals": r.get("unet_evaluations"),
+            # the VAE decode's own peak (ours: `nextgpt sd --stats-json`; -1 when unknown)
+            "vae_rss": (r.get("vae_decode_peak_rss_bytes") or 0) / 1e9 if (r.get("vae_decode_peak_rss_bytes") or 0) > 0 else None,
         }
         key = (r["size"], r["runtime"], r["type"])
         old = best.get(key)
@@ -53,9 +55,9 @@ def main():
     best = load(sys.argv[1] if len(sys.argv) > 1 else "out/bench/bench_sd.jsonl")
     sizes = sorted({k[0] for k in best})
     order = {"diffusers": 0, "sd.cpp": 1, "sd.cpp+fa": 2, "ours": 3}
-    print("s/step: seconds per denoising step (2 UNet evaluations, CFG); text/VAE: seconds; RSS: GB")
+    print("s/step: seconds per denoising step (2 UNet evaluations, CFG); text/VAE: seconds; RSS: GB (VAE RSS: the decode's own peak)")
     print("ratios: peer seconds / our seconds (>1: ours faster), RSS: ours / peer (<1: ours smaller)")
-    header = (f"{'size':>5} {'runtime':10} {'type':13} {'s/step':>7} {'text':>7} {'VAE':>7} {'RSS':>6} "
+    header = (f"{'size':>5} {'runtime':10} {'type':13} {'s/step':>7} {'text':>7} {'VAE':>7} {'RSS':>6} {'VAE RSS':>7} "
               f"{'step÷diff':>9} {'VAE÷diff':>9} {'RSS÷diff':>9} {'step÷sdc':>9} {'VAE÷sdc':>9} {'RSS÷sdc':>9}")
     print(header)
     for size in sizes:
@@ -64,7 +66,8 @@ def main():
         for key in keys:
             _, runtime, type_ = key
             r = best[key]
-            line = f"{size:>5} {runtime:10} {type_:13} {fmt(r['step'])} {fmt(r['text'])} {fmt(r['vae'])} {fmt(r['rss'], 6)}"
+            line = (f"{size:>5} {runtime:10} {type_:13} {fmt(r['step'])} {fmt(r['text'])} {fmt(r['vae'])} {fmt(r['rss'], 6)}"
+                    f" {fmt(r['vae_rss'])}")
             if runtime == "ours":
                 peer_type = SDCPP_TYPE.get(type_, type_)
                 sdc = best.get((size, "sd.cpp", peer_type)) or best.get((size, "sd.cpp+fa", peer_type)) or {}
