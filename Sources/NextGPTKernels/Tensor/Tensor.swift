@@ -64,10 +64,12 @@ public struct Tensor: Sendable, CustomStringConvertible {
 /// (a 512² VAE's 64² planes, the UNet's) are kept by glibc's heaps once freed: a Zen 1 SD 1.5
 /// run at 512² held 0.5 GB more at the start of the VAE decode than with its own mappings, and
 /// the decode's peak was as much higher. Huge pages also fault a plane in 512× fewer times.
+/// From 4 MiB, not 1: at 256² the run then took 370–455 thousand page faults against the
+/// heap's 555–565 thousand and 1 MiB's 745–760 thousand, for the same decode peak at 512².
 // @unchecked: `Tensor` copies it before any write to a shared storage (copy on write), so a
 // storage two threads can see is never written.
 final class TensorStorage: @unchecked Sendable {
-    static let mappedMinimumBytes = 1 << 20
+    static let mappedMinimumBytes = 4 << 20
 
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
