@@ -112,6 +112,7 @@ struct SDCommand: ParsableCommand {
         let started = Date()
         let tracker = DecodePeakTracker(forwarding: ProgressBar())
         let (decoded, stats) = try sd.generate(request, context: context, progress: tracker)
+        let decodePeak = tracker.decodePeakBytes()
         let image = try VaeImageProcessor.images(from: decoded)[0]
         let (w, h) = (image.width, image.height)
         try PNGImage.write(image, to: output, text: [
@@ -119,7 +120,7 @@ struct SDCommand: ParsableCommand {
             ("cfg", String(cfg)), ("scheduler", scheduler ?? "default"), ("size", "\(w)x\(h)"),
             ("model", (model as NSString).lastPathComponent), ("software", "nextgpt sd"),
         ])
-        let (memory, decodePeak) = tracker.peaks(.current())
+        let memory = MemoryReport.current()
         let steps = stats.stepSeconds
         let mean = steps.isEmpty ? 0 : steps.reduce(0, +) / Double(steps.count)
         FileHandle.standardError.write(Data(String(

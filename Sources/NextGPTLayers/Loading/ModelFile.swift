@@ -68,16 +68,6 @@ public struct MemoryReport: Sendable, CustomStringConvertible {
         return MemoryReport(anonymousBytes: fields["RssAnon"] ?? 0, fileBytes: fields["RssFile"] ?? 0, peakBytes: fields["VmHWM"] ?? 0)
     }
 
-    /// Sets this process's peak (VmHWM) to its current resident set, so a later `peakBytes` is
-    /// the peak of what ran since: `/proc/self/clear_refs` "5" (Linux 4.0+). False where the
-    /// kernel refuses. Process-wide: for a program measuring its own phases, not for a library.
-    @discardableResult
-    public static func resetPeak() -> Bool {
-        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
-        defer { try? handle.close() }
-        return (try? handle.write(contentsOf: Data("5".utf8))) != nil
-    }
-
     public var description: String {
         func mb(_ n: Int) -> String { String(format: "%.1f MB", Double(n) / 1e6) }
         return "RSS anon \(mb(anonymousBytes)), file-backed \(mb(fileBytes)), peak \(mb(peakBytes))"
