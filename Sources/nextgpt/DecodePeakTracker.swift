@@ -32,7 +32,9 @@ final class DecodePeakTracker: ProgressReporter {
     func decodePeakBytes() -> Int? { started ? sampler.stop() : nil }
 }
 
-/// Resident bytes of this process, read from /proc/self/statm by a thread of its own.
+/// Resident bytes of this process, read from /proc/self/statm by a thread of its own: one short
+/// line, where `MemoryReport.current()` parses all of /proc/self/status, too much to repeat every
+/// 5 ms beside a decode on two cores.
 final class ResidentSampler: Sendable {
     private let peak = Atomic<Int>(0)
     private let running = Atomic<Bool>(false)
