@@ -67,6 +67,11 @@ public struct ExecutionContext: Sendable {
     /// where Winograd (f32) would apply: 2×320×64×64 ran 88 ms against Winograd's 218 ms, the
     /// temporal (3, 1) ones are not Winograd's anyway.
     public var laneGEMMOverWinograd = true
+    /// Tensors of at least this many bytes take their memory from the run's `ActivationArena`
+    /// inside `withActivationArena` (the pipelines' loops and decodes); nil: every tensor its own.
+    public var activationArenaMinimumBytes: Int? = 4 << 20
+    /// Whether reused arena memory a tensor must fully write is filled with NaN first (tests).
+    public var poisonsReusedActivations = false
     /// Where layers report their wall time; nil (the default) measures nothing, so the hot path
     /// costs one nil check.
     public var profile: OpProfile?
@@ -171,15 +176,32 @@ public final class OpProfile: Sendable {
         return result
     }
 
-    /// One line per measured kind, most time first; resets the totals.
+    private let notes = Mutex<(pending: [String], all: [String])>(([], []))
+
+    /// A line for the next `report()`, after the timings.
+    public func note(_ line: String) {
+        notes.withLock {
+            $0.pending.append(line)
+            $0.all.append(line)
+        }
+    }
+
+    /// Every note so far, reported or not.
+    public var allNotes: [String] { notes.withLock { $0.all } }
+
+    /// One line per measured kind, most time first, then the notes; resets both.
     public func report() -> String {
         let taken = totals.withLock { totals in
             defer { totals = [:] }
             return totals
         }
+        let noted = notes.withLock { notes in
+            defer { notes.pending = [] }
+            return notes.pending
+        }
         let sum = taken.values.reduce(0) { $0 + $1.seconds }
         return taken.sorted { $0.value.seconds > $1.value.seconds }.map {
             String(format: "%-28@ %8.3f s %5.1f%% %7d calls", $0.key as NSString, $0.value.seconds, 100 * $0.value.seconds / max(sum, 1e-9), $0.value.calls)
-        }.joined(separator: "\n")
+        }.joined(separator: "\n") + noted.map { "\n" + $0 }.joined()
     }
 }

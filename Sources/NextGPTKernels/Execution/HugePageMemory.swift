@@ -18,5 +18,11 @@ struct HugePageMemory {
         pointer = p
     }
 
+    /// Memory an earlier `HugePageMemory` mapped (an `ActivationArena`'s block).
+    init(adopting pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        self.pointer = pointer
+        self.byteCount = byteCount
+    }
+
     func release() { munmap(pointer, byteCount) }
 }

@@ -15,14 +15,14 @@ public struct Tensor: Sendable, CustomStringConvertible {
     public init(shape: [Int], values: [Float]) {
         precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
         self.shape = shape
-        storage = TensorStorage(count: values.count)
+        storage = TensorStorage(count: values.count, zeroed: false)
         values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
     /// Filled by `body` (which must write every element).
     public init(shape: [Int], fill body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
         self.shape = shape
-        storage = TensorStorage(count: shape.reduce(1, *))
+        storage = TensorStorage(count: shape.reduce(1, *), zeroed: false)
         try body(UnsafeMutableBufferPointer(start: storage.pointer, count: storage.count))
     }
 
@@ -74,10 +74,22 @@ final class TensorStorage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
     private let mapping: HugePageMemory?
+    /// Where `mapping` goes back to, when it came from one.
+    private let arena: ActivationArena?
 
-    init(count: Int) {
+    /// Zero-filled unless `zeroed` is false (the caller writes every element; heap and fresh
+    /// mappings are zero anyway, only an arena's reused block is not).
+    init(count: Int, zeroed: Bool = true) {
         self.count = count
         let byteCount = max(count, 1) * 4
+        if let current = ActivationArena.current, byteCount >= current.minimumBytes {
+            let memory = current.take(byteCount: byteCount, zeroed: zeroed)
+            mapping = memory
+            arena = current
+            pointer = memory.pointer.bindMemory(to: Float.self, capacity: max(count, 1))
+            return
+        }
+        arena = nil
         if byteCount >= Self.mappedMinimumBytes {
             // A fresh anonymous mapping reads as zeros already.
             let memory = HugePageMemory(byteCount: byteCount)
@@ -92,13 +104,19 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     func copy() -> TensorStorage {
-        let other = TensorStorage(count: count)
+        let other = TensorStorage(count: count, zeroed: false)
         other.pointer.update(from: pointer, count: count)
         return other
     }
 
     deinit {
-        if let mapping { mapping.release() } else { pointer.deallocate() }
+        if let arena, let mapping {
+            arena.giveBack(mapping)
+        } else if let mapping {
+            mapping.release()
+        } else {
+            pointer.deallocate()
+        }
     }
 }
 

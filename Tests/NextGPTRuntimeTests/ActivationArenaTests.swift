@@ -1,0 +1,129 @@
+import NextGPTKernels
+import NextGPTLayers
+import NextGPTTestSupport
+import XCTest
+
+/// The activation arena hands a freed block to the next tensor that fits it, zeroes it only for
+/// tensors that must start at zero, never holds more than its peak of live blocks, and unmaps
+/// what comes back after it is closed.
+final class ActivationArenaTests: XCTestCase {
+    static let kib = 1 << 10
+
+    private func context(minimumBytes: Int = 64 << 10, poison: Bool = false) -> ExecutionContext {
+        var context = ExecutionContext.default
+        context.activationArenaMinimumBytes = minimumBytes
+        context.poisonsReusedActivations = poison
+        return context
+    }
+
+    private func address(_ t: Tensor) -> UnsafePointer<Float>? { t.withUnsafeBufferPointer { $0.baseAddress } }
+
+    func testFreedBlockIsReusedAndZeroedOnlyWhenAsked() {
+        context(poison: true).withActivationArena("test") {
+            let arena = ActivationArena.current!
+            var first: Tensor? = Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 7) }
+            let firstAddress = first.map(address)
+            first = nil
+            let zeros = Tensor(zeros: [64 * Self.kib - 5])
+            XCTAssertEqual(address(zeros), firstAddress, "the freed block was not reused")
+            XCTAssertTrue(zeros.values.allSatisfy { $0 == 0 }, "a reused block was not zeroed for Tensor(zeros:)")
+            _ = consume zeros
+            // `fill` writes every element itself: the block comes poisoned, not zeroed.
+            let seen = Tensor(shape: [64 * Self.kib]) { out in
+                XCTAssertTrue(out.allSatisfy { $0.isNaN }, "reused memory for a filled tensor was not poisoned")
+                out.update(repeating: 3)
+            }
+            XCTAssertEqual(address(seen), firstAddress)
+            XCTAssertEqual(seen.values[64 * Self.kib - 1], 3)
+            let s = arena.statistics
+            XCTAssertEqual([s.mapped, s.reused], [1, 2])
+        }
+    }
+
+    /// A block is reused only for a tensor of its size in 4 KiB pages.
+    func testBlocksReusedOnlyForTensorsOfTheirSize() {
+        context().withActivationArena("test") {
+            let arena = ActivationArena.current!
+            var eight: [Tensor] = (0..<8).map { _ in Tensor(zeros: [32 * Self.kib]) }   // 8 × 128 KiB
+            eight.removeAll()
+            let smaller = Tensor(zeros: [31 * Self.kib])   // 124 KiB
+            let larger = Tensor(zeros: [33 * Self.kib])    // 132 KiB
+            XCTAssertEqual(arena.statistics.reused, 0)
+            let samePages = Tensor(zeros: [32 * Self.kib - 1000])   // 124 KiB + 96 B: 32 pages
+            XCTAssertEqual(arena.statistics.reused, 1)
+            withExtendedLifetime((smaller, larger, samePages)) {}
+        }
+    }
+
+    /// Live and free blocks together stay within the largest sum of live blocks seen.
+    func testHeldMemoryStaysWithinThePeakOfLiveBlocks() {
+        context().withActivationArena("test") {
+            let arena = ActivationArena.current!
+            let block = 256 * Self.kib   // bytes of a tensor of 64 Ki floats
+            var four: [Tensor] = (0..<4).map { i in Tensor(shape: [64 * Self.kib]) { $0.update(repeating: Float(i)) } }
+            XCTAssertEqual(arena.statistics.peakLiveBytes, 4 * block)
+            four.removeAll()
+            XCTAssertEqual(arena.statistics.heldBytes, 4 * block, "freed blocks are kept for reuse")
+            // Three blocks' worth that none of the free ones fits: room is made by unmapping.
+            let wide = Tensor(zeros: [3 * 64 * Self.kib])
+            var s = arena.statistics
+            XCTAssertLessThanOrEqual(s.heldBytes, 4 * block, "held \(s.heldBytes) B, peak \(s.peakLiveBytes) B")
+            XCTAssertEqual(s.unmapped, 3)
+            XCTAssertEqual(s.peakLiveBytes, 4 * block)
+            // The one free block left is reused.
+            let again = Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 9) }
+            s = arena.statistics
+            XCTAssertEqual(s.reused, 1)
+            XCTAssertEqual(s.heldBytes, 4 * block)
+            withExtendedLifetime((wide, again)) {}
+        }
+    }
+
+    /// Tensors that outlive the run keep their values; their blocks are unmapped when they go,
+    /// and the resident set falls back.
+    func testTensorsOutlivingTheArenaKeepTheirValuesAndAreUnmapped() {
+        let mib = 1 << 20
+        var arena: ActivationArena?
+        let start = MemoryReport.current().anonymousBytes
+        var kept: Tensor? = context(minimumBytes: mib).withActivationArena("test") {
+            arena = ActivationArena.current
+            var scratch: [Tensor] = (0..<16).map { i in Tensor(shape: [mib]) { $0.update(repeating: Float(i)) } }
+            scratch.removeAll()
+            return Tensor(shape: [mib]) { $0.update(repeating: 5) }   // reuses a freed block
+        }
+        XCTAssertNil(ActivationArena.current, "the arena outlived its run")
+        XCTAssertEqual(kept?.values.allSatisfy { $0 == 5 }, true)
+        let s = arena!.statistics
+        XCTAssertEqual(s.reused, 1)
+        XCTAssertEqual(s.heldBytes, 4 * mib, "only the kept tensor's block is held after the close")
+        kept = nil
+        XCTAssertEqual(arena!.statistics.heldBytes, 0)
+        let after = MemoryReport.current().anonymousBytes
+        XCTAssertLessThan(after - start, 24 * mib, "RSS \(after - start) B above the start after the run's 68 MiB went")
+    }
+
+    /// A loop's steps share the loop's arena: a model's own `withActivationArena` inside it runs
+    /// in the loop's, so the second step maps nothing.
+    func testNestedRunsShareTheOuterArena() {
+        let context = context()
+        context.withActivationArena("loop") {
+            let outer = ActivationArena.current
+            for _ in 0..<3 {
+                context.withActivationArena("model") {
+                    XCTAssertTrue(ActivationArena.current === outer)
+                    let a = Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 1) }
+                    let b = Tensor(shape: [128 * Self.kib]) { $0.update(repeating: 2) }
+                    withExtendedLifetime((a, b)) {}
+                }
+            }
+            XCTAssertEqual([outer!.statistics.mapped, outer!.statistics.reused], [2, 4])
+        }
+    }
+
+    /// Without a minimum, no arena: storage is the tensor's own.
+    func testNoArenaWithoutAMinimum() {
+        var context = ExecutionContext.default
+        context.activationArenaMinimumBytes = nil
+        context.withActivationArena("test") { XCTAssertNil(ActivationArena.current) }
+    }
+}
