@@ -129,13 +129,16 @@ public final class AudioLDMPipeline: Sendable {
         var latents = loop.initialLatents(request.latents, shape: latentShape)
         do {
             // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
+            // Its activations too: one arena for every step.
             let unetContext = context.keepingWinogradKernels()
-            latents = try loop.run(latents, timesteps: loop.scheduler.timesteps, onStep: { done, total, seconds in
-                stats.stepSeconds.append(seconds)
-                try onStep(done, total, stats)
-            }) { input, t in
-                stats.unetEvaluations += 1
-                return try unet(sample: input, timestep: [t], encoderHiddenStates: nil, classLabels: conditioning, context: unetContext)
+            latents = try unetContext.withActivationArena("denoising") {
+                try loop.run(latents, timesteps: loop.scheduler.timesteps, onStep: { done, total, seconds in
+                    stats.stepSeconds.append(seconds)
+                    try onStep(done, total, stats)
+                }) { input, t in
+                    stats.unetEvaluations += 1
+                    return try unet(sample: input, timestep: [t], encoderHiddenStates: nil, classLabels: conditioning, context: unetContext)
+                }
             }
         }
 

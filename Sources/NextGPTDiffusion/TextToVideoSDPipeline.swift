@@ -132,32 +132,35 @@ public final class TextToVideoSDPipeline: Sendable {
         let timesteps = scheduler.timesteps
         // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
         var unetContext: ExecutionContext? = context.keepingWinogradKernels()
-        for (index, t) in timesteps.enumerated() {
-            start = Date()
-            var noise: Tensor
-            do {
-                if guided && splitGuidance {
-                    let input = try scheduler.scaleModelInput(latents, timestep: t)
-                    let halves = try Shape.split(conditioning, splitSize: 1, dim: 0).map {
-                        try unet(sample: input, timestep: [t], encoderHiddenStates: $0, context: unetContext ?? context)
+        // Its activations too: one arena for every step.
+        try context.withActivationArena("denoising") {
+            for (index, t) in timesteps.enumerated() {
+                start = Date()
+                var noise: Tensor
+                do {
+                    if guided && splitGuidance {
+                        let input = try scheduler.scaleModelInput(latents, timestep: t)
+                        let halves = try Shape.split(conditioning, splitSize: 1, dim: 0).map {
+                            try unet(sample: input, timestep: [t], encoderHiddenStates: $0, context: unetContext ?? context)
+                        }
+                        noise = Shape.cat(halves, dim: 0)
+                    } else {
+                        let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
+                        let input = try scheduler.scaleModelInput(doubled, timestep: t)
+                        noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, context: unetContext ?? context)
                     }
-                    noise = Shape.cat(halves, dim: 0)
-                } else {
-                    let doubled = guided ? Shape.cat([latents, latents], dim: 0) : latents
-                    let input = try scheduler.scaleModelInput(doubled, timestep: t)
-                    noise = try unet(sample: input, timestep: [t], encoderHiddenStates: conditioning, context: unetContext ?? context)
+                } catch let error as UNetInputError {
+                    throw FormatError(path, "\(pipeline).unet: \(error.description)")
                 }
-            } catch let error as UNetInputError {
-                throw FormatError(path, "\(pipeline).unet: \(error.description)")
+                stats.unetEvaluations += 1
+                if guided { noise = DenoisingLoop.guide(noise, scale: request.guidanceScale) }
+                // The scheduler steps on the frames folded into the batch: (B, C, F, H, W) → (B·F, C, H, W) and back.
+                let folded = try scheduler.step(modelOutput: Self.foldFrames(noise, context: context), timestep: t,
+                                                sample: Self.foldFrames(latents, context: context), generator: &generator)
+                latents = Self.unfoldFrames(folded, frames: frames, context: context)
+                stats.stepSeconds.append(Date().timeIntervalSince(start))
+                try onStep(index + 1, timesteps.count, stats)
             }
-            stats.unetEvaluations += 1
-            if guided { noise = DenoisingLoop.guide(noise, scale: request.guidanceScale) }
-            // The scheduler steps on the frames folded into the batch: (B, C, F, H, W) → (B·F, C, H, W) and back.
-            let folded = try scheduler.step(modelOutput: Self.foldFrames(noise, context: context), timestep: t,
-                                            sample: Self.foldFrames(latents, context: context), generator: &generator)
-            latents = Self.unfoldFrames(folded, frames: frames, context: context)
-            stats.stepSeconds.append(Date().timeIntervalSince(start))
-            try onStep(index + 1, timesteps.count, stats)
         }
         unetContext = nil
 

@@ -136,6 +136,13 @@ public final class ImageBindModel: Sendable {
     /// The embedding as `callAsFunction` gives it, and `normalized`: the same before any logit scale.
     public func embeddings(_ x: Tensor, modality: ImageBindModality, audioLogitScale: Bool = false,
                            context: ExecutionContext) throws -> (embedding: Tensor, normalized: Tensor) {
+        try context.withActivationArena("imagebind") {
+            try forward(x, modality: modality, audioLogitScale: audioLogitScale, context: context)
+        }
+    }
+
+    func forward(_ x: Tensor, modality: ImageBindModality, audioLogitScale: Bool,
+                 context: ExecutionContext) throws -> (embedding: Tensor, normalized: Tensor) {
         var clips = x
         var groups: (batch: Int, clips: Int)?
         if x.rank >= 5 && modality != .text {

@@ -158,9 +158,11 @@ public final class LlamaModel: Sendable {
     public func callAsFunction(inputsEmbeds: Tensor, cache: LlamaCache, context: ExecutionContext) -> Tensor {
         let start = cache.count
         let rotary = rotaryEmb(positions: Array(start..<(start + inputsEmbeds.shape[0])))
-        var h = inputsEmbeds
-        for (layer, layerCache) in zip(layers, cache.layers) { h = layer(h, rotary: rotary, cache: layerCache, context) }
-        return norm(h, context)
+        return context.withActivationArena("llama") {
+            var h = inputsEmbeds
+            for (layer, layerCache) in zip(layers, cache.layers) { h = layer(h, rotary: rotary, cache: layerCache, context) }
+            return norm(h, context)
+        }
     }
 }
 

@@ -5,13 +5,20 @@ import NextGPTLayers
 extension ExecutionContext {
     /// The context a command runs in: `threads` workers (default: all cores) and, under
     /// `NEXTGPT_PROFILE=1`, a profile of the layers' wall time for the command to print;
-    /// `NEXTGPT_WINOGRAD_CACHE_MB` sets the denoising loops' `winogradKernelBudget` (0: none).
+    /// `NEXTGPT_WINOGRAD_CACHE_MB` sets the denoising loops' `winogradKernelBudget` (0: none);
+    /// `NEXTGPT_ACTIVATION_ARENA=0` runs without activation arenas (to compare), `=poison` fills
+    /// reused arena memory with NaN (to find a kernel that reads what it did not write).
     static func command(threads: Int?) -> ExecutionContext {
         var context = ExecutionContext(threads: threads)
         let environment = ProcessInfo.processInfo.environment
         if environment["NEXTGPT_PROFILE"] == "1" { context.profile = OpProfile() }
         if let megabytes = environment["NEXTGPT_WINOGRAD_CACHE_MB"].flatMap(Int.init), megabytes >= 0 {
             context.winogradKernelBudget = megabytes << 20
+        }
+        switch environment["NEXTGPT_ACTIVATION_ARENA"] {
+        case "0": context.activationArenaMinimumBytes = nil
+        case "poison": context.poisonsReusedActivations = true
+        default: break
         }
         return context
     }

@@ -243,6 +243,14 @@ public final class UNet2DConditionModel: Sendable {
     ///   One row is broadcast to the batch.
     public func callAsFunction(sample input: Tensor, timestep: [Double], encoderHiddenStates: Tensor?,
                                classLabels: Tensor? = nil, context: ExecutionContext) throws -> Tensor {
+        try context.withActivationArena("unet") {
+            try forward(sample: input, timestep: timestep, encoderHiddenStates: encoderHiddenStates, classLabels: classLabels,
+                        context: context)
+        }
+    }
+
+    func forward(sample input: Tensor, timestep: [Double], encoderHiddenStates: Tensor?,
+                 classLabels: Tensor?, context: ExecutionContext) throws -> Tensor {
         guard input.rank == 4, input.shape[1] == config.inChannels, input.shape[0] > 0 else {
             throw UNetInputError("sample \(input.shape) is not [N, \(config.inChannels), H, W]")
         }

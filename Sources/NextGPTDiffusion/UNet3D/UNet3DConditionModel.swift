@@ -71,6 +71,13 @@ public final class UNet3DConditionModel: Sendable {
     /// - Returns: [N, out_channels, F, H, W]
     public func callAsFunction(sample input: Tensor, timestep: [Double], encoderHiddenStates: Tensor,
                                context: ExecutionContext) throws -> Tensor {
+        try context.withActivationArena("unet") {
+            try forward(sample: input, timestep: timestep, encoderHiddenStates: encoderHiddenStates, context: context)
+        }
+    }
+
+    func forward(sample input: Tensor, timestep: [Double], encoderHiddenStates: Tensor,
+                 context: ExecutionContext) throws -> Tensor {
         guard input.rank == 5, input.shape[1] == config.inChannels, input.shape[0] > 0, input.shape[2] > 0 else {
             throw UNetInputError("sample \(input.shape) is not [N, \(config.inChannels), F, H, W]")
         }

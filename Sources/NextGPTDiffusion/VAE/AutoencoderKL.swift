@@ -161,14 +161,14 @@ public final class AutoencoderKL: Sendable {
     /// `vae.encode(image).latent_dist` for image [N, in, H, W] in [−1, 1], any H, W that
     /// `config.canEncode(side:)` accepts (≥ 2^(levels−2) + 1; odd sizes are fine).
     public func encode(_ image: Tensor, context: ExecutionContext) -> DiagonalGaussianDistribution {
-        DiagonalGaussianDistribution(moments: moments(image, context))
+        context.withActivationArena("vae encode") { DiagonalGaussianDistribution(moments: moments(image, context)) }
     }
 
     /// `vae.decode(latents).sample`: latents [N, latent, h, w] (already divided by the scaling
     /// factor) → [N, out, h·f, w·f] with f = 2^(levels − 1).
     public func decode(_ latents: Tensor, context: ExecutionContext) -> Tensor {
         checkInput(latents, channels: config.latentChannels, what: "latents")
-        return decoder(postQuantConv.map { $0(latents, context) } ?? latents, context)
+        return context.withActivationArena("vae decode") { decoder(postQuantConv.map { $0(latents, context) } ?? latents, context) }
     }
 
     /// `encoder` + `quant_conv`: the posterior's moments [N, 2·latent, ⌈H/f⌉, ⌈W/f⌉].

@@ -83,6 +83,10 @@ public final class SpeechT5HifiGan: Sendable {
 
     /// mel [B, frames, bins] or [frames, bins] → waveform [B, samples] or [samples].
     public func callAsFunction(_ spectrogram: Tensor, context: ExecutionContext) throws -> Tensor {
+        try context.withActivationArena("vocoder") { try forward(spectrogram, context: context) }
+    }
+
+    func forward(_ spectrogram: Tensor, context: ExecutionContext) throws -> Tensor {
         let batched = spectrogram.rank == 3
         guard spectrogram.rank == 2 || batched, spectrogram.shape.last == config.modelInDim, spectrogram.count > 0 else {
             throw InputError(description: "vocoder: the mel spectrogram must be [B, frames, \(config.modelInDim)] or [frames, \(config.modelInDim)], got \(spectrogram.shape)")
