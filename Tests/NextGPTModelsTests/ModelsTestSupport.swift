@@ -87,13 +87,13 @@ enum ModelsTestSupport {
     }
 
     /// Runs every probe of `bundles/<name>.safetensors` on the container its recipe makes (kept
-    /// in `folder` between tests) and requires each to pass; returns the report for extra checks.
+    /// in `folder` between tests) in `context` and requires each to pass; returns the report for extra checks.
     @discardableResult
-    static func verify(bundle name: String, in folder: String, minimumProbes: Int = 1,
+    static func verify(bundle name: String, in folder: String, minimumProbes: Int = 1, context: ExecutionContext = .default,
                        file: StaticString = #filePath, line: UInt = #line) throws -> VerifyReport {
         let bundle = try ReferenceBundle(path: "\(TestSupport.bundles)/\(name).safetensors")
         let container = try container(for: bundle, in: folder)
-        let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: .default)
+        let report = try Verifier.run(model: try ModelFile(path: container), bundle: bundle, context: context)
         XCTAssertGreaterThanOrEqual(report.results.count, minimumProbes, "probes in \(name)", file: file, line: line)
         for result in report.results {
             XCTAssertNil(result.error, "\(name): \(result.probe.name): \(result.error ?? "")", file: file, line: line)
