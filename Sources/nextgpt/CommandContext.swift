@@ -7,7 +7,7 @@ extension ExecutionContext {
     /// `NEXTGPT_PROFILE=1`, a profile of the layers' wall time for the command to print;
     /// `NEXTGPT_WINOGRAD_CACHE_MB` sets the denoising loops' `winogradKernelBudget` (0: none);
     /// `NEXTGPT_ACTIVATION_ARENA=0` runs without activation arenas (to compare), `=poison` fills
-    /// reused arena memory with NaN (to find a kernel that reads what it did not write).
+    /// arena memory a kernel must write with NaN (to find one that reads or leaves what it did not write).
     static func command(threads: Int?) -> ExecutionContext {
         var context = ExecutionContext(threads: threads)
         let environment = ProcessInfo.processInfo.environment
@@ -17,7 +17,7 @@ extension ExecutionContext {
         }
         switch environment["NEXTGPT_ACTIVATION_ARENA"] {
         case "0": context.activationArenaMinimumBytes = nil
-        case "poison": context.poisonsReusedActivations = true
+        case "poison": context.poisonsActivations = true
         default: break
         }
         return context

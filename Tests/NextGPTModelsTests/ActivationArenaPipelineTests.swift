@@ -3,9 +3,9 @@ import NextGPTTestSupport
 import XCTest
 
 /// Every model with all of its activations in arenas (`activationArenaMinimumBytes` 0, so the
-/// tiny fixtures' tensors are served too) whose reused memory comes NaN-filled: a kernel that
-/// reads its output before writing all of it, or a block handed to two live tensors, would
-/// show in the outputs, which must still pass their PyTorch references.
+/// tiny fixtures' tensors are served too) whose memory comes NaN-filled unless asked zeroed: a
+/// kernel that reads its output before writing all of it or leaves part unwritten, or a block
+/// handed to two live tensors, would show in the outputs, which must still pass their PyTorch references.
 final class ActivationArenaPipelineTests: XCTestCase {
     static let folder = TestSupport.temporaryDirectory("models")
 
@@ -15,7 +15,7 @@ final class ActivationArenaPipelineTests: XCTestCase {
                                         file: StaticString = #filePath, line: UInt = #line) throws {
         var context = ExecutionContext()
         context.activationArenaMinimumBytes = 0
-        context.poisonsReusedActivations = true
+        context.poisonsActivations = true
         let profile = OpProfile()
         context.profile = profile
         for bundle in bundles {

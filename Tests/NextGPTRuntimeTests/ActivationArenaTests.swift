@@ -12,7 +12,7 @@ final class ActivationArenaTests: XCTestCase {
     private func context(minimumBytes: Int = 64 << 10, poison: Bool = false) -> ExecutionContext {
         var context = ExecutionContext.default
         context.activationArenaMinimumBytes = minimumBytes
-        context.poisonsReusedActivations = poison
+        context.poisonsActivations = poison
         return context
     }
 
@@ -21,7 +21,12 @@ final class ActivationArenaTests: XCTestCase {
     func testFreedBlockIsReusedAndZeroedOnlyWhenAsked() {
         context(poison: true).withActivationArena("test") {
             let arena = ActivationArena.current!
-            var first: Tensor? = Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 7) }
+            let freshZeros = Tensor(zeros: [64 * Self.kib + 5])
+            XCTAssertTrue(freshZeros.values.allSatisfy { $0 == 0 }, "a fresh block for Tensor(zeros:) was poisoned")
+            var first: Tensor? = Tensor(shape: [64 * Self.kib]) { out in
+                XCTAssertTrue(out.allSatisfy { $0.isNaN }, "a fresh block for a filled tensor was not poisoned")
+                out.update(repeating: 7)
+            }
             let firstAddress = first.map(address)
             first = nil
             let zeros = Tensor(zeros: [64 * Self.kib - 5])
@@ -36,7 +41,8 @@ final class ActivationArenaTests: XCTestCase {
             XCTAssertEqual(address(seen), firstAddress)
             XCTAssertEqual(seen.values[64 * Self.kib - 1], 3)
             let s = arena.statistics
-            XCTAssertEqual([s.mapped, s.reused], [1, 2])
+            XCTAssertEqual([s.mapped, s.reused], [2, 2])
+            withExtendedLifetime(freshZeros) {}
         }
     }
 

@@ -70,8 +70,8 @@ public struct ExecutionContext: Sendable {
     /// Tensors of at least this many bytes take their memory from the run's `ActivationArena`
     /// inside `withActivationArena` (the pipelines' loops and decodes); nil: every tensor its own.
     public var activationArenaMinimumBytes: Int? = 4 << 20
-    /// Whether reused arena memory a tensor must fully write is filled with NaN first (tests).
-    public var poisonsReusedActivations = false
+    /// Whether arena memory a tensor must fully write (reused or fresh) is filled with NaN first (tests).
+    public var poisonsActivations = false
     /// Where layers report their wall time; nil (the default) measures nothing, so the hot path
     /// costs one nil check.
     public var profile: OpProfile?

@@ -35,9 +35,9 @@ public final class ActivationArena: Sendable {
 
     /// The smallest tensor (bytes) the arena serves; smaller ones stay on the heap.
     public let minimumBytes: Int
-    /// Whether reused memory a tensor need not find zeroed is filled with NaN first, so a kernel
-    /// that reads its output before writing all of it shows (tests).
-    public let poisonsReusedMemory: Bool
+    /// Whether memory a tensor need not find zeroed (reused or fresh) is filled with NaN first, so
+    /// a kernel that reads its output before writing all of it, or leaves part unwritten, shows (tests).
+    public let poisonsMemory: Bool
 
     private struct Block {
         let address: Int
@@ -54,9 +54,9 @@ public final class ActivationArena: Sendable {
 
     private let state = Mutex(State())
 
-    public init(minimumBytes: Int, poisonsReusedMemory: Bool = false) {
+    public init(minimumBytes: Int, poisonsMemory: Bool = false) {
         self.minimumBytes = minimumBytes
-        self.poisonsReusedMemory = poisonsReusedMemory
+        self.poisonsMemory = poisonsMemory
     }
 
     deinit { close() }
@@ -99,11 +99,12 @@ public final class ActivationArena: Sendable {
             return nil
         }
         for block in evicted { Self.memory(block).release() }
-        guard let reused else { return HugePageMemory(byteCount: capacity) }  // reads as zeros
-        let memory = Self.memory(reused)
-        if zeroed {
+        let memory = reused.map(Self.memory) ?? HugePageMemory(byteCount: capacity)  // a fresh one reads as zeros
+        if zeroed, reused != nil {
             memset(memory.pointer, 0, byteCount)
-        } else if poisonsReusedMemory {
+        } else if !zeroed, poisonsMemory {
+            // Fresh blocks too: which tensor gets a reused block depends on sizes and eviction,
+            // and a check that only sometimes poisons would pass a kernel's unwritten tail.
             memory.pointer.initializeMemory(as: Float.self, repeating: .nan, count: byteCount / 4)
         }
         return memory
@@ -155,7 +156,7 @@ extension ExecutionContext {
     /// profile, the arena's statistics go into it as a note named `name`.
     public func withActivationArena<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
         guard let minimumBytes = activationArenaMinimumBytes, ActivationArena.current == nil else { return try body() }
-        let arena = ActivationArena(minimumBytes: minimumBytes, poisonsReusedMemory: poisonsReusedActivations)
+        let arena = ActivationArena(minimumBytes: minimumBytes, poisonsMemory: poisonsActivations)
         defer {
             arena.close()
             if let profile {
