@@ -39,7 +39,8 @@ public struct OutputComparison: Sendable {
         var passed = !nonFinite && !maxAbs.isNaN && rel <= tolerance.relL2
         if let m = tolerance.maxAbs { passed = passed && maxAbs <= m }
         if let c = tolerance.minCosine { passed = passed && cosine >= c }
-        let psnr = diff2 > 0 ? 10 * log10(Double(max(reference.count, 1)) / diff2) : .infinity
+        // NaN outputs make diff2 NaN: their PSNR is NaN, not the infinity of an exact match.
+        let psnr = diff2.isNaN ? .nan : diff2 > 0 ? 10 * log10(Double(max(reference.count, 1)) / diff2) : .infinity
         if let d = tolerance.minPSNR { passed = passed && psnr >= d }
         return OutputComparison(output: output, tensor: tensor, shape: reference.shape, maxAbs: maxAbs, relL2: rel,
                                 cosine: cosine, psnr: psnr, passed: passed)

@@ -102,7 +102,9 @@ final class VerifyTests: XCTestCase {
         XCTAssertFalse(OutputComparison.compare(output: "y", tensor: "t", ours: ours, reference: reference,
                                                 tolerance: Tolerance(relL2: 1e-2, minCosine: 1)).passed)
         let nan = Tensor(shape: [4], values: [1, 2, .nan, 4])
-        XCTAssertFalse(OutputComparison.compare(output: "y", tensor: "t", ours: nan, reference: reference, tolerance: Tolerance(relL2: 1)).passed)
+        let withNaN = OutputComparison.compare(output: "y", tensor: "t", ours: nan, reference: reference, tolerance: Tolerance(relL2: 1))
+        XCTAssertFalse(withNaN.passed)
+        XCTAssertTrue(withNaN.psnr.isNaN, "PSNR of an output with NaN: \(withNaN.psnr)")
         let zero = Tensor(zeros: [4])
         let both = OutputComparison.compare(output: "y", tensor: "t", ours: zero, reference: zero, tolerance: Tolerance(relL2: 0))
         XCTAssertTrue(both.passed)
