@@ -7,7 +7,9 @@ extension ExecutionContext {
     /// `NEXTGPT_PROFILE=1`, a profile of the layers' wall time for the command to print;
     /// `NEXTGPT_WINOGRAD_CACHE_MB` sets the denoising loops' `winogradKernelBudget` (0: none);
     /// `NEXTGPT_ACTIVATION_ARENA=0` runs without activation arenas (to compare), `=poison` fills
-    /// arena memory a kernel must write with NaN (to find one that reads or leaves what it did not write).
+    /// arena memory a kernel must write with NaN (to find one that reads or leaves what it did not write);
+    /// `NEXTGPT_LANE_GEMM_OVER_WINOGRAD=0` gives quantized 3×3 convolutions Winograd (f32 activations)
+    /// where it applies rather than the lane GEMM (8-bit activations), to compare speed and quality.
     static func command(threads: Int?) -> ExecutionContext {
         var context = ExecutionContext(threads: threads)
         let environment = ProcessInfo.processInfo.environment
@@ -15,6 +17,7 @@ extension ExecutionContext {
         if let megabytes = environment["NEXTGPT_WINOGRAD_CACHE_MB"].flatMap(Int.init), megabytes >= 0 {
             context.winogradKernelBudget = megabytes << 20
         }
+        if environment["NEXTGPT_LANE_GEMM_OVER_WINOGRAD"] == "0" { context.laneGEMMOverWinograd = false }
         switch environment["NEXTGPT_ACTIVATION_ARENA"] {
         case "0": context.activationArenaMinimumBytes = nil
         case "poison": context.poisonsActivations = true
