@@ -53,7 +53,7 @@ final class KernelLevelTests: XCTestCase {
         try requireVNNI()
         for type in Self.types {
             for columns in [32, 96, 416, 4096] {
-                for rows in [1, 3, 8, 13, 16, 17, 37, 64] {
+                for rows in [1, 3, 8, 13, 16, 17, 37, 64, 100] {
                     for nb in [1, 2, 3, 5, 9] {
                         let ldy = rows + 2
                         let w = randomBlocks(type, rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns + nb))
