@@ -153,14 +153,16 @@ extension ExecutionContext {
     /// `ActivationArena`, closed when `body` returns: for one model run (a forward pass, a
     /// denoising loop, a decode). Inside another arena's run (a loop's UNet call), `body()` runs
     /// in that one, so the loop's steps share it. Without a minimum, `body()` alone. Under a
-    /// profile, the arena's statistics go into it as a note named `name`.
+    /// profile, the statistics of an arena that served any tensor go into it as a note named `name`.
     public func withActivationArena<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
         guard let minimumBytes = activationArenaMinimumBytes, ActivationArena.current == nil else { return try body() }
         let arena = ActivationArena(minimumBytes: minimumBytes, poisonsMemory: poisonsActivations)
         defer {
             arena.close()
-            if let profile {
-                let s = arena.statistics
+            // Only arenas that served a tensor: LLaMA opens one per decoded token, whose small
+            // activations stay on the heap, and the profile keeps every note.
+            let s = arena.statistics
+            if let profile, s.mapped + s.reused > 0 {
                 profile.note("\(name) activations: peak \(s.peakLiveBytes >> 20) MiB live, \(s.mapped) blocks mapped, "
                              + "\(s.reused) reused, \(s.unmapped) unmapped")
             }
