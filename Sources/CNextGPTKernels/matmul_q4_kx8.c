@@ -133,6 +133,50 @@ INLINE void q4_kx8_tile_avx2(int J, const uint8_t *group, size_t nblk, const uin
     }
 }
 
+// One activation against G groups (G ≤ 4), which read as G streams: one stream alone leaves the
+// core waiting on memory. The activation broadcasts and the min sums are shared by the groups.
+INLINE void q4_kx8_groups_avx2(int G, const uint8_t *group, size_t w_stride, size_t nblk, const uint8_t *xq, __m256 *acc) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    for (int g = 0; g < G; g++) acc[g] = _mm256_setzero_ps();
+    for (size_t k = 0; k < nblk; k++) {
+        const uint8_t *blk[4];
+        for (int g = 0; g < G; g++) blk[g] = group + g * w_stride + k * NGK_Q4_KX8_BYTES;
+        const uint8_t *xb = xq + k * NGK_Q8_K_BYTES;
+        __m256i isum[4];
+        for (int g = 0; g < G; g++) isum[g] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i slo[4], shi[4];
+            for (int g = 0; g < G; g++) slo[g] = shi[g] = _mm256_setzero_si256();
+            for (int t = 0; t < 8; t++) {
+                const int8_t *q = (const int8_t *)(xb + 4) + 64 * c + 4 * t;
+                const __m256i xlo = broadcast32(q), xhi = broadcast32(q + 32);
+                for (int g = 0; g < G; g++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(blk[g] + QS_OFF + 32 * (8 * c + t)));
+                    slo[g] = _mm256_add_epi16(slo[g], _mm256_maddubs_epi16(_mm256_and_si256(v, low4), xlo));
+                    shi[g] = _mm256_add_epi16(shi[g], _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), low4), xhi));
+                }
+            }
+            for (int g = 0; g < G; g++)
+                isum[g] = _mm256_add_epi32(isum[g], _mm256_add_epi32(_mm256_madd_epi16(slo[g], scales_twice(blk[g], 2 * c)),
+                                                                     _mm256_madd_epi16(shi[g], scales_twice(blk[g], 2 * c + 1))));
+        }
+        int32_t pair[4];
+        _mm_storeu_si128((__m128i *)pair, pair_sums(xb));
+        const __m256 dy = _mm256_set1_ps(f32_at(xb));
+        for (int g = 0; g < G; g++) {
+            __m256i msum = _mm256_setzero_si256();
+            for (int p = 0; p < 4; p++) {
+                const __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(blk[g] + MINS_OFF + 16 * p)));
+                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(m, _mm256_set1_epi32(pair[p])));
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk[g] + D_OFF)));
+            const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk[g] + DMIN_OFF)));
+            acc[g] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(isum[g]), acc[g]);
+            acc[g] = _mm256_fnmadd_ps(_mm256_mul_ps(mw, dy), _mm256_cvtepi32_ps(msum), acc[g]);
+        }
+    }
+}
+
 INLINE void store_rows8(float *y, size_t rows, __m256 v) {
     if (rows >= NGK_PACK_ROWS) { _mm256_storeu_ps(y, v); return; }
     float t[8];
@@ -140,25 +184,38 @@ INLINE void store_rows8(float *y, size_t rows, __m256 v) {
     memcpy(y, t, rows * sizeof(float));
 }
 
-// Groups one after another; per group the activations 4 at a time (the nibble unpacking shared
-// by the 4), the rest one by one.
+// Per group, the activations 4 at a time (the nibble unpacking shared by the 4); the rest
+// (decode's single activation) one by one against 4 groups at a time, then 2, then 1.
 AVX2 static void mv_q4_kx8_avx2(const void *w, size_t w_stride, size_t nrows, size_t ncols,
                                 const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy) {
-    const size_t nblk = ncols / 256;
+    const size_t nblk = ncols / 256, nb4 = nb / 4 * 4;
     const uint8_t *wb = (const uint8_t *)w, *x = (const uint8_t *)xa;
     __m256 acc[MAX_ACTS];
-    for (size_t r0 = 0; r0 < nrows; r0 += NGK_PACK_ROWS) {
+    for (size_t r0 = 0; r0 < nrows && nb4 > 0; r0 += NGK_PACK_ROWS) {
         const size_t rows = nrows - r0 < NGK_PACK_ROWS ? nrows - r0 : NGK_PACK_ROWS;
         const uint8_t *group = wb + r0 / NGK_PACK_ROWS * w_stride;
-        size_t b = 0;
-        for (; b + 4 <= nb; b += 4) {
+        for (size_t b = 0; b < nb4; b += 4) {
             const uint8_t *xq[4] = {x + b * xa_stride, x + (b + 1) * xa_stride, x + (b + 2) * xa_stride, x + (b + 3) * xa_stride};
             q4_kx8_tile_avx2(4, group, nblk, xq, acc);
             for (int j = 0; j < 4; j++) store_rows8(y + (b + j) * ldy + r0, rows, acc[j]);
         }
-        for (; b < nb; b++) {
+    }
+    size_t r0 = 0;
+    for (; r0 + 4 * NGK_PACK_ROWS <= nrows; r0 += 4 * NGK_PACK_ROWS)
+        for (size_t b = nb4; b < nb; b++) {
+            q4_kx8_groups_avx2(4, wb + r0 / NGK_PACK_ROWS * w_stride, w_stride, nblk, x + b * xa_stride, acc);
+            for (int g = 0; g < 4; g++) _mm256_storeu_ps(y + b * ldy + r0 + g * NGK_PACK_ROWS, acc[g]);
+        }
+    for (; r0 + 2 * NGK_PACK_ROWS <= nrows; r0 += 2 * NGK_PACK_ROWS)
+        for (size_t b = nb4; b < nb; b++) {
+            q4_kx8_groups_avx2(2, wb + r0 / NGK_PACK_ROWS * w_stride, w_stride, nblk, x + b * xa_stride, acc);
+            for (int g = 0; g < 2; g++) _mm256_storeu_ps(y + b * ldy + r0 + g * NGK_PACK_ROWS, acc[g]);
+        }
+    for (; r0 < nrows; r0 += NGK_PACK_ROWS) {
+        const size_t rows = nrows - r0 < NGK_PACK_ROWS ? nrows - r0 : NGK_PACK_ROWS;
+        for (size_t b = nb4; b < nb; b++) {
             const uint8_t *xq[1] = {x + b * xa_stride};
-            q4_kx8_tile_avx2(1, group, nblk, xq, acc);
+            q4_kx8_tile_avx2(1, wb + r0 / NGK_PACK_ROWS * w_stride, nblk, xq, acc);
             store_rows8(y + b * ldy + r0, rows, acc[0]);
         }
     }
