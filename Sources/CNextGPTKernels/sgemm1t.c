@@ -99,23 +99,38 @@ NGS_AVX2 static void column_block(size_t mr, int masked, __m256i mask0, __m256i 
     }
 }
 
+// A 16-wide strip of B, NGS_KC rows at a time, is copied to a contiguous zero-padded panel first:
+// in place its rows sit `ldb` floats apart, and with Winograd's power-of-two tile counts
+// (ldb = 128, 512) the strip's lines fall into a few L1 sets and are evicted before the next
+// row group reads them again. The copy is 1/m of the strip's FMAs.
+#define NGS_KC 256
 NGS_AVX2 static void sgemm_nn_avx2(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                                    const float *b, size_t ldb, float beta, float *c, size_t ldc) {
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i none = _mm256_setzero_si256();
-    // Columns outer, rows inner: a 16-wide strip of B (k·64 bytes) stays in L1 across all rows.
-    for (size_t j = 0; j < n; j += 16) {
-        size_t nr = n - j < 16 ? n - j : 16;
-        int masked = nr < 16;
-        __m256i mask0 = none, mask1 = none;
-        if (masked) {
-            mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), lanes);
-            mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr - 8), lanes);
+    float panel[NGS_KC * 16] __attribute__((aligned(64)));
+    for (size_t p0 = 0; p0 < k || p0 == 0; p0 += NGS_KC) {
+        const size_t kc = k - p0 < NGS_KC ? k - p0 : NGS_KC;
+        const float block_beta = p0 == 0 ? beta : 1.0f;
+        for (size_t j = 0; j < n; j += 16) {
+            size_t nr = n - j < 16 ? n - j : 16;
+            int masked = nr < 16;
+            __m256i mask0 = none, mask1 = none;
+            if (masked) {
+                mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), lanes);
+                mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr - 8), lanes);
+            }
+            for (size_t p = 0; p < kc; p++) {
+                const float *bp = b + (p0 + p) * ldb + j;
+                _mm256_store_ps(panel + 16 * p, masked ? _mm256_maskload_ps(bp, mask0) : _mm256_loadu_ps(bp));
+                _mm256_store_ps(panel + 16 * p + 8, masked ? _mm256_maskload_ps(bp + 8, mask1) : _mm256_loadu_ps(bp + 8));
+            }
+            for (size_t i = 0; i < m; i += NGS_MR) {
+                size_t mr = m - i < NGS_MR ? m - i : NGS_MR;
+                column_block(mr, masked, mask0, mask1, kc, alpha, a + i * lda + p0, lda, panel, 16, block_beta, c + i * ldc + j, ldc);
+            }
         }
-        for (size_t i = 0; i < m; i += NGS_MR) {
-            size_t mr = m - i < NGS_MR ? m - i : NGS_MR;
-            column_block(mr, masked, mask0, mask1, k, alpha, a + i * lda, lda, b + j, ldb, beta, c + i * ldc + j, ldc);
-        }
+        if (k == 0) break;
     }
 }
 
