@@ -214,8 +214,7 @@ AVX2 static void mv_q4_kx8_avx2(const void *w, size_t w_stride, size_t nrows, si
     for (; r0 < nrows; r0 += NGK_PACK_ROWS) {
         const size_t rows = nrows - r0 < NGK_PACK_ROWS ? nrows - r0 : NGK_PACK_ROWS;
         for (size_t b = nb4; b < nb; b++) {
-            const uint8_t *xq[1] = {x + b * xa_stride};
-            q4_kx8_tile_avx2(1, wb + r0 / NGK_PACK_ROWS * w_stride, nblk, xq, acc);
+            q4_kx8_groups_avx2(1, wb + r0 / NGK_PACK_ROWS * w_stride, w_stride, nblk, x + b * xa_stride, acc);
             store_rows8(y + b * ldy + r0, rows, acc[0]);
         }
     }
