@@ -1,6 +1,7 @@
 // Single-threaded sgemm (nextgpt_sgemm1t.h): a 6×16 register tile of FMAs over an unpacked A and
-// a row-major B, which is what attention tiles hand it (A = queries or probabilities in place, B =
-// values in place or the packed Kᵀ tile).
+// a row-major B, which is what attention tiles and Winograd's products hand it (A = queries,
+// probabilities or the transformed kernel in place; B = values, the packed Kᵀ tile or the
+// transformed input, copied a 16-wide strip at a time by the nn body).
 #include "nextgpt_sgemm1t.h"
 #include "nextgpt_kernels.h"
 
@@ -109,7 +110,8 @@ NGS_AVX2 static void sgemm_nn_avx2(size_t m, size_t n, size_t k, float alpha, co
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i none = _mm256_setzero_si256();
     float panel[NGS_KC * 16] __attribute__((aligned(64)));
-    for (size_t p0 = 0; p0 < k || p0 == 0; p0 += NGS_KC) {
+    size_t p0 = 0;
+    do {  // k = 0 still takes one pass: C = beta·C
         const size_t kc = k - p0 < NGS_KC ? k - p0 : NGS_KC;
         const float block_beta = p0 == 0 ? beta : 1.0f;
         for (size_t j = 0; j < n; j += 16) {
@@ -130,8 +132,8 @@ NGS_AVX2 static void sgemm_nn_avx2(size_t m, size_t n, size_t k, float alpha, co
                 column_block(mr, masked, mask0, mask1, kc, alpha, a + i * lda + p0, lda, panel, 16, block_beta, c + i * ldc + j, ldc);
             }
         }
-        if (k == 0) break;
-    }
+        p0 += NGS_KC;
+    } while (p0 < k);
 }
 
 // Dot products of R rows of A × C columns of B (rows of B[n×k]) in 8-lane partial sums: 3 × 4
