@@ -17,8 +17,7 @@ public final class FeedForward: Sendable {
 
     /// [..., dim] → [..., dim].
     public func callAsFunction(_ x: Tensor, _ context: ExecutionContext) -> Tensor {
-        let halves = Shape.chunk(geluProj(x, context), 2, dim: -1)
-        return out(Elementwise.mul(halves[0], Activations.gelu(halves[1], context: context)), context)
+        out(Activations.geglu(geluProj(x, context), context: context), context)
     }
 }
 

@@ -60,19 +60,27 @@ public enum Activations {
     /// diffusers `GEGLU`: `proj(x)` split in half along the last dimension → `a * gelu(b)` (exact GELU).
     /// x: [..., Din]; weight: [2·Dout, Din]; bias: [2·Dout] → [..., Dout].
     public static func geglu(_ x: Tensor, weight: Tensor, bias: Tensor?, context: ExecutionContext) -> Tensor {
-        let h = Linear.linear(x, weight: weight, bias: bias, context: context)
-        let d2 = h.shape.last!, d = d2 / 2
+        geglu(Linear.linear(x, weight: weight, bias: bias, context: context), context: context)
+    }
+
+    /// The rest of `GEGLU.forward` once `proj` has run: `a, b = h.chunk(2, dim=-1); a * gelu(b)`,
+    /// in one parallel pass that reads each half in place (no chunk copies, no gelu tensor).
+    /// h: [..., 2·D] → [..., D].
+    public static func geglu(_ h: Tensor, context: ExecutionContext) -> Tensor {
+        let d2 = h.shape.last ?? 0, d = d2 / 2
+        precondition(d2 % 2 == 0, "geglu: last dimension of \(h.shape) is odd")
         var shape = h.shape
         shape[shape.count - 1] = d
-        let rows = h.count / d2
+        let rows = d2 == 0 ? 0 : h.count / d2
         return Tensor(shape: shape) { out in
+            guard rows > 0, d > 0 else { return }
             let dst = SendablePointer(out.baseAddress!)
             h.readPointer { src in
                 OpParallel.forEach(rows, costPerItem: d * 8, context: context) { range in
                     for r in range {
-                        let o = dst.base + r * d
-                        ngo_gelu_erf_row(src + r * d2 + d, o, d)
-                        for i in 0..<d { o[i] *= src[r * d2 + i] }
+                        let o = dst.base + r * d, a = src + r * d2
+                        ngo_gelu_erf_row(a + d, o, d)
+                        for i in 0..<d { o[i] *= a[i] }
                     }
                 }
             }
