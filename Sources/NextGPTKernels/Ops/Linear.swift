@@ -33,10 +33,14 @@ public enum Linear {
             let y = out.baseAddress!
             x.readPointer { Matmul.multiply(matrix, $0, batch: m, into: y, context: context) }
             if let bias {
+                // Over the pool: a UNet's 8192 × 2560 output is 84 MB, a pass one core cannot stream.
+                let rows = SendablePointer(y)
                 bias.readPointer { b in
-                    for r in 0..<m {
-                        let row = y + r * n
-                        for j in 0..<n { row[j] += b[j] }
+                    OpParallel.forEach(m, costPerItem: n, context: context) { range in
+                        for r in range {
+                            let row = rows.base + r * n
+                            for j in 0..<n { row[j] += b[j] }
+                        }
                     }
                 }
             }
