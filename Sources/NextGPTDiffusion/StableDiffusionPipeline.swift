@@ -138,7 +138,7 @@ public final class StableDiffusionPipeline: Sendable {
             // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
             // Its activations too: one arena for every step.
             let unetContext = context.keepingWinogradKernels()
-            latents = try unetContext.withActivationArena("denoising") {
+            latents = try unetContext.withActivationArena("denoising", repeatingPasses: true) {
                 try loop.run(latents, timesteps: timesteps, onStep: { done, total, seconds in
                     stats.stepSeconds.append(seconds)
                     try onStep(done, total, stats)

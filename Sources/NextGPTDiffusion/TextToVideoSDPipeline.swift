@@ -133,7 +133,7 @@ public final class TextToVideoSDPipeline: Sendable {
         // The UNet's Winograd kernels are kept for the steps and dropped before the VAE runs.
         var unetContext: ExecutionContext? = context.keepingWinogradKernels()
         // Its activations too: one arena for every step.
-        try context.withActivationArena("denoising") {
+        try context.withActivationArena("denoising", repeatingPasses: true) {
             for (index, t) in timesteps.enumerated() {
                 start = Date()
                 var noise: Tensor

@@ -85,6 +85,39 @@ final class ActivationArenaTests: XCTestCase {
         }
     }
 
+    /// A pass that goes deep and comes back (a UNet: large planes, then small ones while the large
+    /// are free, then large again): kept to its live peak, the arena unmaps the large blocks to make
+    /// the small ones and maps them again on every pass; repeating passes keep the exact-size plan
+    /// and map nothing after the first, holding no more than twice the peak.
+    func testRepeatedPassesMapNothingAfterTheFirst() {
+        let block = 256 * Self.kib
+        func pass() {
+            var large: [Tensor] = (0..<2).map { _ in Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 1) } }
+            large.removeAll()
+            var small: [Tensor] = (0..<3).map { _ in Tensor(shape: [32 * Self.kib]) { $0.update(repeating: 2) } }
+            small.removeAll()
+            let again = (0..<2).map { _ in Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 3) } }
+            withExtendedLifetime(again) {}
+        }
+        for repeating in [false, true] {
+            context().withActivationArena("test", repeatingPasses: repeating) {
+                let arena = ActivationArena.current!
+                pass()
+                let first = arena.statistics
+                XCTAssertEqual(first.peakLiveBytes, 2 * block)
+                XCTAssertEqual(first.exactPlanBytes, 2 * block + 3 * block / 2)
+                for _ in 0..<3 { pass() }
+                let s = arena.statistics
+                XCTAssertLessThanOrEqual(s.heldBytes, (repeating ? 2 : 1) * s.peakLiveBytes, "repeating \(repeating)")
+                if repeating {
+                    XCTAssertEqual(s.mapped, first.mapped, "a repeated pass mapped \(s.mapped - first.mapped) blocks")
+                } else {
+                    XCTAssertGreaterThan(s.mapped, first.mapped, "the single-pass arena kept more than its peak")
+                }
+            }
+        }
+    }
+
     /// Tensors that outlive the run keep their values; their blocks are unmapped when they go,
     /// and the resident set falls back.
     func testTensorsOutlivingTheArenaKeepTheirValuesAndAreUnmapped() {

@@ -73,6 +73,14 @@ final class WinogradTests: XCTestCase {
         for _ in 0..<7 { XCTAssertNotNil(cache.kernel(for: WinogradOwner(), byteCount: bytes, make: { WinogradKernel(weight, context: context) })) }
         XCTAssertEqual(cache.byteCount, 8 * bytes)
         XCTAssertNil(cache.kernel(for: other, byteCount: bytes, make: { XCTFail("kernel past the budget transformed"); return kept }))
+        // A kernel kept for a loop is made outside the loop's activation arena, whose blocks it would hold.
+        var inArena = context
+        inArena.activationArenaMinimumBytes = 1 << 10
+        inArena.withActivationArena("loop") {
+            let roomy = WinogradKernelCache(budgetBytes: 8 * bytes)
+            XCTAssertNotNil(roomy.kernel(for: owner, byteCount: bytes, make: { WinogradKernel(weight, context: inArena) }))
+            XCTAssertEqual(ActivationArena.current!.statistics.mapped, 0, "the kept kernel took an arena block")
+        }
         XCTAssertNil(context.winogradKernels)
         context.winogradKernelBudget = 0
         XCTAssertNil(context.keepingWinogradKernels().winogradKernels)

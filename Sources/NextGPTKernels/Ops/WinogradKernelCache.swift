@@ -35,7 +35,9 @@ public final class WinogradKernelCache: Sendable {
         }
         guard admitted else { return nil }
         if let kept = state.withLock({ $0.entries[key]?.kernel }) { return kept }
-        let made = make()
+        // Outside the loop's activation arena: a kept kernel lives as long as the loop, and in the
+        // arena it would count toward the activations' plan and hold one of its blocks throughout.
+        let made = ActivationArena.$current.withValue(nil) { make() }
         return state.withLock { state in
             if let kept = state.entries[key] { return kept.kernel }  // another caller made it meanwhile
             guard state.bytes + made.byteCount <= budgetBytes else { return made }

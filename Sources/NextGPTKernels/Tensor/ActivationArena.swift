@@ -10,9 +10,11 @@ import Synchronization
 /// call cost a Zen 1's 512² SD step 8 % (kernel zeroing, huge-page faults, munmap).
 ///
 /// The first step is the plan: the arena learns the largest sum of activations alive at once
-/// (`Statistics.peakLiveBytes`), and never holds more than that, live and free together. A new
-/// block that would pass it unmaps free blocks first, oldest first; so a run with the arena
-/// keeps the resident set of the same run without it.
+/// (`Statistics.peakLiveBytes`), and a single pass never holds more than that, live and free
+/// together. A new block that would pass it unmaps free blocks first, oldest first; so a pass
+/// with the arena keeps the resident set of the same pass without it. A run that repeats one
+/// pass (`repeatsPasses`) keeps free blocks up to the exact-size plan instead, at most twice
+/// the peak, so that its later passes find every size they ask for.
 ///
 /// Blocks given back after the arena is closed (tensors that outlive the run) are unmapped.
 public final class ActivationArena: Sendable {
@@ -31,6 +33,9 @@ public final class ActivationArena: Sendable {
         public var peakLiveBytes = 0
         /// Block bytes held now, live and free.
         public var heldBytes = 0
+        /// Σ block size × the most blocks of that size live at once: what reusing blocks of the
+        /// same size needs so that a repeated pass maps nothing.
+        public var exactPlanBytes = 0
     }
 
     /// The smallest tensor (bytes) the arena serves; smaller ones stay on the heap.
@@ -38,6 +43,10 @@ public final class ActivationArena: Sendable {
     /// Whether memory a tensor need not find zeroed (reused or fresh) is filled with NaN first, so
     /// a kernel that reads its output before writing all of it, or leaves part unwritten, shows (tests).
     public let poisonsMemory: Bool
+    /// Whether the run repeats one pass (a denoising loop's UNet calls): free blocks are then kept
+    /// up to the exact-size plan (`Statistics.exactPlanBytes`, at most twice the live peak), so
+    /// the passes after the first map nothing. A single pass keeps no more than its live peak.
+    public let repeatsPasses: Bool
 
     private struct Block {
         let address: Int
@@ -48,14 +57,20 @@ public final class ActivationArena: Sendable {
         var free: [Block] = []
         var liveBytes = 0
         var freeBytes = 0
+        /// Blocks live now and at most so far, per block size.
+        var liveBlocks: [Int: Int] = [:]
+        var mostLiveBlocks: [Int: Int] = [:]
+        /// Σ size × most live blocks of that size: what exact-size reuse needs to map nothing more.
+        var exactPlanBytes = 0
         var closed = false
         var statistics = Statistics()
     }
 
     private let state = Mutex(State())
 
-    public init(minimumBytes: Int, poisonsMemory: Bool = false) {
+    public init(minimumBytes: Int, repeatsPasses: Bool = false, poisonsMemory: Bool = false) {
         self.minimumBytes = minimumBytes
+        self.repeatsPasses = repeatsPasses
         self.poisonsMemory = poisonsMemory
     }
 
@@ -65,6 +80,7 @@ public final class ActivationArena: Sendable {
         state.withLock { state in
             var statistics = state.statistics
             statistics.heldBytes = state.liveBytes + state.freeBytes
+            statistics.exactPlanBytes = state.exactPlanBytes
             return statistics
         }
     }
@@ -77,6 +93,12 @@ public final class ActivationArena: Sendable {
             // The most recently freed block of the same size (its pages may still be in cache).
             // Same size only: a tensor in a larger block holds pages it never uses, and kept
             // tensors (a loop's Winograd kernels) in such blocks lifted a 512² SD run's peak.
+            let live = state.liveBlocks[capacity, default: 0] + 1
+            state.liveBlocks[capacity] = live
+            if live > state.mostLiveBlocks[capacity, default: 0] {
+                state.mostLiveBlocks[capacity] = live
+                state.exactPlanBytes += capacity
+            }
             let best = state.free.lastIndex { $0.capacity == capacity }
             if let best {
                 let block = state.free.remove(at: best)
@@ -85,8 +107,13 @@ public final class ActivationArena: Sendable {
                 state.statistics.reused += 1
                 return block
             }
-            // Within the peak so far, or this tensor's own new peak: free blocks make room first.
-            let limit = max(state.statistics.peakLiveBytes, state.liveBytes + capacity)
+            // Within the peak so far (a repeating run: the exact-size plan, up to twice that), or this
+            // tensor's own new peak: free blocks make room first. Keeping only the live peak, the
+            // UNet's 64² blocks were unmapped at 16² and faulted back in on every step: 241 blocks
+            // mapped in 3 evaluations of a 512² SD loop, against 55 with the plan (Zen 3, 2 threads).
+            let peak = state.statistics.peakLiveBytes
+            let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes, 2 * peak)) : peak
+            let limit = max(kept, state.liveBytes + capacity)
             while state.liveBytes + state.freeBytes + capacity > limit, !state.free.isEmpty {
                 let oldest = state.free.removeFirst()
                 state.freeBytes -= oldest.capacity
@@ -115,6 +142,7 @@ public final class ActivationArena: Sendable {
         let block = Block(address: Int(bitPattern: memory.pointer), capacity: memory.byteCount)
         let closed = state.withLock { state in
             state.liveBytes -= block.capacity
+            state.liveBlocks[block.capacity, default: 1] -= 1
             guard !state.closed else { return true }
             state.free.append(block)
             state.freeBytes += block.capacity
@@ -151,19 +179,20 @@ public final class ActivationArena: Sendable {
 extension ExecutionContext {
     /// `body()` with its tensors of at least `activationArenaMinimumBytes` taken from a fresh
     /// `ActivationArena`, closed when `body` returns: for one model run (a forward pass, a
-    /// denoising loop, a decode). Inside another arena's run (a loop's UNet call), `body()` runs
+    /// denoising loop, a decode; `repeatingPasses` for a loop of the same pass, see
+    /// `ActivationArena.repeatsPasses`). Inside another arena's run (a loop's UNet call), `body()` runs
     /// in that one, so the loop's steps share it. Without a minimum, `body()` alone. Under a
     /// profile, the statistics of an arena that served any tensor go into it as a note named `name`.
-    public func withActivationArena<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+    public func withActivationArena<R>(_ name: String, repeatingPasses: Bool = false, _ body: () throws -> R) rethrows -> R {
         guard let minimumBytes = activationArenaMinimumBytes, ActivationArena.current == nil else { return try body() }
-        let arena = ActivationArena(minimumBytes: minimumBytes, poisonsMemory: poisonsActivations)
+        let arena = ActivationArena(minimumBytes: minimumBytes, repeatsPasses: repeatingPasses, poisonsMemory: poisonsActivations)
         defer {
             arena.close()
             // Only arenas that served a tensor: LLaMA opens one per decoded token, whose small
             // activations stay on the heap, and the profile keeps every note.
             let s = arena.statistics
             if let profile, s.mapped + s.reused > 0 {
-                profile.note("\(name) activations: peak \(s.peakLiveBytes >> 20) MiB live, \(s.mapped) blocks mapped, "
+                profile.note("\(name) activations: peak \(s.peakLiveBytes >> 20) MiB live (exact plan \(s.exactPlanBytes >> 20) MiB), \(s.mapped) blocks mapped, "
                              + "\(s.reused) reused, \(s.unmapped) unmapped")
             }
         }
