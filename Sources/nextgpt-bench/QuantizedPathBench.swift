@@ -17,7 +17,7 @@ import NextGPTKernels
     print("shape (tiles per sample)            winograd   cached  cached-BLAS  streamed   integer   integer/winograd  integer/cached  integer/streamed")
     for (n, c, o, h, w) in [(2, 320, 320, 32, 32), (2, 640, 640, 16, 16), (2, 1280, 1280, 8, 8), (2, 320, 320, 64, 64),
                             (2, 640, 640, 32, 32), (2, 1280, 1280, 16, 16), (2, 640, 640, 8, 8), (2, 2560, 1280, 8, 8), (2, 2560, 1280, 16, 16),
-                            (2, 1280, 1280, 32, 32), (2, 1280, 1280, 4, 4), (1, 512, 512, 64, 64), (1, 256, 256, 128, 128)] {
+                            (2, 1280, 1280, 32, 32), (2, 1920, 640, 32, 32), (2, 1280, 1280, 4, 4), (1, 512, 512, 64, 64), (1, 256, 256, 128, 128)] {
         let x = Tensor(shape: [n, c, h, w]) { randomFloats($0.baseAddress!, $0.count) }
         let wq = randomWeights(.q8_0, rows: o, columns: c * 9)
         let packed = WeightMatrix(type: .q8_0, rows: o, columns: c * 9, data: wq).repacked(context: winograd)

@@ -147,14 +147,16 @@ final class WinogradTests: XCTestCase {
                 for stored in [matrix, matrix.repacked(context: context)] {
                     let streamed = Convolution.winogradConv3x3(x, streaming: stored, bias: bias, context: context)
                     XCTAssertEqual(streamed.shape, direct.shape)
-                    XCTAssertLessThan(relativeL2(streamed, direct), 2e-6, "\(label), \(stored.layout)")
+                    // Winograd F(4×4, 3×3) rounds more than im2col in f32: 2.0e-6 at 160 channels.
+                    XCTAssertLessThan(relativeL2(streamed, direct), 4e-6, "\(label), \(stored.layout)")
                     body(stored, weight, bias)
                 }
             }
         }
-        // 24 tiles (the register-tiled products), output channels in blocks of 16 + 16 + 8.
-        let x = lcgThousandths([2, 32, 9, 14], state: 12)
-        checkStreamed(x, outChannels: 40, label: "24 tiles") { stored, weight, bias in
+        // 24 tiles (the register-tiled products): input channels in two slices (128 + 32), output
+        // channels in one block per participant, the last one shorter (41 = 21 + 20 on 2 threads).
+        let x = lcgThousandths([2, 160, 9, 14], state: 12)
+        checkStreamed(x, outChannels: 41, label: "24 tiles") { stored, weight, bias in
             let fromMatrix = WinogradKernel(matrix: stored, context: context), fromTensor = WinogradKernel(weight, context: context)
             let a = Convolution.winogradConv3x3(x, kernel: fromMatrix, bias: bias, context: context)
             let b = Convolution.winogradConv3x3(x, kernel: fromTensor, bias: bias, context: context)
@@ -171,7 +173,8 @@ final class WinogradTests: XCTestCase {
         XCTAssertTrue(streams(1, 16))
         XCTAssertTrue(streams(2, 8))
         XCTAssertFalse(streams(1, 8))
-        XCTAssertFalse(streams(2, 64), "the tiles of a 64² batch do not fit one chunk")
+        XCTAssertTrue(streams(2, 32, channels: 1920), "SD's up_blocks.2 conv1 at 512²: 35 MB of tiles")
+        XCTAssertFalse(streams(2, 64), "the tiles of a 64² batch of 1280 channels are 94 MB")
         XCTAssertFalse(streams(2, 16, channels: 8))
     }
 

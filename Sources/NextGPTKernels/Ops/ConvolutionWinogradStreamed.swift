@@ -3,8 +3,10 @@ import Foundation
 
 extension Convolution {
     /// Whether `winogradConv3x3(_:streaming:bias:context:)` takes an N×C×H×W input for a 3×3,
-    /// stride-1, padding-1 kernel: the transformed tiles of every sample must fit the Winograd
-    /// chunk (so the kernel is transformed once per call), and there must be enough of them
+    /// stride-1, padding-1 kernel: the transformed tiles of every sample are held at once (so the
+    /// kernel is transformed once per call), up to 8 × `context.convolutionColumnBudget` floats
+    /// (64 MB: SD's 2×1920×32² input, whose per-call transform made a 177 MB kernel and took
+    /// 199 ms of a 512² step), and there must be enough of them
     /// (`context.winogradMinimumTilesStreamed`, counted over the batch) for the products to pay
     /// for transforming the kernel.
     package static func streamsWinogradKernel(channels: Int, outChannels: Int, kernel: [Int], stride: [Int], padding: [Int],
@@ -12,7 +14,7 @@ extension Convolution {
         let tiles = batch * ((height + 3) / 4) * ((width + 3) / 4)
         return context.winogradEnabled && kernel == [3, 3] && stride == [1, 1] && padding == [1, 1]
             && channels >= winogradMinimumChannels && tiles >= context.winogradMinimumTilesStreamed
-            && 36 * max(channels, outChannels) * tiles <= 4 * context.convolutionColumnBudget
+            && 36 * max(channels, outChannels) * tiles <= 8 * context.convolutionColumnBudget
     }
 
     /// `F.conv2d(x, weight, bias, stride=1, padding=1)` by Winograd F(4×4, 3×3) on a kernel kept
@@ -58,15 +60,19 @@ extension Convolution {
                 }
             }
         }
-        // With few tiles each transformed weight takes part in too few products to be worth a trip
-        // to memory and back (8 tiles: 2 FLOP per byte moved), so blocks of 12 output channels are
-        // transformed a slice of 128 input channels at a time (36 × 12 × 128 floats, 221 KB) that
-        // the dot products read from L2: 1280² kernels at 8 tiles ran 1.25–1.4× faster than with
-        // 16 × 64, whose dots were too short. From 16 tiles the products' own blocking wins: blocks
-        // of ~1 M floats (4 MB) of transformed kernel, wide enough for their row tiles, one slice.
-        let block = dots ? min(o, 12) : max(16, min(o, (1 << 20) / (36 * c) / 16 * 16))
-        let slice = dots ? min(c, 128) : c
+        // The kernel is transformed a slice of 128 input channels at a time, which the products read
+        // from L2 before the next slice is made. With few tiles each transformed weight takes part
+        // in too few products to be worth a trip to memory and back (8 tiles: 2 FLOP per byte
+        // moved): blocks of 12 output channels (36 × 12 × 128 floats, 221 KB) for the dot
+        // products; 1280² kernels at 8 tiles ran 1.25–1.4× faster than with 16 × 64, whose dots
+        // were too short. From 16 tiles, blocks of about 64 output channels (1.2 MB a slice), as
+        // many per participant: against whole-width blocks of ~1 M floats, which went to L3 and
+        // back between the transform and the products, SD's 2×1280×32² ran 161–174 → 117–123 ms,
+        // 2×2560×16² 80 → 67–71, 2×1280×16² 35 → 31–34 (Zen 3, 2 threads, `winogradq8`).
+        let perParticipant = ((o + 63) / 64 + context.threads - 1) / context.threads
+        let block = dots ? min(o, 12) : (o + perParticipant * context.threads - 1) / (perParticipant * context.threads)
         let blocks = (o + block - 1) / block
+        let slice = min(c, 128)
         let kernelPlane = WinogradKernel.planeStride(outChannels: block, inChannels: slice)
         let biasValues = bias?.values
         return Tensor(shape: [n, o, h, w]) { out in
