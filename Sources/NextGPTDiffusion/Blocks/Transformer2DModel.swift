@@ -58,7 +58,9 @@ public final class BasicTransformerBlock: Sendable {
 
 /// diffusers `Transformer2DModel` on continuous inputs: GroupNorm (eps 1e-6) → `proj_in` (a 1×1
 /// convolution, or a Linear on the flattened positions with `use_linear_projection`) →
-/// `transformer_blocks` over the H·W positions → `proj_out` → plus the input.
+/// `transformer_blocks` over the H·W positions → `proj_out` → plus the input. A 1×1 projection
+/// runs on the positions as rows (`Conv2d.pointwise(rows:)`, the same sums), so the plane is
+/// permuted once each way, as for the Linear.
 public final class Transformer2DModel: Sendable {
     enum Projection {
         case linear(LinearLayer)
@@ -94,12 +96,12 @@ public final class Transformer2DModel: Sendable {
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         var hidden = norm(x, context)
         switch projIn {
-        case .conv(let conv): hidden = positions(conv(hidden, context), context)
+        case .conv(let conv): hidden = conv.pointwise(rows: positions(hidden, context), context)
         case .linear(let linear): hidden = linear(positions(hidden, context), context)
         }
         for block in transformerBlocks { hidden = block(hidden, encoderHiddenStates: encoderHiddenStates, context) }
         switch projOut {
-        case .conv(let conv): hidden = conv(image(hidden, n: n, h: h, w: w, context), context)
+        case .conv(let conv): hidden = image(conv.pointwise(rows: hidden, context), n: n, h: h, w: w, context)
         case .linear(let linear): hidden = image(linear(hidden, context), n: n, h: h, w: w, context)
         }
         return Elementwise.add(hidden, x)

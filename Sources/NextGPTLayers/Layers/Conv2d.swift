@@ -62,6 +62,18 @@ public final class Conv2d: Sendable {
         context.measure(profileLabel(height: x.shape[2], width: x.shape[3])) { forward(x, context) }
     }
 
+    /// A 1×1 convolution on positions laid out as rows, x [..., C] → [..., O]: the sums `self`
+    /// makes on [N, C, H, W], as the linear they are, without gathering the plane into rows and
+    /// scattering the products back (a `Transformer2DModel` holds its positions as rows anyway).
+    public func pointwise(rows x: Tensor, _ context: ExecutionContext) -> Tensor {
+        precondition(kernel == [1, 1] && stride == [1, 1] && padding == [0, 0] && x.shape.last == inChannels,
+                     "Conv2d(\(weight.name)): pointwise on rows \(x.shape) of a \(kernel) kernel, \(inChannels) channels")
+        return context.measure("conv1x1 \(weight.type) rows") {
+            if let f32Kernel { return Linear.linear(x, weight: f32Kernel.reshaped([outChannels, inChannels]), bias: bias, context: context) }
+            return withStoredMatrix { Linear.linear(x, matrix: $0, bias: bias, context: context) }
+        }
+    }
+
     /// `self(F.interpolate(x, scale_factor=2, mode="nearest"))`. Where the convolution goes
     /// through a Winograd kernel of the whole plane, the transform reads x as its upsampling and
     /// the upsampled plane is never made (at a 512² VAE's last upsampler, 268 MB at the decode's
