@@ -50,7 +50,8 @@ void ngk_attention_pack_keys(const float *k, size_t ldk, size_t tk, size_t d, fl
 
 size_t ngk_attention_scratch_floats(size_t rows, size_t d, size_t dv) {
     size_t padded = rows + NGA_GROUP_MAX;
-    // scaled queries, outputs, 16-lane row sums, row maxima, probabilities, rescale factors
+    // scaled queries, outputs, 16-lane row sums, row maxima, probabilities and rescale factors
+    // (two sets of 3 rows for the AVX2 body)
     return padded * (d + dv + 16 + 1) + NGA_GROUP_MAX * 64 + 16 + 16;
 }
 
@@ -474,32 +475,49 @@ NGA_AVX2 static NGA_INLINE void values_avx2(const int NY, const float *p, const 
             _mm256_storeu_ps(o + r * dv + c0 + 8 * y, sets == 2 ? _mm256_add_ps(acc[0][r][y], acc[1][r][y]) : acc[0][r][y]);
 }
 
+// o rows of a group += the block's value product, in column chunks of 32 and a last one of 8–24.
+NGA_AVX2 static NGA_INLINE void values_block_avx2(const float *p, const float *alpha, const float *vb, size_t ldv,
+                                                  size_t cols, float *og, size_t dv) {
+    size_t c = 0;
+    for (; c + 32 <= dv; c += 32) values_avx2(4, p, alpha, vb, ldv, cols, og, dv, c);
+    switch ((dv - c) / 8) {
+    case 3: values_avx2(3, p, alpha, vb, ldv, cols, og, dv, c); break;
+    case 2: values_avx2(2, p, alpha, vb, ldv, cols, og, dv, c); break;
+    case 1: values_avx2(1, p, alpha, vb, ldv, cols, og, dv, c); break;
+    default: break;
+    }
+}
+
+// A group's value product runs after the next group's scores, from one of two probability
+// buffers: the softmax's chain of dependent steps (row maxima, the scalar update, exponentials)
+// then overlaps the next group's independent FMAs instead of stalling the product that needs it.
 NGA_AVX2 static void attention_avx2(const ngk_attention_head *h, size_t q0, size_t rows, float *scratch) {
     enum { R = NGA_AVX2_ROWS };
     NGA_DRIVER_PROLOGUE(R)
     int limit[NGA_GROUP_MAX];
     const float *mask_row[NGA_GROUP_MAX];
+    float *const probabilities[2] = {p, p + R * 64};
+    float *const rescale[2] = {alpha, alpha + 8};
     for (size_t j0 = 0; j0 < key_end; j0 += 32) {
+        const float *vb = h->v + j0 * h->ldv, *kt = h->kt + j0 * d;
+        float *due = NULL;  // output rows of the group whose value product is pending
+        size_t due_cols = 0;
+        int slot = 0;
         for (size_t g = 0; g < padded; g += R) {
             size_t real = rows - g < (size_t)R ? rows - g : (size_t)R;
             size_t end = visible_keys(h, q0 + g + real - 1);
             if (end <= j0) continue;
             size_t cols = end - j0 < 32 ? end - j0 : 32, mask_cols;
             block_limits(h, q0 + g, R, real, j0, cols, limit, mask_row, &mask_cols);
-            const float *qg = qs + g * d, *kt = h->kt + j0 * d;
-            if (cols > 16) scores_avx2(2, qg, d, kt, limit, mask_row, mask_cols, m + g, lv + g * 16, p, alpha);
-            else scores_avx2(1, qg, d, kt, limit, mask_row, mask_cols, m + g, lv + g * 16, p, alpha);
-            const float *vb = h->v + j0 * h->ldv;
-            float *og = o + g * dv;
-            size_t c = 0;
-            for (; c + 32 <= dv; c += 32) values_avx2(4, p, alpha, vb, h->ldv, cols, og, dv, c);
-            switch ((dv - c) / 8) {
-            case 3: values_avx2(3, p, alpha, vb, h->ldv, cols, og, dv, c); break;
-            case 2: values_avx2(2, p, alpha, vb, h->ldv, cols, og, dv, c); break;
-            case 1: values_avx2(1, p, alpha, vb, h->ldv, cols, og, dv, c); break;
-            default: break;
-            }
+            const float *qg = qs + g * d;
+            if (cols > 16) scores_avx2(2, qg, d, kt, limit, mask_row, mask_cols, m + g, lv + g * 16, probabilities[slot], rescale[slot]);
+            else scores_avx2(1, qg, d, kt, limit, mask_row, mask_cols, m + g, lv + g * 16, probabilities[slot], rescale[slot]);
+            if (due) values_block_avx2(probabilities[slot ^ 1], rescale[slot ^ 1], vb, h->ldv, due_cols, due, dv);
+            due = o + g * dv;
+            due_cols = cols;
+            slot ^= 1;
         }
+        if (due) values_block_avx2(probabilities[slot ^ 1], rescale[slot ^ 1], vb, h->ldv, due_cols, due, dv);
     }
     NGA_DRIVER_EPILOGUE
 }
