@@ -111,11 +111,31 @@ final class ActivationArenaTests: XCTestCase {
                 XCTAssertLessThanOrEqual(s.heldBytes, (repeating ? 2 : 1) * s.peakLiveBytes, "repeating \(repeating)")
                 if repeating {
                     XCTAssertEqual(s.mapped, first.mapped, "a repeated pass mapped \(s.mapped - first.mapped) blocks")
+                    XCTAssertEqual(s.heldBytes, first.exactPlanBytes)
                 } else {
                     XCTAssertGreaterThan(s.mapped, first.mapped, "the single-pass arena kept more than its peak")
                 }
             }
         }
+    }
+
+    /// A repeating run keeps no more than `repeatedPassesExtraBytes` above its live peak, even
+    /// where the exact-size plan asks for more.
+    func testRepeatedPassesKeepAtMostTheirExtraAboveThePeak() {
+        let block = 256 * Self.kib
+        let arena = ActivationArena(minimumBytes: 64 << 10, repeatsPasses: true, repeatedPassesExtraBytes: block)
+        ActivationArena.$current.withValue(arena) {
+            for _ in 0..<3 {
+                var large: [Tensor] = (0..<2).map { _ in Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 1) } }
+                large.removeAll()
+                var small: [Tensor] = (0..<3).map { _ in Tensor(shape: [32 * Self.kib]) { $0.update(repeating: 2) } }
+                small.removeAll()
+                XCTAssertLessThanOrEqual(arena.statistics.heldBytes, 2 * block + block)
+            }
+        }
+        let s = arena.statistics
+        XCTAssertEqual([s.peakLiveBytes, s.exactPlanBytes], [2 * block, 2 * block + 3 * block / 2])
+        XCTAssertGreaterThan(s.unmapped, 0, "the plan was kept whole past the bound")
     }
 
     /// Tensors that outlive the run keep their values; their blocks are unmapped when they go,

@@ -13,8 +13,9 @@ import Synchronization
 /// (`Statistics.peakLiveBytes`), and a single pass never holds more than that, live and free
 /// together. A new block that would pass it unmaps free blocks first, oldest first; so a pass
 /// with the arena keeps the resident set of the same pass without it. A run that repeats one
-/// pass (`repeatsPasses`) keeps free blocks up to the exact-size plan instead, at most twice
-/// the peak, so that its later passes find every size they ask for.
+/// pass (`repeatsPasses`) keeps free blocks up to the exact-size plan instead, so that its
+/// later passes find every size they ask for: at most the peak itself above the peak, and at
+/// most `repeatedPassesExtraBytes`.
 ///
 /// Blocks given back after the arena is closed (tensors that outlive the run) are unmapped.
 public final class ActivationArena: Sendable {
@@ -44,9 +45,13 @@ public final class ActivationArena: Sendable {
     /// a kernel that reads its output before writing all of it, or leaves part unwritten, shows (tests).
     public let poisonsMemory: Bool
     /// Whether the run repeats one pass (a denoising loop's UNet calls): free blocks are then kept
-    /// up to the exact-size plan (`Statistics.exactPlanBytes`, at most twice the live peak), so
-    /// the passes after the first map nothing. A single pass keeps no more than its live peak.
+    /// up to the exact-size plan (`Statistics.exactPlanBytes`; at most twice the live peak, and
+    /// `repeatedPassesExtraBytes` above it), so the passes after the first map nothing. A single
+    /// pass keeps no more than its live peak.
     public let repeatsPasses: Bool
+    /// The most a repeating run keeps above its live peak: by default 512 MiB, enough for SD 1.5's
+    /// 512² loop (peak 170 MiB, plan 372), a bound for loops whose peak is gigabytes (ZeroScope).
+    public let repeatedPassesExtraBytes: Int
 
     private struct Block {
         let address: Int
@@ -68,9 +73,11 @@ public final class ActivationArena: Sendable {
 
     private let state = Mutex(State())
 
-    public init(minimumBytes: Int, repeatsPasses: Bool = false, poisonsMemory: Bool = false) {
+    public init(minimumBytes: Int, repeatsPasses: Bool = false, repeatedPassesExtraBytes: Int = 512 << 20,
+                poisonsMemory: Bool = false) {
         self.minimumBytes = minimumBytes
         self.repeatsPasses = repeatsPasses
+        self.repeatedPassesExtraBytes = repeatedPassesExtraBytes
         self.poisonsMemory = poisonsMemory
     }
 
@@ -107,12 +114,12 @@ public final class ActivationArena: Sendable {
                 state.statistics.reused += 1
                 return block
             }
-            // Within the peak so far (a repeating run: the exact-size plan, up to twice that), or this
+            // Within the peak so far (a repeating run: the exact-size plan, within the bounds), or this
             // tensor's own new peak: free blocks make room first. Keeping only the live peak, the
             // UNet's 64² blocks were unmapped at 16² and faulted back in on every step: 241 blocks
             // mapped in 3 evaluations of a 512² SD loop, against 55 with the plan (Zen 3, 2 threads).
             let peak = state.statistics.peakLiveBytes
-            let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes, 2 * peak)) : peak
+            let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes, peak + min(peak, repeatedPassesExtraBytes))) : peak
             let limit = max(kept, state.liveBytes + capacity)
             while state.liveBytes + state.freeBytes + capacity > limit, !state.free.isEmpty {
                 let oldest = state.free.removeFirst()
