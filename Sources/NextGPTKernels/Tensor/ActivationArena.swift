@@ -97,15 +97,15 @@ public final class ActivationArena: Sendable {
         let capacity = Self.capacity(for: byteCount)
         var evicted: [Block] = []
         let reused: Block? = state.withLock { state in
-            // The most recently freed block of the same size (its pages may still be in cache).
-            // Same size only: a tensor in a larger block holds pages it never uses, and kept
-            // tensors (a loop's Winograd kernels) in such blocks lifted a 512² SD run's peak.
             let live = state.liveBlocks[capacity, default: 0] + 1
             state.liveBlocks[capacity] = live
             if live > state.mostLiveBlocks[capacity, default: 0] {
                 state.mostLiveBlocks[capacity] = live
                 state.exactPlanBytes += capacity
             }
+            // The most recently freed block of the same size (its pages may still be in cache).
+            // Same size only: a tensor in a larger block holds pages it never uses, and kept
+            // tensors (a loop's Winograd kernels) in such blocks lifted a 512² SD run's peak.
             let best = state.free.lastIndex { $0.capacity == capacity }
             if let best {
                 let block = state.free.remove(at: best)
