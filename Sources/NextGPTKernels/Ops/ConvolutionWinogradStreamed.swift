@@ -61,13 +61,14 @@ extension Convolution {
             }
         }
         // The kernel is transformed a slice of 128 input channels at a time, which the products read
-        // from L2 before the next slice is made. With few tiles each transformed weight takes part
+        // back before the next slice is made, while it is still in cache. With few tiles each transformed weight takes part
         // in too few products to be worth a trip to memory and back (8 tiles: 2 FLOP per byte
         // moved): blocks of 12 output channels (36 × 12 × 128 floats, 221 KB) for the dot
         // products; 1280² kernels at 8 tiles ran 1.25–1.4× faster than with 16 × 64, whose dots
-        // were too short. From 16 tiles, blocks of about 64 output channels (1.2 MB a slice), as
-        // many per participant: against whole-width blocks of ~1 M floats, which went to L3 and
-        // back between the transform and the products, SD's 2×1280×32² ran 161–174 → 117–123 ms,
+        // were too short. From 16 tiles, blocks of about 64 output channels (1.2 MB a slice, each
+        // product's part 32 KB), as many per participant: against whole-width blocks of ~1 M floats
+        // (4 MB, past L2 and a share of L3) and 16 output channels, whose many blocks each read all
+        // the transformed tiles again, SD's 2×1280×32² ran 161–174 → 117–123 ms,
         // 2×2560×16² 80 → 67–71, 2×1280×16² 35 → 31–34 (Zen 3, 2 threads, `winogradq8`).
         let perParticipant = ((o + 63) / 64 + context.threads - 1) / context.threads
         let block = dots ? min(o, 12) : (o + perParticipant * context.threads - 1) / (perParticipant * context.threads)
