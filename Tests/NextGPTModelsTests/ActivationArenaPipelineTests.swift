@@ -22,7 +22,7 @@ final class ActivationArenaPipelineTests: XCTestCase {
             try ModelsTestSupport.verify(bundle: bundle.name, in: Self.folder, minimumProbes: bundle.probes, context: context,
                                          file: file, line: line)
         }
-        // "<name> activations: peak … MiB live, M blocks mapped, R reused, U unmapped"
+        // "<name> activations: peak … MiB live (exact plan … MiB), M blocks mapped, R reused, U unmapped"
         var reused: [String: Int] = [:]
         for note in profile.allNotes where note.contains(" activations: ") {
             let name = String(note.prefix { $0 != " " })
