@@ -14,8 +14,8 @@ import Synchronization
 /// together. A new block that would pass it unmaps free blocks first, oldest first; so a pass
 /// with the arena keeps the resident set of the same pass without it. A run that repeats one
 /// pass (`repeatsPasses`) keeps free blocks up to the exact-size plan instead, so that its
-/// later passes find every size they ask for: at most the peak itself above the peak, and at
-/// most `repeatedPassesExtraBytes`.
+/// later passes find every size they ask for; above its live peak it keeps no more than that
+/// peak again, nor more than `repeatedPassesExtraBytes`.
 ///
 /// Blocks given back after the arena is closed (tensors that outlive the run) are unmapped.
 public final class ActivationArena: Sendable {
