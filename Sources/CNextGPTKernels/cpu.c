@@ -39,6 +39,15 @@ __attribute__((constructor)) static void detect_features(void) {
 }
 
 int ngk_use_avx2(void) { return avx2_usable; }
+
+int ngk_cpu_splits_256bit_ops(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_is("znver1");
+#else
+    return 0;
+#endif
+}
 int ngk_use_sse42(void) { return sse42_usable; }
 int ngk_use_avx512vnni(void) { return avx512vnni_usable; }
 

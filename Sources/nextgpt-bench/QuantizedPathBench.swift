@@ -50,11 +50,12 @@ import NextGPTKernels
 // BENCH_ROUNDS rounds; median GOP/s of each path at the context's kernel level.
 @MainActor func benchIntegerOverBLAS() {
     let rounds = getenv("BENCH_ROUNDS").flatMap { Int(String(cString: $0)) } ?? 5
-    var integer = benchContext(threads: 2), blas = integer
+    var integer = benchContext(threads: 2), blas = integer, direct = integer
     integer.matmulPath = .integerGEMM
     blas.matmulPath = .blas
+    direct.matmulPath = .direct
     print("\n== Q8_0 linears, 2 threads, level \(integer.kernelLevel): median GOP/s over \(rounds) alternating rounds")
-    print("M×K → N                 integer      blas   blas/integer")
+    print("M×K → N                 integer    direct      blas   blas/integer   blas/direct")
     for (m, k, n) in [(2048, 320, 320), (2048, 320, 2560), (2048, 1280, 320), (512, 640, 640), (512, 640, 5120), (512, 2560, 640),
                       (8192, 320, 320), (8192, 320, 2560), (8192, 1280, 320), (2048, 640, 640), (2048, 640, 5120), (2048, 2560, 640),
                       (1024, 320, 320), (1024, 320, 2560), (1024, 1280, 320)] {
@@ -63,15 +64,16 @@ import NextGPTKernels
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: m * k), ys = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         randomFloats(xs, m * k)
         let ops = 2.0 * Double(m * k * n)
-        var ti: [Double] = [], tb: [Double] = []
+        var ti: [Double] = [], td: [Double] = [], tb: [Double] = []
         for _ in 0..<rounds {
             ti.append(timeBest(budget: 0.2, minRuns: 1) { Matmul.multiply(packed, xs, batch: m, into: ys, context: integer) })
+            td.append(timeBest(budget: 0.2, minRuns: 1) { Matmul.multiply(packed, xs, batch: m, into: ys, context: direct) })
             tb.append(timeBest(budget: 0.2, minRuns: 1) { Matmul.multiply(packed, xs, batch: m, into: ys, context: blas) })
         }
-        ti.sort(); tb.sort()
-        let (ri, rb) = (ops / ti[rounds / 2] / 1e9, ops / tb[rounds / 2] / 1e9)
+        ti.sort(); td.sort(); tb.sort()
+        let (ri, rd, rb) = (ops / ti[rounds / 2] / 1e9, ops / td[rounds / 2] / 1e9, ops / tb[rounds / 2] / 1e9)
         let label = "\(m)×\(k) → \(n)".padding(toLength: 22, withPad: " ", startingAt: 0)
-        print("\(label) \(fmt(ri))  \(fmt(rb))   \(fmt(rb / ri, 2))×")
+        print("\(label) \(fmt(ri))  \(fmt(rd))  \(fmt(rb))   \(fmt(rb / ri, 2))×          \(fmt(rb / rd, 2))×")
         wq.deallocate(); xs.deallocate(); ys.deallocate()
     }
 }

@@ -135,10 +135,11 @@ final class PackedMatmulTests: XCTestCase {
         }
     }
 
-    /// At the AVX2 level repacked Q8_0 takes dequantize + sgemm from 1024 positions (its integer
-    /// products have no VNNI); Q4_0 there, and Q8_0 elsewhere, from 4096: `.automatic` gives the
-    /// `.blas` path's values exactly where it should take it, and the direct kernels' below.
-    func testAutomaticTakesSgemmFrom1024PositionsForQ8_0AtTheAVX2Level() throws {
+    /// At the AVX2 level repacked Q8_0 takes dequantize + sgemm from 1024 positions on CPUs that
+    /// split 256-bit ops (Zen 1) and never elsewhere; Q4_0 there, and Q8_0 at other levels, from
+    /// 4096: `.automatic` gives the `.blas` path's values exactly where it should take it, and the
+    /// direct kernels' below.
+    func testAutomaticTakesSgemmFrom1024PositionsForQ8_0AtTheAVX2LevelOnlyWhere256BitOpsAreSplit() throws {
         try XCTSkipUnless(KernelLevel.available(upTo: .avx2) == .avx2, "skipped: no AVX2")
         let (rows, columns) = (24, 64)
         var avx2 = ExecutionContext.default
@@ -146,24 +147,30 @@ final class PackedMatmulTests: XCTestCase {
         for type in PackedMatmulTests.types {
             let w = randomBlocks(type, rows: rows, columns: columns, seed: 41)
             var rng = Xorshift64(seed: 42)
-            let x = rng.triangulars(1024 * columns, scale: 2)
+            let x = rng.triangulars(4096 * columns, scale: 2)
             w.withUnsafeBytes { wb in
                 let packed = WeightMatrix(type: type, rows: rows, columns: columns, data: wb.baseAddress!).repacked(context: avx2)
-                for batch in [1023, 1024] {
-                    func product(_ path: Matmul.Path) -> [Float] {
-                        var context = avx2
-                        context.matmulPath = path
-                        var y = [Float](repeating: .nan, count: batch * rows)
-                        Matmul.multiply(packed, x, batch: batch, into: &y, context: context)
-                        return y
+                for splits in [true, false] {
+                    avx2.splits256BitOps = splits
+                    for batch in [1023, 1024, 4096] {
+                        func product(_ path: Matmul.Path) -> [Float] {
+                            var context = avx2
+                            context.matmulPath = path
+                            var y = [Float](repeating: .nan, count: batch * rows)
+                            Matmul.multiply(packed, x, batch: batch, into: &y, context: context)
+                            return y
+                        }
+                        let automatic = product(.automatic), blas = product(.blas), direct = product(.direct)
+                        XCTAssertNotEqual(blas, direct, "\(type) batch \(batch): the two paths should round differently")
+                        let sgemmFrom = type == .q8_0 ? (splits ? 1024 : Int.max) : 4096
+                        let expected = batch >= sgemmFrom ? blas : direct
+                        XCTAssertTrue(automatic == expected,
+                                      "\(type) batch \(batch), splits 256-bit ops \(splits): \(expected == blas ? "sgemm" : "direct kernels") expected")
                     }
-                    let automatic = product(.automatic), blas = product(.blas), direct = product(.direct)
-                    XCTAssertNotEqual(blas, direct, "\(type) batch \(batch): the two paths should round differently")
-                    let expected = type == .q8_0 && batch >= 1024 ? blas : direct
-                    XCTAssertEqual(automatic, expected, "\(type) batch \(batch): \(expected == blas ? "sgemm" : "direct kernels") expected")
                 }
             }
         }
-        XCTAssertEqual(Matmul.packedBLASThreshold(for: .q8_0, level: .avx512VNNI), 4096)
+        XCTAssertEqual(Matmul.packedBLASThreshold(for: .q8_0, level: .avx512VNNI, splits256BitOps: true), 4096)
+        XCTAssertEqual(Matmul.packedBLASThreshold(for: .q8_0, level: .avx2, splits256BitOps: false), .max)
     }
 }

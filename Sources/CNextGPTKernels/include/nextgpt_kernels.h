@@ -25,6 +25,9 @@ const char *ngk_cpu_path(void);
 int ngk_use_avx2(void);
 // 1 when the AVX-512 VNNI bodies (avx512f/bw/vl/dq/vnni, with AVX2+FMA+F16C) may run.
 int ngk_use_avx512vnni(void);
+// 1 on CPUs that run a 256-bit vector op as two 128-bit halves (AMD Zen 1, "znver1"), where
+// 8-bit integer products cost what f32 FMAs do; 0 elsewhere (Zen 2 and later, Intel, aarch64).
+int ngk_cpu_splits_256bit_ops(void);
 // 1 when the SSE4.2 crc32 instruction may run.
 int ngk_use_sse42(void);
 // The highest kernel level this CPU and OS can run (cpuid, and xgetbv for the AVX/AVX-512 register

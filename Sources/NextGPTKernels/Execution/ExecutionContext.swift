@@ -83,6 +83,10 @@ public struct ExecutionContext: Sendable {
         set { level = KernelLevel.available(upTo: newValue) }
     }
     private var level: KernelLevel
+    /// Whether the CPU runs a 256-bit op as two 128-bit halves (AMD Zen 1; `KernelLevel.machineSplits256BitOps`),
+    /// which moves repacked Q8_0 products at the AVX2 level to sgemm from 1024 positions
+    /// (`Matmul.packedBLASThreshold`). Tests set it to hold either rule on any machine.
+    public var splits256BitOps = KernelLevel.machineSplits256BitOps
     /// How the direct matrix products (decode, small batches) split a matrix's rows over the pool.
     /// Chunks on demand by default: on shared cores (2-core EPYC at load ≈ 20, 7B-shaped Q4_0
     /// decode, `BENCH_SECTIONS=decode nextgpt-bench`) the median token read 1.4–5.0 GB/s against

@@ -35,6 +35,10 @@ public enum KernelLevel: Sendable, Equatable, CaseIterable, CustomStringConverti
     /// The highest level this CPU and OS run (cpuid and xgetbv, decided once per process).
     public static let machine: KernelLevel = level(rank: Int(ngk_kernel_level_max()))
 
+    /// Whether this CPU runs a 256-bit vector op as two 128-bit halves (AMD Zen 1: cpuid's
+    /// family and model, through `__builtin_cpu_is("znver1")`).
+    public static let machineSplits256BitOps = ngk_cpu_splits_256bit_ops() != 0
+
     /// This machine's level at `rank` of the ladder.
     static func level(rank: Int) -> KernelLevel {
         switch rank {

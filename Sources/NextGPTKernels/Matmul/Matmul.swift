@@ -24,13 +24,20 @@ public enum Matmul {
     /// The batch from which `.automatic` takes the BLAS path (measured per type: `GGMLTypeTraits`).
     public static func blasThreshold(for type: GGMLType) -> Int { type.traits.blasThreshold }
 
-    /// The batch from which `.automatic` dequantizes repacked weights for sgemm: 4096, and 1024
-    /// for Q8_0 at the AVX2 level, whose integer products (no VNNI: `pmaddubsw` + `pmaddwd`) cost
-    /// what an f32 FMA does. On an AVX2-only Zen 1 EPYC, 2 threads, median of 5 alternating rounds
-    /// (`BENCH_SECTIONS=blasq8 nextgpt-bench`), sgemm ran 1024×1280→320 1.22× and 2048×320→2560
-    /// 1.15× as fast as the integer kernels, 512×640→5120 0.93×.
-    public static func packedBLASThreshold(for type: GGMLType, level: KernelLevel) -> Int {
-        type == .q8_0 && level == .avx2 ? 1024 : 4096
+    /// The batch from which `.automatic` dequantizes repacked weights for sgemm: 4096, except
+    /// Q8_0 at the AVX2 level, whose integer products have no VNNI (`pmaddubsw` + `pmaddwd`), so
+    /// what they cost against an f32 FMA depends on the core:
+    /// - where 256-bit ops run as two halves (Zen 1) they cost what an FMA does, and sgemm wins
+    ///   from 1024 positions: on an AVX2-only Zen 1 EPYC, 2 threads, median of 5 alternating
+    ///   rounds (`BENCH_SECTIONS=blasq8 nextgpt-bench`), sgemm ran 1024×1280→320 1.22× and
+    ///   2048×320→2560 1.15× as fast as the integer kernels, 512×640→5120 0.93×;
+    /// - on full-width cores the direct kernels win or tie at every batch, and sgemm is never
+    ///   taken: on a Zen 3 EPYC the same bench gave sgemm 0.76–0.95× their rate at 512–8192
+    ///   positions, 1.00–1.06× only at 1280→320; inside SD's loop at 512² the direct kernels ran
+    ///   the UNet's linears at 193–212 GFLOP/s, sgemm at 142–168.
+    public static func packedBLASThreshold(for type: GGMLType, level: KernelLevel, splits256BitOps: Bool) -> Int {
+        guard type == .q8_0 && level == .avx2 else { return 4096 }
+        return splits256BitOps ? 1024 : .max
     }
 
     /// The whole matrix as f32 values [rows, columns], whatever its layout (row-parallel on the pool).
@@ -63,9 +70,11 @@ public enum Matmul {
         // dequantize + sgemm at every batch measured (7B Q4_0, 2 threads: 64 tokens 11.4 vs 7.3
         // tok/s, 512 tokens 12.2 vs 9.3).
         // Very large batches (SD's 4096-position layers ×2) still go to sgemm on dequantized
-        // panels: the UNet's linears at 8192 rows ran 7.6 s that way against 8.2 s direct.
+        // panels, by `packedBLASThreshold`: the UNet's linears at 8192 rows ran 7.6 s that way
+        // against 8.2 s direct (Q4_0), and Q8_0 at the AVX2 level depends on the core.
         case .automatic, .integerGEMM, .laneGEMM: useBLAS = batch >= (w.layout == .rowMajor ? blasThreshold(for: w.type)
-                                                                         : packedBLASThreshold(for: w.type, level: context.kernelLevel))
+                                                                         : packedBLASThreshold(for: w.type, level: context.kernelLevel,
+                                                                                               splits256BitOps: context.splits256BitOps))
         case .direct: useBLAS = false
         case .blas: useBLAS = true
         }
