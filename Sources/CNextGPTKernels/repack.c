@@ -41,13 +41,13 @@ void ngk_unpack_rows_x8(const uint8_t *packed, size_t nblk, size_t block_bytes, 
     }
 }
 
-void ngk_quantize_act_q8_0_split(const float *x, uint8_t *dst, size_t n) {
+void ngk_quantize_act_q8_0_split_ref(const float *x, uint8_t *dst, size_t n) {
     const size_t nblk = n / 32;
     int8_t *quants = (int8_t *)dst;
     uint8_t *scales = dst + nblk * 32, *sums = scales + nblk * 4;
     uint8_t block[NGK_Q8_0_BYTES];
     for (size_t k = 0; k < nblk; k++) {
-        ngk_quantize_act_q8_0(x + 32 * k, block, 32);
+        ngk_quantize_act_q8_0_ref(x + 32 * k, block, 32);
         memcpy(quants + 32 * k, block + 2, 32);
         uint16_t h;
         memcpy(&h, block, 2);

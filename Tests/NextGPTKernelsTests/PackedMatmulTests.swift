@@ -55,6 +55,24 @@ final class PackedMatmulTests: XCTestCase {
         }
     }
 
+    /// The split quantizer's SIMD body against its scalar twin, byte for byte: blocks of every
+    /// magnitude the f16 scale meets (zero, subnormal, normal, overflowing to inf) and ties.
+    func testSplitQuantizerMatchesItsScalarTwin() {
+        var rng = Xorshift64(seed: 17)
+        let blocks = 64, n = 32 * blocks
+        var x = rng.triangulars(n, scale: 1)
+        let magnitudes: [Float] = [0, 1e-9, 3e-6, 5e-4, 0.25, 3, 1e4, 8.3e6, 9e6, 1e30]
+        for k in 0..<blocks {
+            let m = magnitudes[k % magnitudes.count]
+            for j in 0..<32 { x[32 * k + j] *= m }
+        }
+        for j in 0..<32 { x[32 * 7 + j] = Float(j - 16) * 0.5 }  // quants land on .5 ties
+        var simd = [UInt8](repeating: 0xAA, count: blocks * 40), scalar = [UInt8](repeating: 0x55, count: blocks * 40)
+        ngk_quantize_act_q8_0_split(x, &simd, n)
+        ngk_quantize_act_q8_0_split_ref(x, &scalar, n)
+        XCTAssertTrue(simd == scalar, "first differing byte at \(zip(simd, scalar).enumerated().first { $1.0 != $1.1 }?.offset ?? -1)")
+    }
+
     func testSplitActivationsHoldTheQ8_0Values() {
         var rng = Xorshift64(seed: 5)
         let n = 32 * 13

@@ -68,6 +68,7 @@ void ngk_unpack_rows_x8(const uint8_t *packed, size_t nblk, size_t block_bytes, 
 // each block's quants (Q4_0 weights are read as unsigned nibbles; the sum undoes the −8 offset).
 // Same quantized values as ngk_quantize_act_q8_0. n is a multiple of 32; nblk·40 bytes.
 void ngk_quantize_act_q8_0_split(const float *x, uint8_t *dst, size_t n);
+void ngk_quantize_act_q8_0_split_ref(const float *x, uint8_t *dst, size_t n);
 
 // Packed weights × split activations. w is the first group, w_stride the bytes of one group
 // (nblk · NGK_Q*_0X8_BYTES), nrows the rows to produce (the last group may be partial).
