@@ -88,6 +88,22 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(context.keepingWinogradKernels().winogradKernels?.budgetBytes, 1 << 20)
     }
 
+    /// A loop keeps a call's kernel from 4 tiles per sample up to 512 over the batch: SD's 64² planes
+    /// with guidance (512 tiles) are kept, ZeroScope's 40×72 and 20×36 ones at 8 frames (2880, 720)
+    /// transform per call, as do 1×1-tile planes.
+    func testKeptKernelsAreForCallsOfFewTiles() {
+        let context = ExecutionContext.default
+        XCTAssertTrue(Convolution.keepsWinogradKernel(batch: 2, height: 64, width: 64, context: context))
+        XCTAssertTrue(Convolution.keepsWinogradKernel(batch: 2, height: 8, width: 8, context: context))
+        XCTAssertTrue(Convolution.keepsWinogradKernel(batch: 16, height: 5, width: 9, context: context))
+        XCTAssertFalse(Convolution.keepsWinogradKernel(batch: 16, height: 20, width: 36, context: context))
+        XCTAssertFalse(Convolution.keepsWinogradKernel(batch: 16, height: 40, width: 72, context: context))
+        XCTAssertFalse(Convolution.keepsWinogradKernel(batch: 2, height: 4, width: 4, context: context))
+        var roomy = context
+        roomy.winogradMaximumTilesKept = .max
+        XCTAssertTrue(Convolution.keepsWinogradKernel(batch: 16, height: 40, width: 72, context: roomy))
+    }
+
     /// The kernel transform of a block of rows, 8 input channels at a time (a partial group at
     /// the end), against its per-pair twin and the whole-kernel transform's layout.
     func testKernelRowTransformMatchesScalarTwins() {

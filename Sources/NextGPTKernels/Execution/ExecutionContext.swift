@@ -49,6 +49,14 @@ public struct ExecutionContext: Sendable {
     /// Output tiles per sample from which a kept (or keepable) Winograd kernel is used: 8×8 planes
     /// (4 tiles) ran 2–3.7× faster than the integer kernels on the Zen 1 (see `WinogradKernelCache`).
     public var winogradMinimumTilesKept = 4
+    /// Output tiles over the whole batch up to which a call's kernel is kept: past them the
+    /// per-call transform is a small share of the products and keeping it only holds memory.
+    /// Zen 3, 2 threads, Q8_0, transform per call against kept (`BENCH_SECTIONS=winogradq8`):
+    /// 32 tiles (2×1280×16²) 52 against 26 ms, 128 (2×640×32²) 36 against 28, 512 (2×320×64²)
+    /// 45 against 46. ZeroScope's 40×72 and 20×36 planes (2880 and 720 tiles at 8 frames with
+    /// guidance, 4320 and 1080 at 24) no longer keep theirs: peak RSS 5.40 → 4.47 GB at 8 frames,
+    /// 6.31 → 5.36 GB at 24, the step 91 → 89 s and 267 → 271 s. SD's largest (64², 512 tiles) stay kept.
+    public var winogradMaximumTilesKept = 512
     /// Output tiles over the whole batch from which a quantized 3×3 kernel that is not kept runs
     /// Winograd with its transform streamed a block of output channels at a time
     /// (`Convolution.winogradConv3x3(_:streaming:bias:context:)`) rather than the integer kernels.

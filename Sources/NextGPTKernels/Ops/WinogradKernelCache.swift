@@ -48,6 +48,15 @@ public final class WinogradKernelCache: Sendable {
     }
 }
 
+extension Convolution {
+    /// Whether a call on batch × H × W is one whose kernel a loop keeps transformed: at least
+    /// `winogradMinimumTilesKept` tiles per sample, at most `winogradMaximumTilesKept` over the batch.
+    package static func keepsWinogradKernel(batch: Int, height: Int, width: Int, context: ExecutionContext) -> Bool {
+        let tilesPerSample = ((height + 3) / 4) * ((width + 3) / 4)
+        return tilesPerSample >= context.winogradMinimumTilesKept && batch * tilesPerSample <= context.winogradMaximumTilesKept
+    }
+}
+
 extension ExecutionContext {
     /// This context with a fresh `winogradKernels` cache of `winogradKernelBudget` bytes (none when
     /// the budget is 0): for a loop that runs one model many times, dropped with the loop.

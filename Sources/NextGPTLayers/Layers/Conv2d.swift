@@ -39,11 +39,12 @@ public final class Conv2d: Sendable {
     }
 
     /// The Winograd transform of a quantized kernel from the context's cache (made and kept on
-    /// first use when it fits), where the plane is Winograd's; nil otherwise.
-    func keptWinogradKernel(height: Int, width: Int, _ context: ExecutionContext) -> WinogradKernel? {
+    /// first use when it fits), where the plane is Winograd's and the call's tiles are few enough
+    /// for the transform to matter (`context.winogradMaximumTilesKept`); nil otherwise.
+    func keptWinogradKernel(batch: Int, height: Int, width: Int, _ context: ExecutionContext) -> WinogradKernel? {
         guard let cache = context.winogradKernels, weight.type.isQuantized, context.winogradEnabled,
               kernel == [3, 3], stride == [1, 1], padding == [1, 1], inChannels >= Convolution.winogradMinimumChannels,
-              ((height + 3) / 4) * ((width + 3) / 4) >= context.winogradMinimumTilesKept else { return nil }
+              Convolution.keepsWinogradKernel(batch: batch, height: height, width: width, context: context) else { return nil }
         return cache.kernel(for: self, byteCount: WinogradKernel.byteCount(outChannels: outChannels, inChannels: inChannels)) {
             withStoredMatrix { WinogradKernel(matrix: $0, context: context) }
         }
@@ -130,7 +131,7 @@ public final class Conv2d: Sendable {
                 ? WinogradKernel(f32Kernel, context: context) : nil
         }
         if let packed, prefersLaneGEMM(packed, height: height, width: width, context) { return nil }
-        if let kept = keptWinogradKernel(height: height, width: width, context) { return kept }
+        if let kept = keptWinogradKernel(batch: batch, height: height, width: width, context) { return kept }
         if streamsWinograd(batch: batch, height: height, width: width, context) { return nil }
         guard Convolution.useWinograd(channels: inChannels, kernel: kernel, stride: stride, padding: padding, height: height,
                                       width: width, quantizedKernel: weight.type.isQuantized, context: context) else { return nil }
