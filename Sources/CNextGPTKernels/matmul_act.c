@@ -92,27 +92,32 @@ static inline __m256i pack_32(__m256i q0, __m256i q1, __m256i q2, __m256i q3) {
     return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+// One Q8_0 block of 32 values: its scale d = amax / 127 (before f16 rounding) and its quants as
+// four vectors of int32 (ggml's AVX rounding: x · 127/amax to nearest even).
+__attribute__((target("avx2,fma,f16c")))
+static inline float quantize_block_q8_0_avx2(const float *xb, __m256i q[4]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+    __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                             _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    float amax = hmax_8(m);
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    const __m256 s = _mm256_set1_ps(id);
+    q[0] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, s), RNE));
+    q[1] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, s), RNE));
+    q[2] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, s), RNE));
+    q[3] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, s), RNE));
+    return amax / 127.0f;
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static void quantize_act_q8_0_avx2(const float *x, uint8_t *dst, size_t n) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (size_t b = 0; b < n / 32; b++) {
-        const float *xb = x + 32 * b;
         uint8_t *block = dst + b * NGK_Q8_0_BYTES;
-        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
-        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        float amax = hmax_8(m);
-        float d = amax / 127.0f;
-        float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        put_half(block, d);
-        const __m256 s = _mm256_set1_ps(id);
-
-        __m256i q0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, s), RNE));
-        __m256i q1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, s), RNE));
-        __m256i q2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, s), RNE));
-        __m256i q3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, s), RNE));
-        _mm256_storeu_si256((__m256i *)(block + 2), pack_32(q0, q1, q2, q3));
+        __m256i q[4];
+        put_half(block, quantize_block_q8_0_avx2(x + 32 * b, q));
+        _mm256_storeu_si256((__m256i *)(block + 2), pack_32(q[0], q[1], q[2], q[3]));
     }
 }
 
@@ -124,26 +129,13 @@ __attribute__((target("avx2,fma,f16c")))
 static void quantize_act_q8_0_split_avx2(const float *x, uint8_t *dst, size_t n) {
     const size_t nblk = n / 32;
     uint8_t *quants = dst, *scales = dst + nblk * 32, *sums = scales + nblk * 4;
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (size_t b = 0; b < nblk; b++) {
-        const float *xb = x + 32 * b;
-        __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
-        __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
-                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
-        float amax = hmax_8(m);
-        float d = amax / 127.0f;
-        float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-        const __m128i half = _mm_cvtps_ph(_mm_set_ss(d), RNE);
-        const float widened = _mm_cvtss_f32(_mm_cvtph_ps(half));
+        __m256i q[4];
+        const float d = quantize_block_q8_0_avx2(x + 32 * b, q);
+        const float widened = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(d), RNE)));
         memcpy(scales + 4 * b, &widened, 4);
-        const __m256 s = _mm256_set1_ps(id);
-        __m256i q0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, s), RNE));
-        __m256i q1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, s), RNE));
-        __m256i q2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, s), RNE));
-        __m256i q3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, s), RNE));
-        _mm256_storeu_si256((__m256i *)(quants + 32 * b), pack_32(q0, q1, q2, q3));
-        __m256i t = _mm256_add_epi32(_mm256_add_epi32(q0, q1), _mm256_add_epi32(q2, q3));
+        _mm256_storeu_si256((__m256i *)(quants + 32 * b), pack_32(q[0], q[1], q[2], q[3]));
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
