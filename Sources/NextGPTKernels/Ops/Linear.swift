@@ -12,7 +12,7 @@ public enum Linear {
     public static func linear(_ x: Tensor, weight: Weight, bias: Tensor?, context: ExecutionContext) -> Tensor {
         precondition(weight.shape.count == 2 && x.shape.last == weight.shape[1],
                      "linear: input \(x.shape) with weight \(weight.name) \(weight.shape)")
-        let k = weight.shape[1], n = weight.shape[0], m = x.count / max(k, 1)
+        let k = weight.shape[1], n = weight.shape[0]
         if let bias { precondition(bias.count == n, "linear: bias \(bias.shape) for \(n) outputs") }
         guard weight.type.byteCount(elements: k) != nil, let data = weight.bytes.baseAddress else {
             return linear(x, weight: weight.dequantized(), bias: bias, context: context)
