@@ -88,6 +88,56 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(context.keepingWinogradKernels().winogradKernels?.budgetBytes, 1 << 20)
     }
 
+    /// The transformed tiles and products of a call come from the loop's activation arena: the
+    /// first call maps them beside the output (they were fresh heap or mappings every call), the
+    /// passes after the plan map nothing, and a poisoned arena changes no value.
+    func testScratchOfACallComesFromTheArena() {
+        let (n, c, o, h, w) = (2, 32, 20, 13, 17)
+        let x = lcgThousandths([n, c, h, w], state: 17), weight = lcgThousandths([o, c, 3, 3], state: 18)
+        let bias = lcgThousandths([o], state: 19)
+        var context = ExecutionContext.default
+        context.convolutionColumnBudget = 36 * 32 * 10 / 4  // chunks of 10 of the 40 tiles
+        let kernel = WinogradKernel(weight, context: context)
+        var bytes = [UInt8](repeating: 0, count: o * c * 9 / 32 * 34)
+        for block in 0..<(bytes.count / 34) {
+            let scale = ngk_fp32_to_fp16(0.004)
+            bytes[block * 34] = UInt8(scale & 0xff)
+            bytes[block * 34 + 1] = UInt8(scale >> 8)
+            for i in 0..<32 { bytes[block * 34 + 2 + i] = UInt8(truncatingIfNeeded: (block * 37 + i * 11) % 255) }
+        }
+        bytes.withUnsafeBytes { raw in
+            let matrix = WeightMatrix(type: .q8_0, rows: o, columns: c * 9, data: raw.baseAddress!)
+            let expected = (Convolution.winogradConv3x3(x, kernel: kernel, bias: bias, context: context).values,
+                            Convolution.winogradConv3x3(x, streaming: matrix, bias: bias, context: context).values)
+            for poison in [false, true] {
+                var inArena = context
+                inArena.activationArenaMinimumBytes = 1 << 10
+                inArena.poisonsActivations = poison
+                inArena.withActivationArena("loop", repeatingPasses: true) {
+                    let arena = ActivationArena.current!
+                    var kept = Convolution.winogradConv3x3(x, kernel: kernel, bias: bias, context: inArena)
+                    XCTAssertEqual(arena.statistics.mapped, 3, "output, transformed tiles and products (poison \(poison))")
+                    XCTAssertEqual(kept.values, expected.0)
+                    kept = Tensor(zeros: [1])
+                    var streamed = Convolution.winogradConv3x3(x, streaming: matrix, bias: bias, context: inArena)
+                    XCTAssertEqual(arena.statistics.mapped, 4, "the streamed call's tiles (187 KB): a size no free block has")
+                    XCTAssertEqual(streamed.values, expected.1)
+                    streamed = Tensor(zeros: [1])
+                    // The first pass's own peak bounded what it kept (the streamed tiles evicted two
+                    // blocks); from the second pass on the plan holds every block.
+                    var mapped = 0
+                    for pass in 0..<3 {
+                        XCTAssertEqual(Convolution.winogradConv3x3(x, kernel: kernel, bias: bias, context: inArena).values, expected.0)
+                        XCTAssertEqual(Convolution.winogradConv3x3(x, streaming: matrix, bias: bias, context: inArena).values, expected.1)
+                        if pass == 0 { mapped = arena.statistics.mapped }
+                    }
+                    XCTAssertEqual(arena.statistics.mapped, mapped, "a repeated pass mapped scratch again")
+                    withExtendedLifetime((kept, streamed)) {}
+                }
+            }
+        }
+    }
+
     /// A loop keeps a call's kernel from 4 tiles per sample up to 512 over the batch: SD's 64² planes
     /// with guidance (512 tiles) are kept, ZeroScope's 40×72 and 20×36 ones at 8 frames (2880, 720)
     /// transform per call, as do 1×1-tile planes.

@@ -33,79 +33,82 @@ extension Convolution {
         if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
         let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
         let tilePlane = ngk_winograd43_plane(c, tiles)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * tilePlane)
-        defer { v.deallocate() }
-        let transformed = SendablePointer(v)
-        x.readPointer { src in
-            let input = SendablePointer(UnsafeMutablePointer(mutating: src))
-            OpParallel.forEach(c, costPerItem: tiles * 400, context: context) { range in
-                for sample in 0..<n {
-                    ngk_winograd43_input(input.base + sample * c * h * w, h, w, range.lowerBound, range.upperBound, c,
-                                         0, perImage, transformed.base + sample * perImage, tiles)
-                }
-            }
-        }
-        // Fewer tiles than one 16-wide column tile of `ngs_sgemm_nn`: the products run as dot
-        // products along the channels, on the tiles transposed (each tile's channels contiguous).
-        let dots = tiles < 16
-        let vt = dots ? UnsafeMutablePointer<Float>.allocate(capacity: 36 * tiles * c) : nil
-        defer { vt?.deallocate() }
-        if let vt {
-            let target = SendablePointer(vt)
-            OpParallel.forEach(36, costPerItem: tiles * c, context: context) { range in
-                for k in range {
-                    for t in 0..<tiles {
-                        for ch in 0..<c { target.base[(k * tiles + t) * c + ch] = transformed.base[k * tilePlane + ch * tiles + t] }
+        // Scratch from the loop's activation arena: mapped on the first pass only.
+        return Tensor.withScratch(36 * tilePlane) { v in
+            let transformed = SendablePointer(v)
+            x.readPointer { src in
+                let input = SendablePointer(UnsafeMutablePointer(mutating: src))
+                OpParallel.forEach(c, costPerItem: tiles * 400, context: context) { range in
+                    for sample in 0..<n {
+                        ngk_winograd43_input(input.base + sample * c * h * w, h, w, range.lowerBound, range.upperBound, c,
+                                             0, perImage, transformed.base + sample * perImage, tiles)
                     }
                 }
             }
-        }
-        // The kernel is transformed a slice of 128 input channels at a time, which the products read
-        // back before the next slice is made, while it is still in cache. With few tiles each transformed weight takes part
-        // in too few products to be worth a trip to memory and back (8 tiles: 2 FLOP per byte
-        // moved): blocks of 12 output channels (36 × 12 × 128 floats, 221 KB) for the dot
-        // products; 1280² kernels at 8 tiles ran 1.25–1.4× faster than with 16 × 64, whose dots
-        // were too short. From 16 tiles, blocks of about 64 output channels (1.2 MB a slice, each
-        // product's part 32 KB), as many per participant: against whole-width blocks of ~1 M floats
-        // (4 MB, past L2 and a share of L3) and 16 output channels, whose many blocks each read all
-        // the transformed tiles again, SD's 2×1280×32² ran 161–174 → 117–123 ms,
-        // 2×2560×16² 80 → 67–71, 2×1280×16² 35 → 31–34 (Zen 3, 2 threads, `winogradq8`).
-        let perParticipant = ((o + 63) / 64 + context.threads - 1) / context.threads
-        let block = dots ? min(o, 12) : (o + perParticipant * context.threads - 1) / (perParticipant * context.threads)
-        let blocks = (o + block - 1) / block
-        let slice = min(c, 128)
-        let kernelPlane = WinogradKernel.planeStride(outChannels: block, inChannels: slice)
-        let biasValues = bias?.values
-        return Tensor(shape: [n, o, h, w]) { out in
-            let y = SendablePointer(out.baseAddress!)
-            let transposed = vt.map { SendablePointer($0) }
-            biasValues.withOptionalBaseAddress { biasPointer in
-                let shift = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-                context.pool.parallelFor(blocks) { range in
-                    let rows = UnsafeMutablePointer<Float>.allocate(capacity: block * c * 9)
-                    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * kernelPlane)
-                    let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(block, tiles))
-                    defer { rows.deallocate(); u.deallocate(); m.deallocate() }
-                    for b in range {
-                        let r0 = b * block, count = min(block, o - r0)
-                        let productPlane = ngk_winograd43_plane(count, tiles)
-                        Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
-                        for c0 in stride(from: 0, to: c, by: slice) {
-                            let width = min(slice, c - c0)
-                            ngk_winograd43_weight_rows(rows + c0 * 9, c * 9, count, width, u, kernelPlane, slice)
-                            for k in 0..<36 {
-                                if let transposed {
-                                    ngs_sgemm_nt_dots(count, tiles, width, u + k * kernelPlane, slice, transposed.base + k * tiles * c + c0, c,
-                                                      c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
-                                } else {
-                                    ngs_sgemm_nn(count, tiles, width, 1, u + k * kernelPlane, slice, transformed.base + k * tilePlane + c0 * tiles,
-                                                 tiles, c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+            // Fewer tiles than one 16-wide column tile of `ngs_sgemm_nn`: the products run as dot
+            // products along the channels, on the tiles transposed (each tile's channels contiguous).
+            let dots = tiles < 16
+            let vt = dots ? UnsafeMutablePointer<Float>.allocate(capacity: 36 * tiles * c) : nil
+            defer { vt?.deallocate() }
+            if let vt {
+                let target = SendablePointer(vt)
+                OpParallel.forEach(36, costPerItem: tiles * c, context: context) { range in
+                    for k in range {
+                        for t in 0..<tiles {
+                            for ch in 0..<c { target.base[(k * tiles + t) * c + ch] = transformed.base[k * tilePlane + ch * tiles + t] }
+                        }
+                    }
+                }
+            }
+            // The kernel is transformed a slice of 128 input channels at a time, which the products read
+            // back before the next slice is made, while it is still in cache. With few tiles each transformed weight takes part
+            // in too few products to be worth a trip to memory and back (8 tiles: 2 FLOP per byte
+            // moved): blocks of 12 output channels (36 × 12 × 128 floats, 221 KB) for the dot
+            // products; 1280² kernels at 8 tiles ran 1.25–1.4× faster than with 16 × 64, whose dots
+            // were too short. From 16 tiles, blocks of about 64 output channels (1.2 MB a slice, each
+            // product's part 32 KB), as many per participant: against whole-width blocks of ~1 M floats
+            // (4 MB, past L2 and a share of L3) and 16 output channels, whose many blocks each read all
+            // the transformed tiles again, SD's 2×1280×32² ran 161–174 → 117–123 ms,
+            // 2×2560×16² 80 → 67–71, 2×1280×16² 35 → 31–34 (Zen 3, 2 threads, `winogradq8`).
+            let perParticipant = ((o + 63) / 64 + context.threads - 1) / context.threads
+            let block = dots ? min(o, 12) : (o + perParticipant * context.threads - 1) / (perParticipant * context.threads)
+            let blocks = (o + block - 1) / block
+            let slice = min(c, 128)
+            let kernelPlane = WinogradKernel.planeStride(outChannels: block, inChannels: slice)
+            let biasValues = bias?.values
+            return Tensor(shape: [n, o, h, w]) { out in
+                let y = SendablePointer(out.baseAddress!)
+                let transposed = vt.map { SendablePointer($0) }
+                biasValues.withOptionalBaseAddress { biasPointer in
+                    let shift = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+                    context.pool.parallelFor(blocks) { range in
+                        let rows = UnsafeMutablePointer<Float>.allocate(capacity: block * c * 9)
+                        let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * kernelPlane)
+                        let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(block, tiles))
+                        defer { rows.deallocate(); u.deallocate(); m.deallocate() }
+                        for b in range {
+                            let r0 = b * block, count = min(block, o - r0)
+                            let productPlane = ngk_winograd43_plane(count, tiles)
+                            Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
+                            for c0 in stride(from: 0, to: c, by: slice) {
+                                let width = min(slice, c - c0)
+                                ngk_winograd43_weight_rows(rows + c0 * 9, c * 9, count, width, u, kernelPlane, slice)
+                                for k in 0..<36 {
+                                    if let transposed {
+                                        ngs_sgemm_nt_dots(count, tiles, width, u + k * kernelPlane, slice,
+                                                          transposed.base + k * tiles * c + c0, c,
+                                                          c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+                                    } else {
+                                        ngs_sgemm_nn(count, tiles, width, 1, u + k * kernelPlane, slice,
+                                                     transformed.base + k * tilePlane + c0 * tiles,
+                                                     tiles, c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+                                    }
                                 }
                             }
-                        }
-                        for sample in 0..<n {
-                            ngk_winograd43_output(m + sample * perImage, tiles, 0, count, count, 0, perImage, h, w,
-                                                  shift.map { $0.base + r0 }, y.base + (sample * o + r0) * h * w)
+                            for sample in 0..<n {
+                                ngk_winograd43_output(m + sample * perImage, tiles, 0, count, count, 0, perImage, h, w,
+                                                      shift.map { $0.base + r0 }, y.base + (sample * o + r0) * h * w)
+                            }
                         }
                     }
                 }

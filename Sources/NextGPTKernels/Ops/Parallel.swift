@@ -35,6 +35,16 @@ extension Tensor {
         try withUnsafeBufferPointer { try body($0.baseAddress!) }
     }
 
+    /// `count` floats of scratch for the length of `body`, which writes every one it reads. Taken
+    /// like a tensor's storage: from the activation arena when one is bound, so a denoising loop
+    /// maps and faults its products' buffers in on the first pass only (a 512² SD step's Winograd
+    /// buffers of 12–34 MB were fresh mappings every call, 25 thousand page faults per UNet
+    /// evaluation); huge-page mappings from 4 MiB, the heap below.
+    package static func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        var scratch = Tensor(shape: [count]) { _ in }
+        return try scratch.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+    }
+
     /// Product of the dimensions before `dim`, the size of `dim` and the product of those after.
     func outerInner(_ dim: Int) -> (outer: Int, size: Int, inner: Int) {
         (shape[..<dim].reduce(1, *), shape[dim], shape[(dim + 1)...].reduce(1, *))
