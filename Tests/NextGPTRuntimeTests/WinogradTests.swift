@@ -88,6 +88,24 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(context.keepingWinogradKernels().winogradKernels?.budgetBytes, 1 << 20)
     }
 
+    /// Chunks of the tile loop are equal and whole 16-column tiles of the products, within the
+    /// budget's 16 tiles: SD's 64² convolutions at 512² (512 tiles) and the VAE's last planes.
+    func testChunksAreEqualInWholeColumnTiles() {
+        let context = ExecutionContext.default
+        XCTAssertEqual(context.convolutionColumnBudget, 1 << 21)
+        func chunk(_ tiles: Int, _ c: Int, _ o: Int) -> Int {
+            Convolution.winogradChunk(tiles: tiles, channels: c, outChannels: o, context: context)
+        }
+        XCTAssertEqual(chunk(512, 960, 320), 176, "242 + 242 + 28 before")
+        XCTAssertEqual(chunk(512, 640, 320), 256, "364 + 148 before")
+        XCTAssertEqual(chunk(512, 320, 320), 512, "all tiles fit")
+        XCTAssertEqual(chunk(16384, 128, 128), 1648, "1820 × 9 + 4 before")
+        XCTAssertEqual(chunk(40, 2_000_000, 8), 8, "below a column tile: the budget as it was")
+        var small = context
+        small.convolutionColumnBudget = 36 * 32 * 10 / 4
+        XCTAssertEqual(Convolution.winogradChunk(tiles: 40, channels: 32, outChannels: 20, context: small), 10)
+    }
+
     /// The transformed tiles and products of a call come from the loop's activation arena: the
     /// first call maps them beside the output (they were fresh heap or mappings every call), the
     /// passes after the plan map nothing, and a poisoned arena changes no value.

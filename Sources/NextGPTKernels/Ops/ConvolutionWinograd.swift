@@ -26,6 +26,19 @@ extension Convolution {
         winogradConv3x3(x, kernel: WinogradKernel(weight, context: context), bias: bias, context: context)
     }
 
+    /// Tiles per chunk of `winogradConv3x3(_:kernel:...)`: at most 4× the im2col budget of
+    /// transformed floats (the 36 GEMMs run at full speed only with a few hundred columns), in
+    /// chunks of equal size in whole 16-column tiles of the products. Filling chunks to the budget
+    /// left SD's 960→320 convolution at 64² a last chunk of 28 tiles, and 242-tile chunks whose
+    /// last column tile was 2 wide: their products ran at 63 and 77 GFLOP/s on one Zen 3 core,
+    /// 160- and 176-tile chunks at 80–82.
+    package static func winogradChunk(tiles: Int, channels c: Int, outChannels o: Int, context: ExecutionContext) -> Int {
+        let most = max(8, min(tiles, 4 * context.convolutionColumnBudget / (36 * max(c, o))))
+        guard most >= 16 && most < tiles else { return most }
+        let chunks = (tiles + most - 1) / most
+        return min(tiles, ((tiles + chunks - 1) / chunks + 15) / 16 * 16)
+    }
+
     /// The same product on a kernel transformed beforehand, so a caller that runs one convolution
     /// many times (the UNet's steps) pays the transform once. From 16 to
     /// `context.winogradInPlaceProductTiles` tiles a chunk, the 36 products run the register-tiled
@@ -43,8 +56,7 @@ extension Convolution {
         if let bias { precondition(bias.count == o, "conv2d: bias \(bias.shape) for \(o) outputs") }
         // Tiles of every sample form one sequence, so small planes still give the GEMMs wide panels.
         let perImage = ((h + 3) / 4) * ((w + 3) / 4), tiles = n * perImage
-        // The 36 GEMMs run at full speed only with a few hundred columns: 4× the im2col budget.
-        let chunk = max(8, min(tiles, 4 * context.convolutionColumnBudget / (36 * max(c, o))))
+        let chunk = winogradChunk(tiles: tiles, channels: c, outChannels: o, context: context)
         let biasValues = bias?.values
         // Scratch from the loop's activation arena (`Tensor.withScratch`): at 64² planes of 640–960
         // channels v is 34 MB, past glibc's largest heap block, and was mapped afresh every call.
@@ -77,7 +89,8 @@ extension Convolution {
                             let (vIn, mOut) = (vs, ms)
                             kernel.values.readPointer { transformed in
                             let u = SendablePointer(UnsafeMutablePointer(mutating: transformed))
-                            let (kernelPlane, tilePlane, productPlane) = (kernel.planeStride, ngk_winograd43_plane(c, count),
+                            let (kernelPlane, tilePlane, productPlane) = (kernel.planeStride,
+                                                                          ngk_winograd43_plane(c, count),
                                                                           ngk_winograd43_plane(o, count))
                             let inPlace = count >= 16 && count <= context.winogradInPlaceProductTiles
                             context.pool.parallelFor(each: 36) { k in
