@@ -35,14 +35,19 @@ extension Tensor {
         try withUnsafeBufferPointer { try body($0.baseAddress!) }
     }
 
-    /// `count` floats of scratch for the length of `body`, which writes every one it reads. Taken
-    /// like a tensor's storage: from the activation arena when one is bound, so a denoising loop
-    /// maps and faults its products' buffers in on the first pass only (a 512² SD step's Winograd
-    /// buffers of 12–34 MB were fresh mappings every call, 25 thousand page faults per UNet
-    /// evaluation); huge-page mappings from 4 MiB, the heap below.
+    /// `count` floats of scratch for the length of `body`, which writes every one it reads: from
+    /// the activation arena when one is bound and takes this size, so a denoising loop maps and
+    /// faults its products' buffers in on the first pass only (a 512² SD step's Winograd buffers
+    /// of 12–34 MB were fresh mappings every call, 25 thousand page faults per UNet evaluation);
+    /// else from the heap, unzeroed (a tensor's heap storage is zero-filled).
     package static func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-        var scratch = Tensor(shape: [count]) { _ in }
-        return try scratch.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+        if let arena = ActivationArena.current, count * 4 >= arena.minimumBytes {
+            var scratch = Tensor(shape: [count]) { _ in }
+            return try scratch.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+        }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        defer { scratch.deallocate() }
+        return try body(scratch)
     }
 
     /// Product of the dimensions before `dim`, the size of `dim` and the product of those after.
