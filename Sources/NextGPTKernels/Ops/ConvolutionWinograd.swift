@@ -62,61 +62,70 @@ extension Convolution {
         // channels v is 34 MB, past glibc's largest heap block, and was mapped afresh every call.
         return Tensor.withScratch(36 * ngk_winograd43_plane(c, chunk)) { v in
             Tensor.withScratch(36 * ngk_winograd43_plane(o, chunk)) { m in
-                let (vs, ms) = (SendablePointer(v), SendablePointer(m))
-                return Tensor(shape: [n, o, h, w]) { out in
-                    let y = SendablePointer(out.baseAddress!)
+                Tensor(shape: [n, o, h, w]) { out in
                     x.readPointer { src in
-                        let input = SendablePointer(UnsafeMutablePointer(mutating: src))
-                        var t0 = 0
-                        while t0 < tiles {
-                            let count = min(chunk, tiles - t0)
-                            // (sample, first tile, tiles, column) runs of this chunk
-                            var runs: [(Int, Int, Int, Int)] = []
-                            var t = t0
-                            while t < t0 + count {
-                                let sample = t / perImage, first = t % perImage
-                                let length = min(perImage - first, t0 + count - t)
-                                runs.append((sample, first, length, t - t0))
-                                t += length
+                        biasValues.withOptionalBaseAddress { shift in
+                            var t0 = 0
+                            while t0 < tiles {
+                                let count = min(chunk, tiles - t0)
+                                winogradTiles(t0, count: count, perImage: perImage, of: src, sourcePlane: sourcePlane, upsampling: up,
+                                              channels: c, height: h, width: w, kernel: kernel, bias: shift, v: v, m: m,
+                                              into: out.baseAddress!, context: context)
+                                t0 += count
                             }
-                            OpParallel.forEach(c, costPerItem: count * 400, context: context) { range in
-                                for (sample, first, length, column) in runs {
-                                    ngk_winograd43_input_nearest(input.base + sample * c * sourcePlane, up, h, w, range.lowerBound,
-                                                                 range.upperBound, c, first, length, vs.base + column, count)
-                                }
-                            }
-                            // 36 independent products: one single-threaded sgemm each, spread over the pool.
-                            let (vIn, mOut) = (vs, ms)
-                            kernel.values.readPointer { transformed in
-                            let u = SendablePointer(UnsafeMutablePointer(mutating: transformed))
-                            let (kernelPlane, tilePlane, productPlane) = (kernel.planeStride,
-                                                                          ngk_winograd43_plane(c, count),
-                                                                          ngk_winograd43_plane(o, count))
-                            let inPlace = count >= 16 && count <= context.winogradInPlaceProductTiles
-                            context.pool.parallelFor(each: 36) { k in
-                                if inPlace {
-                                    ngs_sgemm_nn(o, count, c, 1, u.base + k * kernelPlane, c, vIn.base + k * tilePlane, count, 0,
-                                                 mOut.base + k * productPlane, count)
-                                } else {
-                                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
-                                                u.base + k * kernelPlane, Int32(c), vIn.base + k * tilePlane, Int32(count), 0,
-                                                mOut.base + k * productPlane, Int32(count))
-                                }
-                            }
-                            }
-                            biasValues.withOptionalBaseAddress { biasPointer in
-                                let shared = biasPointer.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-                                OpParallel.forEach(o, costPerItem: count * 300, context: context) { range in
-                                    for (sample, first, length, column) in runs {
-                                        ngk_winograd43_output(ms.base + column, count, range.lowerBound, range.upperBound, o, first, length,
-                                                              h, w, shared?.base, y.base + sample * o * h * w)
-                                    }
-                                }
-                            }
-                            t0 += count
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Tiles [t0, t0 + count) of the batch's sequence through `winogradConv3x3(_:kernel:...)`:
+    /// transformed into v, their 36 products into m, their output tiles written to y.
+    private static func winogradTiles(_ t0: Int, count: Int, perImage: Int, of src: UnsafePointer<Float>, sourcePlane: Int,
+                                      upsampling up: Int, channels c: Int, height h: Int, width w: Int, kernel: WinogradKernel,
+                                      bias: UnsafePointer<Float>?, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
+                                      into out: UnsafeMutablePointer<Float>, context: ExecutionContext) {
+        let o = kernel.outChannels
+        let (input, vs, ms, y) = (SendablePointer(UnsafeMutablePointer(mutating: src)), SendablePointer(v), SendablePointer(m),
+                                  SendablePointer(out))
+        // (sample, first tile, tiles, column) runs of this chunk
+        var runs: [(Int, Int, Int, Int)] = []
+        var t = t0
+        while t < t0 + count {
+            let sample = t / perImage, first = t % perImage
+            let length = min(perImage - first, t0 + count - t)
+            runs.append((sample, first, length, t - t0))
+            t += length
+        }
+        OpParallel.forEach(c, costPerItem: count * 400, context: context) { range in
+            for (sample, first, length, column) in runs {
+                ngk_winograd43_input_nearest(input.base + sample * c * sourcePlane, up, h, w, range.lowerBound,
+                                             range.upperBound, c, first, length, vs.base + column, count)
+            }
+        }
+        // 36 independent products: one single-threaded sgemm each, spread over the pool.
+        kernel.values.readPointer { transformed in
+            let u = SendablePointer(UnsafeMutablePointer(mutating: transformed))
+            let (kernelPlane, tilePlane) = (kernel.planeStride, ngk_winograd43_plane(c, count))
+            let productPlane = ngk_winograd43_plane(o, count)
+            let inPlace = count >= 16 && count <= context.winogradInPlaceProductTiles
+            context.pool.parallelFor(each: 36) { k in
+                if inPlace {
+                    ngs_sgemm_nn(o, count, c, 1, u.base + k * kernelPlane, c, vs.base + k * tilePlane, count, 0,
+                                 ms.base + k * productPlane, count)
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(o), Int32(count), Int32(c), 1,
+                                u.base + k * kernelPlane, Int32(c), vs.base + k * tilePlane, Int32(count), 0,
+                                ms.base + k * productPlane, Int32(count))
+                }
+            }
+        }
+        let shared = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+        OpParallel.forEach(o, costPerItem: count * 300, context: context) { range in
+            for (sample, first, length, column) in runs {
+                ngk_winograd43_output(ms.base + column, count, range.lowerBound, range.upperBound, o, first, length,
+                                      h, w, shared?.base, y.base + sample * o * h * w)
             }
         }
     }
