@@ -88,7 +88,7 @@ final class ActivationArenaTests: XCTestCase {
     /// A pass that goes deep and comes back (a UNet: large planes, then small ones while the large
     /// are free, then large again): kept to its live peak, the arena unmaps the large blocks to make
     /// the small ones and maps them again on every pass; repeating passes keep the exact-size plan
-    /// and map nothing after the first, holding no more than twice the peak.
+    /// and map nothing after the first.
     func testRepeatedPassesMapNothingAfterTheFirst() {
         let block = 256 * Self.kib
         func pass() {
@@ -117,6 +117,63 @@ final class ActivationArenaTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// A repeating pass whose exact-size plan is more than twice its live peak (SD 1.5's 512² loop:
+    /// peak 170 MiB, plan 372) keeps the whole plan, being within its extra bytes, and maps nothing
+    /// after the first pass.
+    func testRepeatedPassesKeepAPlanOfMoreThanTwiceThePeak() {
+        let arena = ActivationArena(minimumBytes: 64 << 10, repeatsPasses: true)
+        ActivationArena.$current.withValue(arena) {
+            func pass() {
+                var large: [Tensor] = (0..<2).map { _ in Tensor(shape: [64 * Self.kib]) { $0.update(repeating: 1) } }
+                large.removeAll()
+                for floats in [48 * Self.kib, 40 * Self.kib, 36 * Self.kib] {
+                    var small: [Tensor] = (0..<2).map { _ in Tensor(shape: [floats]) { $0.update(repeating: 2) } }
+                    small.removeAll()
+                }
+            }
+            pass()
+            let first = arena.statistics
+            XCTAssertEqual([first.peakLiveBytes, first.exactPlanBytes], [512 * Self.kib, 2 * (256 + 192 + 160 + 144) * Self.kib])
+            for _ in 0..<3 { pass() }
+            let s = arena.statistics
+            XCTAssertEqual(s.mapped, first.mapped, "a repeated pass mapped \(s.mapped - first.mapped) blocks")
+            XCTAssertEqual(s.heldBytes, first.exactPlanBytes)
+        }
+    }
+
+    /// Kernels' scratch takes blocks of its own: the smallest free one that fits, else a fresh one
+    /// in place of the largest free one too small; as many as calls nest, none counted in the
+    /// activations' plan, all unmapped when the arena closes.
+    func testScratchTakesTheSmallestFreeBlockThatFits() {
+        var held: ActivationArena?
+        context(poison: true).withActivationArena("test", repeatingPasses: true) {
+            let arena = ActivationArena.current!
+            held = arena
+            func scratch(_ floats: Int, inside: () -> Void = {}) -> UnsafeMutablePointer<Float> {
+                Tensor.withScratch(floats) { p in
+                    XCTAssertTrue(p[0].isNaN && p[floats - 1].isNaN, "scratch of \(floats) floats was not poisoned")
+                    p.update(repeating: 1, count: floats)
+                    inside()
+                    return p
+                }
+            }
+            var inner: UnsafeMutablePointer<Float>?
+            let outer = scratch(96 * Self.kib) { inner = scratch(32 * Self.kib) }
+            XCTAssertEqual([arena.statistics.scratchMapped, arena.statistics.scratchBytes], [2, 128 * Self.kib * 4])
+            XCTAssertEqual(scratch(64 * Self.kib), outer)
+            XCTAssertEqual(scratch(32 * Self.kib) { XCTAssertEqual(scratch(90 * Self.kib), outer) }, inner)
+            // The larger block was given back first and heads the free list.
+            XCTAssertEqual(scratch(20 * Self.kib), inner, "not the smallest free block that fits")
+            // Larger than both: replaces the 96K block, and the two then serve the same nesting again.
+            _ = scratch(128 * Self.kib)
+            XCTAssertEqual([arena.statistics.scratchMapped, arena.statistics.scratchBytes], [3, 160 * Self.kib * 4])
+            _ = scratch(128 * Self.kib) { _ = scratch(32 * Self.kib) }
+            let s = arena.statistics
+            XCTAssertEqual([s.scratchMapped, s.mapped, s.exactPlanBytes, s.peakLiveBytes], [3, 0, 0, 0])
+        }
+        XCTAssertEqual(held?.statistics.scratchBytes, 0, "scratch blocks outlived the arena")
     }
 
     /// A repeating run keeps no more than `repeatedPassesExtraBytes` above its live peak, even

@@ -36,14 +36,13 @@ extension Tensor {
     }
 
     /// `count` floats of scratch for the length of `body`, which writes every one it reads: from
-    /// the activation arena when one is bound and takes this size, so a denoising loop maps and
-    /// faults its products' buffers in on the first pass only (a 512² SD step's Winograd buffers
-    /// of 12–34 MB were fresh mappings every call, 25 thousand page faults per UNet evaluation);
-    /// else from the heap, unzeroed (a tensor's heap storage is zero-filled).
+    /// the activation arena's scratch blocks when one is bound and takes this size, so a denoising
+    /// loop maps and faults its products' buffers in on the first pass only (a 512² SD step's
+    /// Winograd buffers of 12–34 MB were fresh mappings every call, 25 thousand page faults per
+    /// UNet evaluation); else from the heap, unzeroed (a tensor's heap storage is zero-filled).
     package static func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
         if let arena = ActivationArena.current, count * 4 >= arena.minimumBytes {
-            var scratch = Tensor(shape: [count]) { _ in }
-            return try scratch.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+            return try arena.withScratch(byteCount: count * 4) { try body($0.bindMemory(to: Float.self, capacity: count)) }
         }
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
         defer { scratch.deallocate() }

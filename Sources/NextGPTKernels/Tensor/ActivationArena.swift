@@ -14,8 +14,17 @@ import Synchronization
 /// together. A new block that would pass it unmaps free blocks first, oldest first; so a pass
 /// with the arena keeps the resident set of the same pass without it. A run that repeats one
 /// pass (`repeatsPasses`) keeps free blocks up to the exact-size plan instead, so that its
-/// later passes find every size they ask for; above its live peak it keeps no more than that
-/// peak again, nor more than `repeatedPassesExtraBytes`.
+/// later passes find every size they ask for, and no more than `repeatedPassesExtraBytes` above
+/// its live peak. (Bounded also by twice the peak, SD 1.5's 512² loop, peak 170 MiB and plan 372,
+/// mapped 9 blocks again on every evaluation.)
+///
+/// Kernels' scratch (`Tensor.withScratch`) lives only for one call, in sizes that vary from call
+/// to call (a Winograd convolution's transformed tiles and products). It takes its own blocks,
+/// outside the activations' plan: each call takes the smallest free one that fits, and a call
+/// none fits replaces the largest free one that is too small. So as many blocks as calls nest
+/// are kept, each as large as the largest scratch asked of it. Taken as activations of exact
+/// sizes, the scratch of a 512² SD loop lifted the plan from 372 to 535 MiB and its live peak
+/// from 170 to 210.
 ///
 /// Blocks given back after the arena is closed (tensors that outlive the run) are unmapped.
 public final class ActivationArena: Sendable {
@@ -37,6 +46,10 @@ public final class ActivationArena: Sendable {
         /// Σ block size × the most blocks of that size live at once: what reusing blocks of the
         /// same size needs so that a repeated pass maps nothing.
         public var exactPlanBytes = 0
+        /// Scratch blocks mapped (a call no free scratch block fitted).
+        public var scratchMapped = 0
+        /// Scratch block bytes held now, in use and free.
+        public var scratchBytes = 0
     }
 
     /// The smallest tensor (bytes) the arena serves; smaller ones stay on the heap.
@@ -45,9 +58,9 @@ public final class ActivationArena: Sendable {
     /// a kernel that reads its output before writing all of it, or leaves part unwritten, shows (tests).
     public let poisonsMemory: Bool
     /// Whether the run repeats one pass (a denoising loop's UNet calls): free blocks are then kept
-    /// up to the exact-size plan (`Statistics.exactPlanBytes`; at most twice the live peak, and
-    /// `repeatedPassesExtraBytes` above it), so the passes after the first map nothing. A single
-    /// pass keeps no more than its live peak.
+    /// up to the exact-size plan (`Statistics.exactPlanBytes`; at most `repeatedPassesExtraBytes`
+    /// above the live peak), so the passes after the first map nothing. A single pass keeps no
+    /// more than its live peak.
     public let repeatsPasses: Bool
     /// The most a repeating run keeps above its live peak: by default 512 MiB, enough for SD 1.5's
     /// 512² loop (peak 170 MiB, plan 372), a bound for loops whose peak is gigabytes (ZeroScope).
@@ -69,6 +82,9 @@ public final class ActivationArena: Sendable {
         var exactPlanBytes = 0
         var closed = false
         var statistics = Statistics()
+        /// Scratch blocks no call holds now.
+        var freeScratch: [Block] = []
+        var scratchBytes = 0
     }
 
     private let state = Mutex(State())
@@ -88,6 +104,7 @@ public final class ActivationArena: Sendable {
             var statistics = state.statistics
             statistics.heldBytes = state.liveBytes + state.freeBytes
             statistics.exactPlanBytes = state.exactPlanBytes
+            statistics.scratchBytes = state.scratchBytes
             return statistics
         }
     }
@@ -119,7 +136,7 @@ public final class ActivationArena: Sendable {
             // UNet's 64² blocks were unmapped at 16² and faulted back in on every step: 241 blocks
             // mapped in 3 evaluations of a 512² SD loop, against 55 with the plan (Zen 3, 2 threads).
             let peak = state.statistics.peakLiveBytes
-            let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes, peak + min(peak, repeatedPassesExtraBytes))) : peak
+            let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes, peak + repeatedPassesExtraBytes)) : peak
             let limit = max(kept, state.liveBytes + capacity)
             while state.liveBytes + state.freeBytes + capacity > limit, !state.free.isEmpty {
                 let oldest = state.free.removeFirst()
@@ -158,18 +175,55 @@ public final class ActivationArena: Sendable {
         if closed { memory.release() }
     }
 
+    /// `body` on a scratch block of at least `byteCount` bytes (see the type's note), whose
+    /// contents are whatever an earlier call left (NaN when the arena poisons memory).
+    package func withScratch<R>(byteCount: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
+        let capacity = Self.capacity(for: byteCount)
+        var replaced: Block?
+        let fitting: Block? = state.withLock { state in
+            if let best = state.freeScratch.indices.filter({ state.freeScratch[$0].capacity >= capacity })
+                .min(by: { state.freeScratch[$0].capacity < state.freeScratch[$1].capacity }) {
+                return state.freeScratch.remove(at: best)
+            }
+            if let largest = state.freeScratch.indices.max(by: { state.freeScratch[$0].capacity < state.freeScratch[$1].capacity }) {
+                replaced = state.freeScratch.remove(at: largest)
+                state.scratchBytes -= replaced!.capacity
+            }
+            state.scratchBytes += capacity
+            state.statistics.scratchMapped += 1
+            return nil
+        }
+        if let replaced { Self.memory(replaced).release() }
+        let memory = fitting.map(Self.memory) ?? HugePageMemory(byteCount: capacity)
+        defer {
+            let closed = state.withLock { state in
+                guard !state.closed else {
+                    state.scratchBytes -= memory.byteCount
+                    return true
+                }
+                state.freeScratch.append(Block(address: Int(bitPattern: memory.pointer), capacity: memory.byteCount))
+                return false
+            }
+            if closed { memory.release() }
+        }
+        if poisonsMemory { memory.pointer.initializeMemory(as: Float.self, repeating: .nan, count: byteCount / 4) }
+        return try body(memory.pointer)
+    }
+
     /// Unmaps the free blocks; blocks given back from now on are unmapped too.
     func close() {
-        let free = state.withLock { state in
+        let (free, freeScratch) = state.withLock { state in
             state.closed = true
             defer {
                 state.statistics.unmapped += state.free.count
                 state.free = []
                 state.freeBytes = 0
+                state.scratchBytes -= state.freeScratch.reduce(0) { $0 + $1.capacity }
+                state.freeScratch = []
             }
-            return state.free
+            return (state.free, state.freeScratch)
         }
-        for block in free { Self.memory(block).release() }
+        for block in free + freeScratch { Self.memory(block).release() }
     }
 
     /// Sizes rounded up to whole 4 KiB pages. Not to 2 MiB: a huge page is then allocated for
@@ -200,7 +254,7 @@ extension ExecutionContext {
             let s = arena.statistics
             if let profile, s.mapped + s.reused > 0 {
                 profile.note("\(name) activations: peak \(s.peakLiveBytes >> 20) MiB live (exact plan \(s.exactPlanBytes >> 20) MiB), \(s.mapped) blocks mapped, "
-                             + "\(s.reused) reused, \(s.unmapped) unmapped")
+                             + "\(s.reused) reused, \(s.unmapped) unmapped; scratch \(s.scratchMapped) blocks mapped")
             }
         }
         return try ActivationArena.$current.withValue(arena, operation: body)
