@@ -171,9 +171,24 @@ final class ActivationArenaTests: XCTestCase {
             XCTAssertEqual([arena.statistics.scratchMapped, arena.statistics.scratchBytes], [3, 160 * Self.kib * 4])
             _ = scratch(128 * Self.kib) { _ = scratch(32 * Self.kib) }
             let s = arena.statistics
-            XCTAssertEqual([s.scratchMapped, s.mapped, s.exactPlanBytes, s.peakLiveBytes], [3, 0, 0, 0])
+            XCTAssertEqual([s.scratchMapped, s.mapped, s.exactPlanBytes], [3, 0, 0])
+            XCTAssertEqual(s.peakLiveBytes, 160 * Self.kib * 4, "scratch held by calls counts as live")
         }
         XCTAssertEqual(held?.statistics.scratchBytes, 0, "scratch blocks outlived the arena")
+    }
+
+    /// A free scratch block makes room for a new peak as a free block does, so a single pass holds
+    /// no more than its peak, scratch included.
+    func testFreeScratchMakesRoomForANewPeak() {
+        context().withActivationArena("test") {
+            let arena = ActivationArena.current!
+            Tensor.withScratch(96 * Self.kib) { $0.update(repeating: 1, count: 96 * Self.kib) }
+            XCTAssertEqual(arena.statistics.scratchBytes, 96 * Self.kib * 4)
+            let large = Tensor(shape: [128 * Self.kib]) { $0.update(repeating: 2) }
+            let s = arena.statistics
+            XCTAssertEqual([s.scratchBytes, s.heldBytes, s.peakLiveBytes], [0, 128 * Self.kib * 4, 128 * Self.kib * 4])
+            withExtendedLifetime(large) {}
+        }
     }
 
     /// A repeating run keeps no more than `repeatedPassesExtraBytes` above its live peak, even

@@ -139,15 +139,18 @@ final class WinogradTests: XCTestCase {
                     XCTAssertEqual(kept.values, expected.0)
                     kept = Tensor(zeros: [1])
                     var streamed = Convolution.winogradConv3x3(x, streaming: matrix, bias: bias, context: inArena)
-                    XCTAssertEqual([arena.statistics.mapped, arena.statistics.scratchMapped], [1, 3],
-                                   "the streamed call's tiles (187 KB) replace the larger scratch block (48 KB)")
+                    XCTAssertEqual(arena.statistics.scratchMapped, 3, "the streamed call's tiles (187 KB): larger than both scratch blocks")
                     XCTAssertEqual(streamed.values, expected.1)
                     streamed = Tensor(zeros: [1])
-                    for _ in 0..<3 {
+                    // The first pass's own peak bounded what it kept; from the second pass on, the
+                    // plan and the scratch blocks hold every block.
+                    var mapped = [Int]()
+                    for pass in 0..<3 {
                         XCTAssertEqual(Convolution.winogradConv3x3(x, kernel: kernel, bias: bias, context: inArena).values, expected.0)
                         XCTAssertEqual(Convolution.winogradConv3x3(x, streaming: matrix, bias: bias, context: inArena).values, expected.1)
+                        if pass == 0 { mapped = [arena.statistics.mapped, arena.statistics.scratchMapped] }
                     }
-                    XCTAssertEqual([arena.statistics.mapped, arena.statistics.scratchMapped], [1, 3], "a repeated pass mapped again")
+                    XCTAssertEqual([arena.statistics.mapped, arena.statistics.scratchMapped], mapped, "a repeated pass mapped again")
                     XCTAssertEqual(arena.statistics.exactPlanBytes, 9 * 4096, "scratch counted in the activations' plan")
                     withExtendedLifetime((kept, streamed)) {}
                 }

@@ -20,11 +20,11 @@ import Synchronization
 ///
 /// Kernels' scratch (`Tensor.withScratch`) lives only for one call, in sizes that vary from call
 /// to call (a Winograd convolution's transformed tiles and products). It takes its own blocks,
-/// outside the activations' plan: each call takes the smallest free one that fits, and a call
+/// outside the exact-size plan: each call takes the smallest free one that fits, and a call
 /// none fits replaces the largest free one that is too small. So as many blocks as calls nest
 /// are kept, each as large as the largest scratch asked of it. Taken as activations of exact
-/// sizes, the scratch of a 512² SD loop lifted the plan from 372 to 535 MiB and its live peak
-/// from 170 to 210.
+/// sizes, the scratch of a 512² SD loop lifted the plan from 372 to 535 MiB. A scratch block
+/// counts as live while a call holds it; free, it makes room for a new peak as free blocks do.
 ///
 /// Blocks given back after the arena is closed (tensors that outlive the run) are unmapped.
 public final class ActivationArena: Sendable {
@@ -39,9 +39,9 @@ public final class ActivationArena: Sendable {
         public var reused = 0
         /// Free blocks unmapped to stay within the peak, or at close.
         public var unmapped = 0
-        /// The largest sum of block sizes held by live tensors at once.
+        /// The largest sum of block sizes held by live tensors and scratch calls at once.
         public var peakLiveBytes = 0
-        /// Block bytes held now, live and free.
+        /// Block bytes held now, live and free, scratch blocks included.
         public var heldBytes = 0
         /// Σ block size × the most blocks of that size live at once: what reusing blocks of the
         /// same size needs so that a repeated pass maps nothing.
@@ -82,8 +82,9 @@ public final class ActivationArena: Sendable {
         var exactPlanBytes = 0
         var closed = false
         var statistics = Statistics()
-        /// Scratch blocks no call holds now.
+        /// Scratch blocks no call holds now, and the bytes of all scratch blocks (held and free).
         var freeScratch: [Block] = []
+        var freeScratchBytes = 0
         var scratchBytes = 0
     }
 
@@ -102,11 +103,42 @@ public final class ActivationArena: Sendable {
     public var statistics: Statistics {
         state.withLock { state in
             var statistics = state.statistics
-            statistics.heldBytes = state.liveBytes + state.freeBytes
+            statistics.heldBytes = state.liveBytes + state.freeBytes + state.freeScratchBytes
             statistics.exactPlanBytes = state.exactPlanBytes
             statistics.scratchBytes = state.scratchBytes
             return statistics
         }
+    }
+
+    /// Counts a new block of `capacity` bytes as live, after taking out of `state` the free blocks
+    /// (the caller unmaps them) that would pass what the arena keeps: the peak so far (a repeating
+    /// run: the exact-size plan and its scratch blocks, within the bounds), or this block's own
+    /// new peak. Free activation blocks go first, oldest first, then free scratch blocks. Keeping
+    /// only the live peak, the UNet's 64² blocks were unmapped at 16² and faulted back in on every
+    /// step: 241 blocks mapped in 3 evaluations of a 512² SD loop, against 55 with the plan (Zen 3, 2 threads).
+    private static func makeRoom(for capacity: Int, in state: inout State, repeatsPasses: Bool, extraBytes: Int) -> [Block] {
+        let peak = state.statistics.peakLiveBytes
+        let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes + state.scratchBytes, peak + extraBytes)) : peak
+        let limit = max(kept, state.liveBytes + capacity)
+        var evicted: [Block] = []
+        while state.liveBytes + state.freeBytes + state.freeScratchBytes + capacity > limit {
+            if !state.free.isEmpty {
+                let oldest = state.free.removeFirst()
+                state.freeBytes -= oldest.capacity
+                state.statistics.unmapped += 1
+                evicted.append(oldest)
+            } else if !state.freeScratch.isEmpty {
+                let oldest = state.freeScratch.removeFirst()
+                state.freeScratchBytes -= oldest.capacity
+                state.scratchBytes -= oldest.capacity
+                evicted.append(oldest)
+            } else {
+                break
+            }
+        }
+        state.liveBytes += capacity
+        state.statistics.peakLiveBytes = max(state.statistics.peakLiveBytes, state.liveBytes)
+        return evicted
     }
 
     /// A block of at least `byteCount` bytes, zero-filled when `zeroed`.
@@ -131,22 +163,8 @@ public final class ActivationArena: Sendable {
                 state.statistics.reused += 1
                 return block
             }
-            // Within the peak so far (a repeating run: the exact-size plan, within the bounds), or this
-            // tensor's own new peak: free blocks make room first. Keeping only the live peak, the
-            // UNet's 64² blocks were unmapped at 16² and faulted back in on every step: 241 blocks
-            // mapped in 3 evaluations of a 512² SD loop, against 55 with the plan (Zen 3, 2 threads).
-            let peak = state.statistics.peakLiveBytes
-            let kept = repeatsPasses ? max(peak, min(state.exactPlanBytes, peak + repeatedPassesExtraBytes)) : peak
-            let limit = max(kept, state.liveBytes + capacity)
-            while state.liveBytes + state.freeBytes + capacity > limit, !state.free.isEmpty {
-                let oldest = state.free.removeFirst()
-                state.freeBytes -= oldest.capacity
-                state.statistics.unmapped += 1
-                evicted.append(oldest)
-            }
-            state.liveBytes += capacity
+            evicted = Self.makeRoom(for: capacity, in: &state, repeatsPasses: repeatsPasses, extraBytes: repeatedPassesExtraBytes)
             state.statistics.mapped += 1
-            state.statistics.peakLiveBytes = max(state.statistics.peakLiveBytes, state.liveBytes)
             return nil
         }
         for block in evicted { Self.memory(block).release() }
@@ -176,32 +194,42 @@ public final class ActivationArena: Sendable {
     }
 
     /// `body` on a scratch block of at least `byteCount` bytes (see the type's note), whose
-    /// contents are whatever an earlier call left (NaN when the arena poisons memory).
+    /// contents are whatever an earlier call left (NaN when the arena poisons memory). While a call
+    /// holds it, the block counts as live.
     package func withScratch<R>(byteCount: Int, _ body: (UnsafeMutableRawPointer) throws -> R) rethrows -> R {
         let capacity = Self.capacity(for: byteCount)
-        var replaced: Block?
+        var evicted: [Block] = []
         let fitting: Block? = state.withLock { state in
             if let best = state.freeScratch.indices.filter({ state.freeScratch[$0].capacity >= capacity })
                 .min(by: { state.freeScratch[$0].capacity < state.freeScratch[$1].capacity }) {
-                return state.freeScratch.remove(at: best)
+                let block = state.freeScratch.remove(at: best)
+                state.freeScratchBytes -= block.capacity
+                state.liveBytes += block.capacity
+                state.statistics.peakLiveBytes = max(state.statistics.peakLiveBytes, state.liveBytes)
+                return block
             }
             if let largest = state.freeScratch.indices.max(by: { state.freeScratch[$0].capacity < state.freeScratch[$1].capacity }) {
-                replaced = state.freeScratch.remove(at: largest)
-                state.scratchBytes -= replaced!.capacity
+                let replaced = state.freeScratch.remove(at: largest)
+                state.freeScratchBytes -= replaced.capacity
+                state.scratchBytes -= replaced.capacity
+                evicted.append(replaced)
             }
-            state.scratchBytes += capacity
+            state.scratchBytes += capacity  // before making room: a repeating run keeps it
+            evicted += Self.makeRoom(for: capacity, in: &state, repeatsPasses: repeatsPasses, extraBytes: repeatedPassesExtraBytes)
             state.statistics.scratchMapped += 1
             return nil
         }
-        if let replaced { Self.memory(replaced).release() }
+        for block in evicted { Self.memory(block).release() }
         let memory = fitting.map(Self.memory) ?? HugePageMemory(byteCount: capacity)
         defer {
             let closed = state.withLock { state in
+                state.liveBytes -= memory.byteCount
                 guard !state.closed else {
                     state.scratchBytes -= memory.byteCount
                     return true
                 }
                 state.freeScratch.append(Block(address: Int(bitPattern: memory.pointer), capacity: memory.byteCount))
+                state.freeScratchBytes += memory.byteCount
                 return false
             }
             if closed { memory.release() }
@@ -218,8 +246,9 @@ public final class ActivationArena: Sendable {
                 state.statistics.unmapped += state.free.count
                 state.free = []
                 state.freeBytes = 0
-                state.scratchBytes -= state.freeScratch.reduce(0) { $0 + $1.capacity }
+                state.scratchBytes -= state.freeScratchBytes
                 state.freeScratch = []
+                state.freeScratchBytes = 0
             }
             return (state.free, state.freeScratch)
         }
