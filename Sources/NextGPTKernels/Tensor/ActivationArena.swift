@@ -15,8 +15,8 @@ import Synchronization
 /// with the arena keeps the resident set of the same pass without it. A run that repeats one
 /// pass (`repeatsPasses`) keeps free blocks up to the exact-size plan instead, so that its
 /// later passes find every size they ask for, and no more than `repeatedPassesExtraBytes` above
-/// its live peak. (Bounded also by twice the peak, SD 1.5's 512² loop, peak 170 MiB and plan 372,
-/// mapped 9 blocks again on every evaluation.)
+/// its live peak. (While the bound was also twice the live peak, SD 1.5's 512² loop, with a peak
+/// of 170 MiB and a plan of 372, mapped 9 blocks again on every evaluation.)
 ///
 /// Kernels' scratch (`Tensor.withScratch`) lives only for one call, in sizes that vary from call
 /// to call (a Winograd convolution's transformed tiles and products). It takes its own blocks,
