@@ -84,8 +84,8 @@ public final class ActivationArena: Sendable {
         var statistics = Statistics()
         /// Scratch blocks no call holds now, and the bytes of all scratch blocks (held and free).
         var freeScratch: [Block] = []
-        var freeScratchBytes = 0
         var scratchBytes = 0
+        var freeScratchBytes: Int { freeScratch.reduce(0) { $0 + $1.capacity } }  // a block per nesting level
     }
 
     private let state = Mutex(State())
@@ -129,7 +129,6 @@ public final class ActivationArena: Sendable {
                 evicted.append(oldest)
             } else if !state.freeScratch.isEmpty {
                 let oldest = state.freeScratch.removeFirst()
-                state.freeScratchBytes -= oldest.capacity
                 state.scratchBytes -= oldest.capacity
                 evicted.append(oldest)
             } else {
@@ -200,17 +199,19 @@ public final class ActivationArena: Sendable {
         let capacity = Self.capacity(for: byteCount)
         var evicted: [Block] = []
         let fitting: Block? = state.withLock { state in
-            if let best = state.freeScratch.indices.filter({ state.freeScratch[$0].capacity >= capacity })
-                .min(by: { state.freeScratch[$0].capacity < state.freeScratch[$1].capacity }) {
+            var best: Int?
+            for (i, block) in state.freeScratch.enumerated() where block.capacity >= capacity {
+                if let b = best, state.freeScratch[b].capacity <= block.capacity { continue }
+                best = i
+            }
+            if let best {
                 let block = state.freeScratch.remove(at: best)
-                state.freeScratchBytes -= block.capacity
                 state.liveBytes += block.capacity
                 state.statistics.peakLiveBytes = max(state.statistics.peakLiveBytes, state.liveBytes)
                 return block
             }
             if let largest = state.freeScratch.indices.max(by: { state.freeScratch[$0].capacity < state.freeScratch[$1].capacity }) {
                 let replaced = state.freeScratch.remove(at: largest)
-                state.freeScratchBytes -= replaced.capacity
                 state.scratchBytes -= replaced.capacity
                 evicted.append(replaced)
             }
@@ -229,7 +230,6 @@ public final class ActivationArena: Sendable {
                     return true
                 }
                 state.freeScratch.append(Block(address: Int(bitPattern: memory.pointer), capacity: memory.byteCount))
-                state.freeScratchBytes += memory.byteCount
                 return false
             }
             if closed { memory.release() }
@@ -248,7 +248,6 @@ public final class ActivationArena: Sendable {
                 state.freeBytes = 0
                 state.scratchBytes -= state.freeScratchBytes
                 state.freeScratch = []
-                state.freeScratchBytes = 0
             }
             return (state.free, state.freeScratch)
         }
