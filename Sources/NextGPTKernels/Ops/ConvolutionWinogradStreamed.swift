@@ -87,32 +87,46 @@ extension Convolution {
                         let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ngk_winograd43_plane(block, tiles))
                         defer { rows.deallocate(); u.deallocate(); m.deallocate() }
                         for b in range {
-                            let r0 = b * block, count = min(block, o - r0)
-                            let productPlane = ngk_winograd43_plane(count, tiles)
-                            Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
-                            for c0 in stride(from: 0, to: c, by: slice) {
-                                let width = min(slice, c - c0)
-                                ngk_winograd43_weight_rows(rows + c0 * 9, c * 9, count, width, u, kernelPlane, slice)
-                                for k in 0..<36 {
-                                    if let transposed {
-                                        ngs_sgemm_nt_dots(count, tiles, width, u + k * kernelPlane, slice,
-                                                          transposed.base + k * tiles * c + c0, c,
-                                                          c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
-                                    } else {
-                                        ngs_sgemm_nn(count, tiles, width, 1, u + k * kernelPlane, slice,
-                                                     transformed.base + k * tilePlane + c0 * tiles,
-                                                     tiles, c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
-                                    }
-                                }
-                            }
-                            for sample in 0..<n {
-                                ngk_winograd43_output(m + sample * perImage, tiles, 0, count, count, 0, perImage, h, w,
-                                                      shift.map { $0.base + r0 }, y.base + (sample * o + r0) * h * w)
-                            }
+                            let r0 = b * block
+                            streamedBlock(r0, count: min(block, o - r0), of: matrix, slice: slice, samples: n, perImage: perImage,
+                                          height: h, width: w, transformed: transformed.base, tilePlane: tilePlane,
+                                          transposed: transposed?.base, rows: rows, u: u, kernelPlane: kernelPlane, m: m,
+                                          bias: shift.map { $0.base + r0 }, into: y.base + r0 * h * w, outChannels: o)
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Output channels [r0, r0 + count) of `winogradConv3x3(_:streaming:bias:context:)`: their
+    /// kernel rows dequantized into `rows`, transformed a slice of input channels at a time into
+    /// `u`, the 36 products of each slice accumulated into `m` (dot products on the `transposed`
+    /// tiles when given, else the register-tiled product on the `transformed` ones), and their
+    /// output planes written for every sample (y and bias at the block's first channel).
+    private static func streamedBlock(_ r0: Int, count: Int, of matrix: WeightMatrix, slice: Int, samples n: Int, perImage: Int,
+                                      height h: Int, width w: Int, transformed: UnsafeMutablePointer<Float>, tilePlane: Int,
+                                      transposed: UnsafeMutablePointer<Float>?, rows: UnsafeMutablePointer<Float>,
+                                      u: UnsafeMutablePointer<Float>, kernelPlane: Int, m: UnsafeMutablePointer<Float>,
+                                      bias: UnsafeMutablePointer<Float>?, into y: UnsafeMutablePointer<Float>, outChannels o: Int) {
+        let c = matrix.columns / 9, tiles = n * perImage
+        let productPlane = ngk_winograd43_plane(count, tiles)
+        Matmul.dequantizeRows(matrix, row: r0, count: count, into: rows)
+        for c0 in stride(from: 0, to: c, by: slice) {
+            let width = min(slice, c - c0)
+            ngk_winograd43_weight_rows(rows + c0 * 9, c * 9, count, width, u, kernelPlane, slice)
+            for k in 0..<36 {
+                if let transposed {
+                    ngs_sgemm_nt_dots(count, tiles, width, u + k * kernelPlane, slice, transposed + k * tiles * c + c0, c,
+                                      c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+                } else {
+                    ngs_sgemm_nn(count, tiles, width, 1, u + k * kernelPlane, slice, transformed + k * tilePlane + c0 * tiles,
+                                 tiles, c0 > 0 ? 1 : 0, m + k * productPlane, tiles)
+                }
+            }
+        }
+        for sample in 0..<n {
+            ngk_winograd43_output(m + sample * perImage, tiles, 0, count, count, 0, perImage, h, w, bias, y + sample * o * h * w)
         }
     }
 }
