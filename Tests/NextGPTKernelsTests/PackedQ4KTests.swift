@@ -104,11 +104,12 @@ final class PackedQ4KTests: XCTestCase {
     }
 
     /// One body against the scalar twin on the same packed bytes and Q8_K activations: rows not a
-    /// multiple of 8 or 16, batches around the 4-activation tiles and past the 64-activation
-    /// panel, several blocks per row, ldy past the rows (nothing written there).
+    /// multiple of 8 or 16 (100: the VNNI body's single activations in passes of 64, 32 and 16
+    /// rows), batches around the 4-activation tiles and past the 64-activation panel, several
+    /// blocks per row, ldy past the rows (nothing written there).
     func checkBody(_ name: String, _ body: MVKernel) {
         for columns in [256, 768, 1280] {
-            for rows in [1, 3, 8, 13, 16, 17, 37] {
+            for rows in [1, 3, 8, 13, 16, 17, 37, 100] {
                 for nb in [1, 2, 4, 5, 9, 70] where !(nb == 70 && columns > 256) {
                     let ldy = rows + 3
                     let w = randomBlocks(rows: rows, columns: columns, seed: UInt64(rows * 1000 + columns + nb))

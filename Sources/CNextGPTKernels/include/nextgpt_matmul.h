@@ -121,8 +121,8 @@ void ngk_pack_rows_q4_kx8(const uint8_t *src, size_t nrows, size_t nblk, size_t 
 void ngk_unpack_rows_q4_kx8(const uint8_t *packed, size_t nblk, size_t row0, size_t count, uint8_t *dst);
 // Packed Q4_K × Q8_K activations; arguments as the packed kernels above (w_stride: bytes of one
 // group, nblk · NGK_Q4_KX8_BYTES; xa_stride: nblk · NGK_Q8_K_BYTES). ngk_mv_q4_kx8: AVX2 body
-// (8 rows × 4 activations, then single ones); _vnni: AVX-512 VNNI body (16 rows × up to 4
-// activations, decode included) where the CPU has it, else ngk_mv_q4_kx8; ngk_gemm_q4_kx8: the
+// (8 rows × 4 activations, then single ones); _vnni: AVX-512 VNNI body (16 rows × 4 activations,
+// then single ones against 64, 32, 16 rows) where the CPU has it, else ngk_mv_q4_kx8; ngk_gemm_q4_kx8: the
 // VNNI body, else ngk_mv_q4_kx8. Every _ref is the scalar twin, ngk_mv_q4_k_ref's arithmetic.
 void ngk_mv_q4_kx8(const void *w, size_t w_stride, size_t nrows, size_t ncols,
                    const void *xa, size_t xa_stride, size_t nb, float *y, size_t ldy);
