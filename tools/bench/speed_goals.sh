@@ -12,7 +12,8 @@
 #    (≈ 25 min for 3 rounds, most of it ZeroScope's one round)
 # 5. the verdicts; the exit status is 1 when a measured goal fails
 # Full-size weights are generated on first use (tens of GB under OUT, never committed). Run it on an
-# otherwise idle machine. Environment: OUT (/work/bench if it exists, else out/bench), PYTHON.
+# otherwise idle machine. Environment: OUT (/work/bench if it exists, else out/bench), PYTHON, LEVELS
+# (bench_llama.sh's; LEVELS="avx512-vnni avx2" judges ours at both kernel levels, one line each).
 set -eu
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$( [ -d /work/bench ] && echo /work/bench || echo out/bench )}
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
         --skip-llama) LLAMA=0; shift ;;
         --skip-sd) SD=0; shift ;;
         --decoders) DECODERS=1; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
