@@ -27,12 +27,13 @@ final class FusedAttentionTests: XCTestCase {
     }
 
     /// The shapes of the models (SD 1.5 self- and cross-attention, ZeroScope's spatial attention,
-    /// ImageBind-huge), key tails of 1, 17 and 255, causal diagonals both ways, an additive mask
+    /// ImageBind-huge), key tails of 1, 17 and 255, 96 and 97 keys (the AVX2 body's few-keys path
+    /// and the blocked walk on either side of its limit), causal diagonals both ways, an additive mask
     /// with removed keys and a fully masked row, and every value width 8…160 of the generic path.
     static let cases: [Case] = {
         var cases = [Case(heads: 8, d: 40, dv: 40, queries: 4096, keys: 4096), Case(heads: 8, d: 40, dv: 40, queries: 4096, keys: 77),
                      Case(heads: 5, d: 64, dv: 64, queries: 2880, keys: 2880), Case(heads: 16, d: 80, dv: 80, queries: 257, keys: 257)]
-        for keys in [1, 17, 255] {
+        for keys in [1, 17, 96, 97, 255] {
             for d in [40, 64, 80] { cases.append(Case(heads: 2, d: d, dv: d, queries: 61, keys: keys)) }
         }
         cases.append(Case(heads: 2, d: 40, dv: 40, queries: 77, keys: 77, causal: true))
