@@ -432,20 +432,22 @@ NGA_AVX2 static NGA_INLINE void scores_avx2(const int NP, const float *qs, size_
     }
 }
 
-// Columns [c0, c0 + 8·NY) of o[3 × dv] = o · alpha + p · v. With NY ≤ 2 the 3·NY accumulators
-// are too few chains to hide the FMA latency, so even and odd keys go to two sets, added at the
-// end (SD's 8 × 40 heads at 4096 tokens: 68 → 71 % of sgemm's rate on a Zen 3).
-NGA_AVX2 static NGA_INLINE void values_avx2(const int NY, const float *p, const float *alpha, const float *v, size_t ldv,
-                                            size_t cols, float *o, size_t dv, size_t c0) {
+// Columns [c0, c0 + 8·NY) of 3 output rows: out[r] = out[r] · alpha[r] + p · v (no alpha: p · v),
+// then times inv[r] when inv is given; row r of p at p + r·pstride. With NY ≤ 2 the 3·NY
+// accumulators are too few chains to hide the FMA latency, so even and odd keys go to two sets,
+// added at the end (SD's 8 × 40 heads at 4096 tokens: 68 → 71 % of sgemm's rate on a Zen 3).
+NGA_AVX2 static NGA_INLINE void values_avx2(const int NY, const float *p, size_t pstride, const float *alpha,
+                                            const float *inv, const float *v, size_t ldv, size_t cols,
+                                            float *const *out, size_t c0) {
     enum { R = NGA_AVX2_ROWS };
     const int sets = NY <= 2 ? 2 : 1;
     __m256 acc[2][R][4];
     NGA_UNROLL
     for (int r = 0; r < R; r++) {
-        const __m256 a = _mm256_set1_ps(alpha[r]);
         NGA_UNROLL
         for (int y = 0; y < NY; y++) {
-            acc[0][r][y] = _mm256_mul_ps(_mm256_loadu_ps(o + r * dv + c0 + 8 * y), a);
+            acc[0][r][y] = alpha ? _mm256_mul_ps(_mm256_loadu_ps(out[r] + c0 + 8 * y), _mm256_set1_ps(alpha[r]))
+                                 : _mm256_setzero_ps();
             acc[1][r][y] = _mm256_setzero_ps();
         }
     }
@@ -456,7 +458,7 @@ NGA_AVX2 static NGA_INLINE void values_avx2(const int NY, const float *p, const 
             const float *vj = v + (j + u) * ldv + c0;
             __m256 w[R];
             NGA_UNROLL
-            for (int r = 0; r < R; r++) w[r] = _mm256_broadcast_ss(p + r * 64 + j + u);
+            for (int r = 0; r < R; r++) w[r] = _mm256_broadcast_ss(p + r * pstride + j + u);
             NGA_UNROLL
             for (int y = 0; y < NY; y++) {
                 __m256 b = _mm256_loadu_ps(vj + 8 * y);
@@ -469,27 +471,30 @@ NGA_AVX2 static NGA_INLINE void values_avx2(const int NY, const float *p, const 
         const float *vj = v + j * ldv + c0;
         NGA_UNROLL
         for (int r = 0; r < R; r++) {
-            const __m256 w = _mm256_broadcast_ss(p + r * 64 + j);
+            const __m256 w = _mm256_broadcast_ss(p + r * pstride + j);
             NGA_UNROLL
             for (int y = 0; y < NY; y++) acc[0][r][y] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * y), acc[0][r][y]);
         }
     }
     NGA_UNROLL
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < R; r++) {
         NGA_UNROLL
-        for (int y = 0; y < NY; y++)
-            _mm256_storeu_ps(o + r * dv + c0 + 8 * y, sets == 2 ? _mm256_add_ps(acc[0][r][y], acc[1][r][y]) : acc[0][r][y]);
+        for (int y = 0; y < NY; y++) {
+            __m256 sum = sets == 2 ? _mm256_add_ps(acc[0][r][y], acc[1][r][y]) : acc[0][r][y];
+            _mm256_storeu_ps(out[r] + c0 + 8 * y, inv ? _mm256_mul_ps(sum, _mm256_set1_ps(inv[r])) : sum);
+        }
+    }
 }
 
-// o rows of a group += the block's value product, in column chunks of 32 and a last one of 8–24.
-NGA_AVX2 static NGA_INLINE void values_block_avx2(const float *p, const float *alpha, const float *vb, size_t ldv,
-                                                  size_t cols, float *og, size_t dv) {
+// A group's value product over all dv columns, in chunks of 32 and a last one of 8–24.
+NGA_AVX2 static NGA_INLINE void values_block_avx2(const float *p, size_t pstride, const float *alpha, const float *inv,
+                                                  const float *v, size_t ldv, size_t cols, float *const *out, size_t dv) {
     size_t c = 0;
-    for (; c + 32 <= dv; c += 32) values_avx2(4, p, alpha, vb, ldv, cols, og, dv, c);
+    for (; c + 32 <= dv; c += 32) values_avx2(4, p, pstride, alpha, inv, v, ldv, cols, out, c);
     switch ((dv - c) / 8) {
-    case 3: values_avx2(3, p, alpha, vb, ldv, cols, og, dv, c); break;
-    case 2: values_avx2(2, p, alpha, vb, ldv, cols, og, dv, c); break;
-    case 1: values_avx2(1, p, alpha, vb, ldv, cols, og, dv, c); break;
+    case 3: values_avx2(3, p, pstride, alpha, inv, v, ldv, cols, out, c); break;
+    case 2: values_avx2(2, p, pstride, alpha, inv, v, ldv, cols, out, c); break;
+    case 1: values_avx2(1, p, pstride, alpha, inv, v, ldv, cols, out, c); break;
     default: break;
     }
 }
@@ -551,65 +556,6 @@ NGA_AVX2 static NGA_INLINE void raw_scores_avx2(const int NC, const float *const
             _mm256_storeu_ps(s + r * NGA_SHORT_KEYS + 8 * c, acc[r][c]);
             mx[r] = _mm256_max_ps(mx[r], acc[r][c]);
         }
-    }
-}
-
-// Columns [c0, c0 + 8·NY) of the 3 output rows = inv · (p · v), row r of p at p + r·NGA_SHORT_KEYS.
-NGA_AVX2 static NGA_INLINE void short_values_avx2(const int NY, const float *p, const float *inv, const float *v, size_t ldv,
-                                                  size_t cols, float *const *out, size_t c0) {
-    enum { R = NGA_AVX2_ROWS };
-    const int sets = NY <= 2 ? 2 : 1;
-    __m256 acc[2][R][4];
-    NGA_UNROLL
-    for (int u = 0; u < 2; u++)
-        NGA_UNROLL
-        for (int r = 0; r < R; r++)
-            NGA_UNROLL
-            for (int y = 0; y < NY; y++) acc[u][r][y] = _mm256_setzero_ps();
-    size_t j = 0;
-    for (; j + sets <= cols; j += sets) {
-        NGA_UNROLL
-        for (int u = 0; u < sets; u++) {
-            const float *vj = v + (j + u) * ldv + c0;
-            __m256 w[R];
-            NGA_UNROLL
-            for (int r = 0; r < R; r++) w[r] = _mm256_broadcast_ss(p + r * NGA_SHORT_KEYS + j + u);
-            NGA_UNROLL
-            for (int y = 0; y < NY; y++) {
-                __m256 b = _mm256_loadu_ps(vj + 8 * y);
-                NGA_UNROLL
-                for (int r = 0; r < R; r++) acc[u][r][y] = _mm256_fmadd_ps(w[r], b, acc[u][r][y]);
-            }
-        }
-    }
-    for (; j < cols; j++) {
-        const float *vj = v + j * ldv + c0;
-        NGA_UNROLL
-        for (int r = 0; r < R; r++) {
-            const __m256 w = _mm256_broadcast_ss(p + r * NGA_SHORT_KEYS + j);
-            NGA_UNROLL
-            for (int y = 0; y < NY; y++) acc[0][r][y] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * y), acc[0][r][y]);
-        }
-    }
-    NGA_UNROLL
-    for (int r = 0; r < R; r++) {
-        const __m256 scale = _mm256_set1_ps(inv[r]);
-        NGA_UNROLL
-        for (int y = 0; y < NY; y++)
-            _mm256_storeu_ps(out[r] + c0 + 8 * y,
-                             _mm256_mul_ps(sets == 2 ? _mm256_add_ps(acc[0][r][y], acc[1][r][y]) : acc[0][r][y], scale));
-    }
-}
-
-NGA_AVX2 static NGA_INLINE void short_values_block_avx2(const float *p, const float *inv, const float *v, size_t ldv,
-                                                        size_t cols, float *const *out, size_t dv) {
-    size_t c = 0;
-    for (; c + 32 <= dv; c += 32) short_values_avx2(4, p, inv, v, ldv, cols, out, c);
-    switch ((dv - c) / 8) {
-    case 3: short_values_avx2(3, p, inv, v, ldv, cols, out, c); break;
-    case 2: short_values_avx2(2, p, inv, v, ldv, cols, out, c); break;
-    case 1: short_values_avx2(1, p, inv, v, ldv, cols, out, c); break;
-    default: break;
     }
 }
 
@@ -698,13 +644,13 @@ NGA_AVX2 static void attention_short_avx2(const ngk_attention_head *h, size_t q0
             }
         }
         short_scores_avx2(h, qrow, q0 + g, real, end, probabilities[slot], inverse_sums[slot]);
-        if (pending) short_values_block_avx2(probabilities[slot ^ 1], inverse_sums[slot ^ 1], h->v, h->ldv, due_cols, due, dv);
+        if (pending) values_block_avx2(probabilities[slot ^ 1], NGA_SHORT_KEYS, NULL, inverse_sums[slot ^ 1], h->v, h->ldv, due_cols, due, dv);
         for (int r = 0; r < R; r++) due[r] = out[r];
         due_cols = end;
         pending = 1;
         slot ^= 1;
     }
-    if (pending) short_values_block_avx2(probabilities[slot ^ 1], inverse_sums[slot ^ 1], h->v, h->ldv, due_cols, due, dv);
+    if (pending) values_block_avx2(probabilities[slot ^ 1], NGA_SHORT_KEYS, NULL, inverse_sums[slot ^ 1], h->v, h->ldv, due_cols, due, dv);
 }
 
 // A group's value product runs after the next group's scores, from one of two probability
@@ -720,9 +666,9 @@ NGA_AVX2 static void attention_avx2(const ngk_attention_head *h, size_t q0, size
     float *const rescale[2] = {alpha, alpha + 8};
     for (size_t j0 = 0; j0 < key_end; j0 += 32) {
         const float *vb = h->v + j0 * h->ldv, *kt = h->kt + j0 * d;
-        float *due = NULL;  // output rows of the group whose value product is pending
+        float *due[R];  // output rows of the group whose value product is pending
         size_t due_cols = 0;
-        int slot = 0;
+        int slot = 0, pending = 0;
         for (size_t g = 0; g < padded; g += R) {
             size_t real = rows - g < (size_t)R ? rows - g : (size_t)R;
             size_t end = visible_keys(h, q0 + g + real - 1);
@@ -732,12 +678,13 @@ NGA_AVX2 static void attention_avx2(const ngk_attention_head *h, size_t q0, size
             const float *qg = qs + g * d;
             if (cols > 16) scores_avx2(2, qg, d, kt, limit, mask_row, mask_cols, m + g, lv + g * 16, probabilities[slot], rescale[slot]);
             else scores_avx2(1, qg, d, kt, limit, mask_row, mask_cols, m + g, lv + g * 16, probabilities[slot], rescale[slot]);
-            if (due) values_block_avx2(probabilities[slot ^ 1], rescale[slot ^ 1], vb, h->ldv, due_cols, due, dv);
-            due = o + g * dv;
+            if (pending) values_block_avx2(probabilities[slot ^ 1], 64, rescale[slot ^ 1], NULL, vb, h->ldv, due_cols, due, dv);
+            for (int r = 0; r < R; r++) due[r] = o + (g + r) * dv;
+            pending = 1;
             due_cols = cols;
             slot ^= 1;
         }
-        if (due) values_block_avx2(probabilities[slot ^ 1], rescale[slot ^ 1], vb, h->ldv, due_cols, due, dv);
+        if (pending) values_block_avx2(probabilities[slot ^ 1], 64, rescale[slot ^ 1], NULL, vb, h->ldv, due_cols, due, dv);
     }
     NGA_DRIVER_EPILOGUE
 }
