@@ -1,7 +1,8 @@
 // Fused attention (attention_fused.c): softmax(q·kᵀ·scale + mask)·v for one head and a tile of
 // query rows, with the scores of each block of keys held in registers, an online softmax (running
 // max and sum per row, earlier sums and outputs rescaled when the max grows) and the value product
-// accumulated at once, so no score matrix is ever written beyond one block of 64 keys.
+// accumulated at once, so no score matrix is ever written beyond one block of 64 keys (96 when
+// the AVX2 body takes a few keys as one block, with no online softmax).
 // Bodies: AVX-512 (_avx512), AVX2+FMA (plain name) and the scalar twin (_ref); no threads here.
 #ifndef NEXTGPT_ATTENTION_H
 #define NEXTGPT_ATTENTION_H
