@@ -12,6 +12,7 @@
 #include "nextgpt_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -633,12 +634,14 @@ NGA_AVX2 static void attention_short_avx2(const ngk_attention_head *h, size_t q0
         // Query and output rows lie heads · d floats apart (1280 bytes in SD), a new page every few
         // rows, where the hardware prefetchers stop: fetch the next tile's queries (the callers walk
         // a head's tiles in order) and the next group's outputs while this group computes (+7 %).
+        // The next tile may be past the head's last row: its addresses are integers until a
+        // prefetch, which never faults.
         for (int r = 0; r < R; r++) {
-            const char *nq = (const char *)(h->q + (q0 + rows + g + r) * h->ldq);
-            for (size_t b = 0; b < d * sizeof(float); b += 64) _mm_prefetch(nq + b, _MM_HINT_T0);
-            _mm_prefetch(nq + d * sizeof(float) - 1, _MM_HINT_T0);
+            uintptr_t nq = (uintptr_t)h->q + (q0 + rows + g + r) * h->ldq * sizeof(float);
+            for (size_t b = 0; b < d * sizeof(float); b += 64) _mm_prefetch((const char *)(nq + b), _MM_HINT_T0);
+            _mm_prefetch((const char *)(nq + d * sizeof(float) - 1), _MM_HINT_T0);
             if (g + R + r < rows) {
-                char *no = (char *)(h->o + (q0 + g + R + r) * h->ldo);
+                const char *no = (const char *)(h->o + (q0 + g + R + r) * h->ldo);
                 for (size_t b = 0; b < dv * sizeof(float); b += 64) __builtin_prefetch(no + b, 1, 3);
                 __builtin_prefetch(no + dv * sizeof(float) - 1, 1, 3);
             }
